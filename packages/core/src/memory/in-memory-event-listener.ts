@@ -1,0 +1,135 @@
+import { deadLetterHeaders } from '../dead-letter.ts';
+import { deliveryOutcomeOf } from '../delivery-outcome.ts';
+import { Entrypoint } from '../entrypoint.ts';
+import { ConfigurationError, DecodeError } from '../errors.ts';
+import { defaultStopTimeoutMs, type StopOptions } from '../extension.ts';
+import type { RetryState } from '../meta.ts';
+import { decodePayload, type PayloadFormat } from '../payload-decoder.ts';
+import { readRetryHeaders, writeRetryHeaders } from '../retry-headers.ts';
+import { targetName } from '../worker.ts';
+import { InMemoryBroker, type MemoryConsumer, type MemoryDelivery } from './in-memory-broker.ts';
+
+export interface InMemoryEventListenerOptions {
+  /** Service that dispatches the event. */
+  readonly sourceService: string;
+  readonly eventName: string;
+  /** Drops (acks without calling the target) payloads for which it returns false. */
+  readonly payloadFilter?: (payload: unknown) => boolean;
+  readonly format?: PayloadFormat;
+  readonly broker?: InMemoryBroker;
+}
+
+/** The channel an event is published on; `<sourceService>.<eventName>`. */
+export function eventChannel(sourceService: string, eventName: string): string {
+  return `${sourceService}.${eventName}`;
+}
+
+/**
+ * Listens to an event on the in-memory broker. Its queue `<source>.<event>__<service>.<target>` is
+ * shared by every instance of the service (competing consumers) while other services get their own
+ * copy (fan-out). Prefetch is the context's maxWorkers; a message is acked once its route finished
+ * (success, callback done, retry scheduled or dead-lettered to `<queue>.dlq`); a stopped route's
+ * message goes back to the queue.
+ */
+export class InMemoryEventListener extends Entrypoint {
+  readonly sourceService: string;
+  readonly eventName: string;
+  readonly broker: InMemoryBroker;
+  readonly #payloadFilter: ((payload: unknown) => boolean) | undefined;
+  readonly #format: PayloadFormat;
+  #consumer: MemoryConsumer | undefined;
+
+  constructor(options: InMemoryEventListenerOptions) {
+    super();
+    this.sourceService = options.sourceService;
+    this.eventName = options.eventName;
+    this.broker = options.broker ?? InMemoryBroker.default;
+    this.#payloadFilter = options.payloadFilter;
+    this.#format = options.format ?? 'json';
+  }
+
+  get channel(): string {
+    return eventChannel(this.sourceService, this.eventName);
+  }
+
+  get queueName(): string {
+    const route = this.route;
+    return `${this.channel}__${this.context.config.serviceName}.${targetName(route.target, route.methodName)}`;
+  }
+
+  get deadLetterQueueName(): string {
+    return `${this.queueName}.dlq`;
+  }
+
+  override async setup(): Promise<void> {
+    this.broker.bindQueue(this.queueName, this.channel);
+    this.broker.declareQueue(this.deadLetterQueueName);
+  }
+
+  override async start(): Promise<void> {
+    this.#consumer = this.broker.consume(this.queueName, this.context.config.maxWorkers, (delivery) => {
+      this.#handle(delivery).catch(() => this.#consumer?.giveBack(delivery));
+    });
+  }
+
+  /** Cancels the consumer, drains in-flight calls up to the timeout, then gives back what is left. */
+  override async stop(options: StopOptions = {}): Promise<void> {
+    const consumer = this.#consumer;
+    if (!consumer) return;
+    consumer.cancel();
+    await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
+    consumer.close();
+    this.#consumer = undefined;
+  }
+
+  /** Re-sends the original body and headers to this listener's queue after the delay. */
+  override async scheduleRetry(entryId: unknown, retry: RetryState, delayMs: number): Promise<void> {
+    const delivery = entryId as MemoryDelivery;
+    if (!delivery?.message) throw new ConfigurationError('scheduleRetry needs the delivery as entry id');
+    await this.broker.sendToQueue(
+      this.queueName,
+      { ...delivery.message, headers: writeRetryHeaders(delivery.message.headers, retry) },
+      delayMs,
+    );
+  }
+
+  async #handle(delivery: MemoryDelivery): Promise<void> {
+    const consumer = this.#consumer;
+    if (!consumer) return;
+    const { headers, retry } = readRetryHeaders(delivery.message.headers);
+    let payload: unknown;
+    try {
+      payload = decodePayload(delivery.message.body, this.#format);
+    } catch (error) {
+      await this.#deadLetter(delivery, retry, error as DecodeError, 'decode');
+      consumer.ack(delivery);
+      return;
+    }
+    if (this.#payloadFilter && !this.#payloadFilter(payload)) {
+      consumer.ack(delivery);
+      return;
+    }
+    const meta = { headers, retry, channel: this.channel, redelivered: delivery.redelivered, deliveryCount: delivery.deliveryCount };
+    const [result] = await Promise.allSettled([this.callRoute(delivery, [payload], meta)]);
+    const outcome = deliveryOutcomeOf(result);
+    switch (outcome.action) {
+      case 'give-back':
+        consumer.giveBack(delivery);
+        return;
+      case 'dead-letter':
+        await this.#deadLetter(delivery, outcome.worker.meta.retry, outcome.error, outcome.reason);
+        consumer.ack(delivery);
+        return;
+      default:
+        consumer.ack(delivery);
+    }
+  }
+
+  async #deadLetter(delivery: MemoryDelivery, retry: RetryState, error: Error, reason: 'decode' | 'exhausted' | 'non-retryable'): Promise<void> {
+    const { headers } = readRetryHeaders(delivery.message.headers);
+    await this.broker.sendToQueue(this.deadLetterQueueName, {
+      body: delivery.message.body,
+      headers: deadLetterHeaders(headers, { reason, originalChannel: this.channel, retry, error }),
+    });
+  }
+}

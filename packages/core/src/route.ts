@@ -1,0 +1,160 @@
+import { Backoff } from './backoff.ts';
+import type { Entrypoint } from './entrypoint.ts';
+import { ExtensionIsStopped } from './errors.ts';
+import { Extension, type StopOptions } from './extension.ts';
+import { createMeta, type Meta } from './meta.ts';
+import type { Runner } from './runner.ts';
+import type { RunnerContext } from './runner-context.ts';
+import type { MessageTranslator } from './translator.ts';
+import { targetName, Worker, type Target, type WorkerClass } from './worker.ts';
+
+export interface RouteOptions {
+  readonly target: Target;
+  readonly entrypoint: Entrypoint;
+  readonly translators?: readonly MessageTranslator[];
+  readonly workerClass?: WorkerClass;
+  readonly backoff?: Backoff;
+  /** Call this method of the target (an object, or a class instantiated per worker). */
+  readonly methodName?: string;
+  /** Label of this route's metrics; default `<RouteClass>.<target name>`. */
+  readonly metricLabel?: string;
+}
+
+/**
+ * Links an entrypoint to a target. Each message runs in a worker under the context's concurrency
+ * limit; a failure is retried while the backoff allows; `handleFinishedWorker` sees the final worker.
+ */
+export class Route extends Extension {
+  readonly target: Target;
+  readonly methodName: string | undefined;
+  readonly workerClass: WorkerClass;
+  readonly #entrypoint: Entrypoint;
+  readonly #translators: readonly MessageTranslator[];
+  readonly #backoff: Backoff | undefined;
+  readonly #metricLabel: string;
+  readonly #stopping = new AbortController();
+
+  constructor(options: RouteOptions) {
+    super();
+    this.target = options.target;
+    this.methodName = options.methodName;
+    this.workerClass = options.workerClass ?? Worker;
+    this.#entrypoint = options.entrypoint;
+    this.#translators = options.translators ?? [];
+    this.#backoff = options.backoff;
+    this.#metricLabel = options.metricLabel ?? `${new.target.name}.${targetName(this.target, this.methodName)}`;
+    this.#entrypoint.bindRoute(this);
+  }
+
+  get backoff(): Backoff | undefined {
+    return this.#backoff;
+  }
+
+  get entrypoint(): Entrypoint {
+    return this.#entrypoint;
+  }
+
+  get translators(): readonly MessageTranslator[] {
+    return this.#translators;
+  }
+
+  get metricLabel(): string {
+    return this.#metricLabel;
+  }
+
+  /** True once stop began: startRoute rejects from then on. */
+  get isStopped(): boolean {
+    return this.#stopping.signal.aborted;
+  }
+
+  override bind(runner: Runner, context: RunnerContext): void {
+    super.bind(runner, context);
+    this.#entrypoint.bind(runner, context);
+  }
+
+  override async setup(): Promise<void> {
+    await this.#entrypoint.setup();
+  }
+
+  override async start(): Promise<void> {
+    await this.#entrypoint.start();
+  }
+
+  /** Refuses new work at once, then stops the entrypoint, which drains in-flight calls and releases. */
+  override async stop(options?: StopOptions): Promise<void> {
+    this.refuseNewWork();
+    await this.#entrypoint.stop(options);
+  }
+
+  /** Makes startRoute reject with ExtensionIsStopped and cuts in-process backoff waits short. */
+  refuseNewWork(): void {
+    if (!this.isStopped) this.#stopping.abort();
+  }
+
+  /** Builds the worker of one call (not run yet). */
+  async getWorkerInstance(args: readonly unknown[], meta?: Partial<Meta>): Promise<Worker> {
+    const context = this.isBound ? this.context : undefined;
+    return new this.workerClass({
+      target: this.target,
+      methodName: this.methodName,
+      translators: this.#translators,
+      config: this.context.config,
+      args,
+      meta: createMeta(meta),
+      context,
+    });
+  }
+
+  /** Runs the worker under the context's concurrency limit; resolves to the same worker, finished. */
+  async runWorker(_entryId: unknown, worker: Worker): Promise<Worker> {
+    return this.context.spawnWorker(worker, this.#metricLabel);
+  }
+
+  /**
+   * Runs the backoff until the call succeeds or may not be retried. Returns the worker of the last
+   * retry, or null when the backoff scheduled the retry on the broker (the entrypoint decides what to
+   * do with the original message).
+   */
+  async runBackoff(entryId: unknown, worker: Worker): Promise<Worker | null> {
+    const backoff = this.#backoff;
+    let current: Worker | null = worker;
+    while (backoff && current?.exception && backoff.canRetry(current)) {
+      if (this.isStopped) throw new ExtensionIsStopped(`route ${this.#metricLabel}`);
+      current = await backoff.retry(this, entryId, current);
+    }
+    return current;
+  }
+
+  /** Override to act on the final worker; returns the worker (or null when a retry was scheduled). */
+  async handleFinishedWorker(_entryId: unknown, worker: Worker | null): Promise<Worker | null> {
+    return worker;
+  }
+
+  /**
+   * Handles one call: worker, retries, then handleFinishedWorker. Resolves to the final worker or null
+   * (retry scheduled on the broker). Rejects with ExtensionIsStopped once the route is stopping.
+   */
+  async startRoute(entryId: unknown, args: readonly unknown[], meta?: Partial<Meta>): Promise<Worker | null> {
+    if (this.isStopped) throw new ExtensionIsStopped(`route ${this.#metricLabel}`);
+    let worker: Worker | null = await this.runWorker(entryId, await this.getWorkerInstance(args, meta));
+    if (worker.exception && this.#backoff?.canRetry(worker)) worker = await this.runBackoff(entryId, worker);
+    return this.handleFinishedWorker(entryId, worker);
+  }
+
+  /** Waits `ms`, or rejects with ExtensionIsStopped as soon as the route stops. */
+  async wait(ms: number): Promise<void> {
+    const signal = this.#stopping.signal;
+    if (signal.aborted) throw new ExtensionIsStopped(`route ${this.#metricLabel}`);
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(new ExtensionIsStopped(`route ${this.#metricLabel}`));
+      };
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, ms);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

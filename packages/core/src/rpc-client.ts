@@ -1,0 +1,65 @@
+import type { Dependency } from './dependency.ts';
+import { RpcCommand, type RpcTargetInfo } from './rpc-protocol.ts';
+import type { Worker } from './worker.ts';
+
+export interface RpcCallOptions {
+  /** Milliseconds before the call fails with RpcTimeout. Default 30,000. */
+  readonly timeoutMs?: number;
+  /** Keyword arguments for Python services; our targets receive them as a last object argument. */
+  readonly kwargs?: Record<string, unknown>;
+}
+
+export const defaultRpcTimeoutMs = 30_000;
+
+/** Each method of T, called remotely: same arguments, a promise of the awaited result. */
+export type RpcProxyOf<T> = {
+  readonly [K in keyof T as T[K] extends (...args: never[]) => unknown ? K : never]: T[K] extends (
+    ...args: infer A
+  ) => infer R
+    ? (...args: A) => Promise<Awaited<R>>
+    : never;
+};
+
+/**
+ * Calls targets of other services. `call` resolves to the target's result; rejects with RpcTimeout,
+ * RpcTargetNotFound, RpcNoResponders (where the protocol can tell) or RemoteError. Never retries.
+ */
+export abstract class RpcClient {
+  abstract call<T = unknown>(service: string, target: string, args?: readonly unknown[], options?: RpcCallOptions): Promise<T>;
+
+  /** Releases the client's resources; pending calls reject. */
+  abstract close(): Promise<void>;
+
+  /** A typed proxy: `client.proxy<OrdersApi>('orders').create(order)` calls orders' `create` target. */
+  proxy<T>(service: string, options?: RpcCallOptions): RpcProxyOf<T> {
+    return new Proxy({} as RpcProxyOf<T>, {
+      get: (_target, property) =>
+        typeof property === 'string' && property !== 'then'
+          ? (...args: unknown[]) => this.call(service, property, args, options)
+          : undefined,
+    });
+  }
+
+  /** Describes every target the service exposes. */
+  listTargets(service: string, options?: RpcCallOptions): Promise<RpcTargetInfo[]> {
+    return this.call<RpcTargetInfo[]>(service, RpcCommand.listTargets, [], options);
+  }
+
+  /** Describes one target; rejects with RpcTargetNotFound when the service lacks it. */
+  getTarget(service: string, target: string, options?: RpcCallOptions): Promise<RpcTargetInfo> {
+    return this.call<RpcTargetInfo>(service, RpcCommand.getTarget, [target], options);
+  }
+}
+
+/** Injects an RPC client obtained from `provide` (typically a shared, per-context client). */
+export class RpcProxy implements Dependency<RpcClient> {
+  readonly #provide: (worker: Worker) => RpcClient | Promise<RpcClient>;
+
+  constructor(provide: (worker: Worker) => RpcClient | Promise<RpcClient>) {
+    this.#provide = provide;
+  }
+
+  get(worker: Worker): RpcClient | Promise<RpcClient> {
+    return this.#provide(worker);
+  }
+}

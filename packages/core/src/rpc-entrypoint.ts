@@ -1,0 +1,97 @@
+import { Entrypoint } from './entrypoint.ts';
+import { RpcTargetNotFound } from './errors.ts';
+import type { Meta } from './meta.ts';
+import type { Runner } from './runner.ts';
+import {
+  RpcCommand,
+  rpcCallArguments,
+  rpcErrorReply,
+  rpcSuccessReply,
+  type RpcReplyBody,
+  type RpcRequestBody,
+  type RpcTargetInfo,
+} from './rpc-protocol.ts';
+import { injectedDeclaration } from './dependency.ts';
+import { targetName } from './worker.ts';
+
+export interface RpcEntrypointOptions {
+  /** Name callers use; default the target's function or method name. */
+  readonly name?: string;
+  readonly description?: string;
+}
+
+/**
+ * Exposes its route's target over RPC. Only routes whose entrypoint is an RpcEntrypoint are callable;
+ * adapters subclass it with their transport.
+ */
+export abstract class RpcEntrypoint extends Entrypoint {
+  readonly #name: string | undefined;
+  readonly description: string | null;
+
+  constructor(options: RpcEntrypointOptions = {}) {
+    super();
+    this.#name = options.name;
+    this.description = options.description ?? null;
+  }
+
+  /** The name callers use for this target. */
+  get rpcName(): string {
+    if (this.#name) return this.#name;
+    const route = this.route;
+    return route.methodName ?? targetName(route.target);
+  }
+
+  /** What list-targets and get-target report for this target. */
+  describe(): RpcTargetInfo {
+    const route = this.route;
+    let fn: unknown = route.target;
+    if (route.methodName !== undefined) {
+      const holder = typeof route.target === 'function' ? (route.target as { prototype: object }).prototype : route.target;
+      fn = (holder as Record<string, unknown>)[route.methodName];
+    }
+    const declared = injectedDeclaration(fn);
+    const arity = declared ? Math.max(0, declared.fn.length - 1) : typeof fn === 'function' ? fn.length : 0;
+    return { name: this.rpcName, description: this.description, arity };
+  }
+
+  /**
+   * Answers one request addressed to this target (or an introspection command). Resolves to the
+   * reply body; a target error becomes an error reply, never retried nor dead-lettered. Rejects with
+   * ExtensionIsStopped when the route is stopping: the adapter gives the request back or lets it time out.
+   */
+  async handleRequest(request: RpcRequestBody, meta: Partial<Meta>, entryId: unknown): Promise<RpcReplyBody> {
+    const introspection = answerIntrospection(this.runner, request);
+    if (introspection) return introspection;
+    if (request.command !== this.rpcName) {
+      return rpcErrorReply(new RpcTargetNotFound(this.runner.config.serviceName, request.command));
+    }
+    const worker = await this.callRoute(entryId, rpcCallArguments(request), meta);
+    if (worker === null) return rpcSuccessReply(null);
+    return worker.exception ? rpcErrorReply(worker.exception) : rpcSuccessReply(worker.result);
+  }
+}
+
+/** Every RPC entrypoint of the runner, by name. */
+export function rpcEntrypoints(runner: Runner): Map<string, RpcEntrypoint> {
+  const found = new Map<string, RpcEntrypoint>();
+  for (const context of runner.contexts) {
+    for (const route of context.routes) {
+      if (route.entrypoint instanceof RpcEntrypoint) found.set(route.entrypoint.rpcName, route.entrypoint);
+    }
+  }
+  return found;
+}
+
+/** The reply to `__list_targets__` / `__get_target__`, or undefined for any other command. */
+export function answerIntrospection(runner: Runner, request: RpcRequestBody): RpcReplyBody | undefined {
+  if (request.command === RpcCommand.listTargets) {
+    return rpcSuccessReply([...rpcEntrypoints(runner).values()].map((entrypoint) => entrypoint.describe()));
+  }
+  if (request.command === RpcCommand.getTarget) {
+    const name = String(request.command_args[0] ?? request.command_kwargs['target'] ?? '');
+    const entrypoint = rpcEntrypoints(runner).get(name);
+    if (!entrypoint) return rpcErrorReply(new RpcTargetNotFound(runner.config.serviceName, name));
+    return rpcSuccessReply(entrypoint.describe());
+  }
+  return undefined;
+}

@@ -1,0 +1,115 @@
+import { DecodeError, RemoteError, RpcTargetNotFound } from './errors.ts';
+
+/** The request body every adapter sends (wire-compatible with the Python micro_framework and Nameko). */
+export interface RpcRequestBody {
+  readonly command: string;
+  readonly command_args: readonly unknown[];
+  readonly command_kwargs: Readonly<Record<string, unknown>>;
+}
+
+/** The error part of a reply. */
+export interface RpcExceptionBody {
+  readonly exception: string;
+  readonly message: string;
+  readonly args: readonly unknown[];
+  readonly kwargs: Readonly<Record<string, unknown>>;
+  readonly module: string | null;
+}
+
+/** The reply body: data on success, exception (and data null) on failure. */
+export interface RpcReplyBody {
+  readonly data: unknown;
+  readonly exception: RpcExceptionBody | null;
+}
+
+/** Internal commands every RPC service answers. */
+export const RpcCommand = {
+  listTargets: '__list_targets__',
+  getTarget: '__get_target__',
+} as const;
+
+/** What list-targets and get-target return for one exposed target. */
+export interface RpcTargetInfo {
+  readonly name: string;
+  readonly description: string | null;
+  /** Declared parameter count of the target function (dependencies excluded). */
+  readonly arity: number;
+}
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+export function encodeJson(value: unknown): Uint8Array {
+  return utf8.encode(JSON.stringify(value === undefined ? null : value));
+}
+
+/** Parses UTF-8 JSON; throws DecodeError on bad bytes or bad JSON. */
+export function decodeJson(body: Uint8Array): unknown {
+  try {
+    return JSON.parse(fromUtf8.decode(body));
+  } catch (error) {
+    throw DecodeError.from(error);
+  }
+}
+
+export function rpcRequestBody(command: string, args: readonly unknown[], kwargs: Record<string, unknown> = {}): RpcRequestBody {
+  return { command, command_args: args, command_kwargs: kwargs };
+}
+
+/** Validates a decoded request; throws DecodeError when its shape is wrong. */
+export function parseRpcRequest(value: unknown): RpcRequestBody {
+  if (typeof value !== 'object' || value === null) throw new DecodeError('RPC request must be a JSON object');
+  const { command, command_args: args = [], command_kwargs: kwargs = {} } = value as Record<string, unknown>;
+  if (typeof command !== 'string') throw new DecodeError('RPC request has no string "command"');
+  if (!Array.isArray(args)) throw new DecodeError('RPC request "command_args" must be an array');
+  if (typeof kwargs !== 'object' || kwargs === null || Array.isArray(kwargs)) {
+    throw new DecodeError('RPC request "command_kwargs" must be an object');
+  }
+  return { command, command_args: args, command_kwargs: kwargs as Record<string, unknown> };
+}
+
+/** Arguments the target receives: the positional ones, then the keyword ones as one object if any. */
+export function rpcCallArguments(request: RpcRequestBody): unknown[] {
+  return Object.keys(request.command_kwargs).length > 0
+    ? [...request.command_args, request.command_kwargs]
+    : [...request.command_args];
+}
+
+export function rpcSuccessReply(data: unknown): RpcReplyBody {
+  return { data: data === undefined ? null : data, exception: null };
+}
+
+/** A reply carrying the error's name and message; `data` (own enumerable property) goes in kwargs. */
+export function rpcErrorReply(error: Error): RpcReplyBody {
+  const data = (error as { data?: unknown }).data;
+  return {
+    data: null,
+    exception: {
+      exception: error instanceof RemoteError ? error.remoteName : error.name,
+      message: error instanceof RemoteError ? error.remoteMessage : error.message,
+      args: [error.message],
+      kwargs: data === undefined ? {} : { data },
+      module: error instanceof RpcTargetNotFound ? '@micro-framework/core' : null,
+    },
+  };
+}
+
+/** Validates a decoded reply; throws DecodeError when its shape is wrong. */
+export function parseRpcReply(value: unknown): RpcReplyBody {
+  if (typeof value !== 'object' || value === null || !('exception' in value)) {
+    throw new DecodeError('RPC reply must be an object with "data" and "exception"');
+  }
+  const reply = value as { data?: unknown; exception: unknown };
+  if (reply.exception !== null && (typeof reply.exception !== 'object' || Array.isArray(reply.exception))) {
+    throw new DecodeError('RPC reply "exception" must be null or an object');
+  }
+  return { data: reply.data ?? null, exception: reply.exception as RpcExceptionBody | null };
+}
+
+/** The reply's data, or the typed error it carries (RpcTargetNotFound or RemoteError). */
+export function unwrapRpcReply(reply: RpcReplyBody, service: string, target: string): unknown {
+  const failure = reply.exception;
+  if (!failure) return reply.data;
+  if (failure.exception === 'RpcTargetNotFound') throw new RpcTargetNotFound(service, target);
+  throw new RemoteError(String(failure.exception), String(failure.message ?? ''), failure.kwargs?.['data']);
+}

@@ -1,0 +1,162 @@
+import { ConcurrencyLimiter } from './concurrency-limiter.ts';
+import { mergeConfig, type Config } from './config.ts';
+import { ConfigurationError } from './errors.ts';
+import { defaultStopTimeoutMs, type Extension, type StopOptions } from './extension.ts';
+import type { Route } from './route.ts';
+import type { Runner } from './runner.ts';
+import type { Worker } from './worker.ts';
+
+export interface RunnerContextOptions {
+  readonly routes: readonly Route[];
+  /** Other extensions the routes rely on; started before the routes, stopped after them. */
+  readonly extensions?: readonly Extension[];
+  /** Overrides of the runner's config for this context (maxWorkers, broker URLs...). */
+  readonly config?: Partial<Config>;
+  readonly metricLabel?: string;
+}
+
+/** Counters of one metric label. */
+export interface WorkerMetrics {
+  started: number;
+  succeeded: number;
+  failed: number;
+  active: number;
+  peak: number;
+}
+
+/**
+ * A group of routes sharing one concurrency limit (config.maxWorkers), a metric label and a config.
+ * Connections that the routes share are `shared` extensions of the context.
+ */
+export class RunnerContext {
+  readonly routes: readonly Route[];
+  readonly extensions: readonly Extension[];
+  readonly metricLabel: string | undefined;
+  readonly #overrides: Partial<Config> | undefined;
+  #config: Config | undefined;
+  #limiter: ConcurrencyLimiter | undefined;
+  #runner: Runner | undefined;
+  readonly #metrics = new Map<string, WorkerMetrics>();
+  readonly #shared = new Map<string, Promise<Extension>>();
+  readonly #sharedOrder: Extension[] = [];
+
+  constructor(options: RunnerContextOptions) {
+    this.routes = options.routes;
+    this.extensions = options.extensions ?? [];
+    this.#overrides = options.config;
+    this.metricLabel = options.metricLabel;
+  }
+
+  get config(): Config {
+    if (!this.#config) throw new ConfigurationError('RunnerContext is not bound to a runner');
+    return this.#config;
+  }
+
+  get runner(): Runner {
+    if (!this.#runner) throw new ConfigurationError('RunnerContext is not bound to a runner');
+    return this.#runner;
+  }
+
+  /** Workers currently running in this context. */
+  get activeWorkers(): number {
+    return this.#limiter?.active ?? 0;
+  }
+
+  /** Highest number of workers that ran at once in this context. */
+  get peakWorkers(): number {
+    return this.#limiter?.peak ?? 0;
+  }
+
+  /** Binds the context and its extensions to the runner; merges the config (throws if invalid). */
+  bind(runner: Runner): void {
+    this.#runner = runner;
+    this.#config = mergeConfig(runner.config, this.#overrides);
+    this.#limiter = new ConcurrencyLimiter(this.#config.maxWorkers);
+    for (const extension of [...this.extensions, ...this.routes]) extension.bind(runner, this);
+  }
+
+  async setup(): Promise<void> {
+    for (const extension of [...this.extensions, ...this.routes]) await extension.setup();
+  }
+
+  async start(): Promise<void> {
+    for (const extension of [...this.extensions, ...this.routes]) await extension.start();
+  }
+
+  /**
+   * Stops the routes (every route refuses new work first, then each drains, in reverse order, within
+   * one shared deadline), then the extensions and shared resources in reverse order.
+   */
+  async stop(options: StopOptions = {}): Promise<void> {
+    const deadline = Date.now() + (options.timeoutMs ?? defaultStopTimeoutMs);
+    const remaining = (): StopOptions => ({ timeoutMs: Math.max(0, deadline - Date.now()) });
+    for (const route of this.routes) route.refuseNewWork();
+    const errors: unknown[] = [];
+    const stopEach = async (extensions: readonly Extension[]): Promise<void> => {
+      for (const extension of [...extensions].reverse()) {
+        try {
+          await extension.stop(remaining());
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+    };
+    await stopEach(this.routes);
+    await stopEach(this.extensions);
+    await stopEach(this.#sharedOrder);
+    this.#shared.clear();
+    this.#sharedOrder.length = 0;
+    if (errors.length > 0) throw new AggregateError(errors, 'some extensions failed to stop');
+  }
+
+  /**
+   * The context's one instance of a shared extension (say, a broker connection), created by `factory`
+   * on first use, bound, set up and started before it is returned. Stopped after the routes.
+   */
+  async shared<T extends Extension>(key: string, factory: () => T): Promise<T> {
+    let existing = this.#shared.get(key);
+    if (!existing) {
+      existing = (async () => {
+        const extension = factory();
+        extension.bind(this.runner, this);
+        await extension.setup();
+        await extension.start();
+        this.#sharedOrder.push(extension);
+        return extension;
+      })();
+      this.#shared.set(key, existing);
+      existing.catch(() => this.#shared.delete(key));
+    }
+    return (await existing) as T;
+  }
+
+  /** Runs the worker once a slot of maxWorkers is free; resolves to the finished worker. */
+  async spawnWorker<W extends Worker>(worker: W, metricLabel: string): Promise<W> {
+    const limiter = this.#limiter;
+    if (!limiter) throw new ConfigurationError('RunnerContext is not bound to a runner');
+    const metrics = this.metrics(metricLabel);
+    return limiter.run(async () => {
+      metrics.started += 1;
+      metrics.active += 1;
+      metrics.peak = Math.max(metrics.peak, metrics.active);
+      try {
+        await worker.run();
+      } finally {
+        metrics.active -= 1;
+        if (worker.exception) metrics.failed += 1;
+        else metrics.succeeded += 1;
+      }
+      return worker;
+    });
+  }
+
+  /** The live counters of one metric label (created on first use). */
+  metrics(metricLabel: string): WorkerMetrics {
+    let metrics = this.#metrics.get(metricLabel);
+    if (!metrics) {
+      metrics = { started: 0, succeeded: 0, failed: 0, active: 0, peak: 0 };
+      this.#metrics.set(metricLabel, metrics);
+    }
+    return metrics;
+  }
+}

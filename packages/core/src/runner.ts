@@ -1,0 +1,104 @@
+import type { Config } from './config.ts';
+import { ConfigurationError, ExtensionIsStopped } from './errors.ts';
+import { defaultStopTimeoutMs, type StopOptions } from './extension.ts';
+import { RunnerContext, type RunnerContextOptions } from './runner-context.ts';
+
+export interface RunnerOptions {
+  /** Defaults for every context; serviceName is required. */
+  readonly config: Partial<Config> & { readonly serviceName: string };
+  readonly contexts?: ReadonlyArray<RunnerContext | RunnerContextOptions>;
+}
+
+type RunnerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/**
+ * Runs a service: binds, sets up and starts its contexts in order; stops them in reverse order. A
+ * runner starts once; a stopped runner cannot start again (build a new one).
+ */
+export class Runner {
+  readonly config: Partial<Config> & { readonly serviceName: string };
+  readonly #contexts: RunnerContext[] = [];
+  #state: RunnerState = 'idle';
+  #stopping: Promise<void> | undefined;
+
+  constructor(options: RunnerOptions) {
+    this.config = options.config;
+    for (const context of options.contexts ?? []) this.addContext(context);
+  }
+
+  get contexts(): readonly RunnerContext[] {
+    return this.#contexts;
+  }
+
+  get state(): RunnerState {
+    return this.#state;
+  }
+
+  /** Adds a context (or builds one from options) before start; returns it. */
+  addContext(context: RunnerContext | RunnerContextOptions): RunnerContext {
+    if (this.#state !== 'idle') throw new ConfigurationError('contexts can only be added before start');
+    const built = context instanceof RunnerContext ? context : new RunnerContext(context);
+    this.#contexts.push(built);
+    return built;
+  }
+
+  /**
+   * Binds, sets up and starts every context. Rejects if any step fails, after stopping what had
+   * started; rejects with ExtensionIsStopped when called after stop.
+   */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new ExtensionIsStopped(`runner of ${this.config.serviceName}`);
+    this.#state = 'starting';
+    try {
+      for (const context of this.#contexts) context.bind(this);
+      for (const context of this.#contexts) await context.setup();
+      for (const context of this.#contexts) await context.start();
+      this.#state = 'running';
+    } catch (error) {
+      await this.stop({ timeoutMs: 5_000 }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /**
+   * Graceful stop: every route refuses new work, in-flight calls finish (up to timeoutMs, default
+   * 30 s; past it they are abandoned unacked so the broker delivers them again), then connections
+   * close. Idempotent: later calls return the same promise.
+   */
+  stop(options: StopOptions = {}): Promise<void> {
+    if (!this.#stopping) {
+      this.#state = 'stopping';
+      const deadline = Date.now() + (options.timeoutMs ?? defaultStopTimeoutMs);
+      this.#stopping = (async () => {
+        for (const context of this.#contexts) for (const route of context.routes) route.refuseNewWork();
+        const errors: unknown[] = [];
+        for (const context of [...this.#contexts].reverse()) {
+          await context.stop({ timeoutMs: Math.max(0, deadline - Date.now()) }).catch((error) => errors.push(error));
+        }
+        this.#state = 'stopped';
+        if (errors.length > 0) throw new AggregateError(errors, `runner of ${this.config.serviceName} stopped with errors`);
+      })();
+    }
+    return this.#stopping;
+  }
+
+  /**
+   * Stops the runner on SIGINT or SIGTERM (once); returns a function that removes the handlers. A
+   * second signal while stopping exits the process at once.
+   */
+  stopOnSignals(options: StopOptions & { onStopped?: (error?: unknown) => void } = {}): () => void {
+    const handler = (): void => {
+      if (this.#stopping) process.exit(130);
+      this.stop(options).then(
+        () => options.onStopped?.(),
+        (error: unknown) => options.onStopped?.(error),
+      );
+    };
+    process.on('SIGINT', handler);
+    process.on('SIGTERM', handler);
+    return () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    };
+  }
+}

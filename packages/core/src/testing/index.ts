@@ -1,0 +1,2 @@
+export * from './conformance-adapter.ts';
+export { inMemoryConformanceAdapter } from './in-memory-adapter.ts';
