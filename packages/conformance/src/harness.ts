@@ -1,0 +1,105 @@
+import {
+  CallbackRoute,
+  MetaDependency,
+  Route,
+  Runner,
+  inject,
+  type Backoff,
+  type Meta,
+  type MessageTranslator,
+} from '@micro-framework/core';
+import type { ConformanceAdapter, DeadLetterRecord, ListenerSpec } from '@micro-framework/core/testing';
+import { waitFor } from './poll.ts';
+
+/** One call the target saw. */
+export interface Call {
+  readonly payload: unknown;
+  readonly meta: Meta;
+  /** performance.now() when the call started. */
+  readonly at: number;
+  readonly instance: string;
+}
+
+export interface ListenerRouteOptions {
+  readonly spec: ListenerSpec;
+  readonly handler?: (payload: unknown, meta: Meta) => unknown;
+  readonly backoff?: Backoff;
+  readonly translators?: readonly MessageTranslator[];
+  readonly callback?: (...args: unknown[]) => unknown;
+  /** Name recorded with each call, to tell instances apart. */
+  readonly instance?: string;
+}
+
+const encoder = new TextEncoder();
+
+/** Builds services on an adapter, records every call, and cleans up after each test. */
+export class Harness {
+  readonly adapter: ConformanceAdapter;
+  readonly calls: Call[] = [];
+  readonly #runners: Runner[] = [];
+  readonly #cleanups: Array<() => void | Promise<void>> = [];
+
+  constructor(adapter: ConformanceAdapter) {
+    this.adapter = adapter;
+  }
+
+  /** A channel/service name no other test uses (letters, digits and dashes only). */
+  unique(label: string): string {
+    return `${label}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+  }
+
+  spec(label: string, extra: Partial<ListenerSpec> = {}): ListenerSpec {
+    return { channel: this.unique(label), serviceName: this.unique(`svc-${label}`), ...extra };
+  }
+
+  /** A route on the adapter's listener whose target records the call, then runs `handler`. */
+  listenerRoute(options: ListenerRouteOptions): Route {
+    const calls = this.calls;
+    const instance = options.instance ?? 'default';
+    const handler = options.handler;
+    // Named `handle` so every instance of a service derives the same queue / consumer names.
+    const handle = inject({ meta: new MetaDependency() }, ({ meta }, payload: unknown) => {
+      calls.push({ payload, meta, at: performance.now(), instance });
+      return handler?.(payload, meta);
+    });
+    const entrypoint = this.adapter.createListener(options.spec);
+    const common = { target: handle, entrypoint, backoff: options.backoff, translators: options.translators };
+    return options.callback ? new CallbackRoute({ ...common, callbackTarget: options.callback }) : new Route(common);
+  }
+
+  /** Starts a runner of `serviceName` with these routes; stopped after the test unless stopped before. */
+  async startService(serviceName: string, routes: Route[], maxWorkers = 10): Promise<Runner> {
+    const runner = new Runner({ config: { ...this.adapter.config, serviceName, maxWorkers }, contexts: [{ routes }] });
+    this.#runners.push(runner);
+    await runner.start();
+    return runner;
+  }
+
+  /** Publishes a JSON payload; resolves once the broker confirmed. */
+  async publishJson(channel: string, payload: unknown, options: { headers?: Record<string, string>; key?: string } = {}): Promise<void> {
+    await this.adapter.publish(channel, { body: encoder.encode(JSON.stringify(payload)), headers: options.headers, key: options.key });
+  }
+
+  /** Polls the dead letters of a listener until `count` are there; returns them. */
+  async deadLetters(spec: ListenerSpec, count: number): Promise<DeadLetterRecord[]> {
+    const read = this.adapter.readDeadLetters;
+    if (!read) throw new Error(`${this.adapter.name} cannot read dead letters`);
+    let found: DeadLetterRecord[] = [];
+    await waitFor(async () => (found = await read.call(this.adapter, spec)).length >= count, `${count} dead letter(s)`);
+    return found;
+  }
+
+  callsFor(predicate: (call: Call) => boolean): Call[] {
+    return this.calls.filter(predicate);
+  }
+
+  onCleanup(fn: () => void | Promise<void>): void {
+    this.#cleanups.push(fn);
+  }
+
+  async cleanup(): Promise<void> {
+    for (const fn of this.#cleanups.splice(0).reverse()) await fn();
+    await Promise.allSettled(this.#runners.splice(0).map((runner) => runner.stop({ timeoutMs: 2_000 })));
+    this.calls.length = 0;
+  }
+}

@@ -1,0 +1,96 @@
+import { Route, RemoteError, RpcNoResponders, RpcTargetNotFound, RpcTimeout, type RpcClient } from '@micro-framework/core';
+import type { ConformanceAdapter } from '@micro-framework/core/testing';
+import { describe, expect } from 'vitest';
+import type { Harness } from '../harness.ts';
+import { waitFor } from '../poll.ts';
+import { scenario } from '../scenario.ts';
+
+async function client(h: Harness): Promise<RpcClient> {
+  const created = await h.adapter.createRpcClient!();
+  h.onCleanup(() => created.close());
+  return created;
+}
+
+function rpcRoute(h: Harness, name: string, target: (...args: never[]) => unknown, description?: string): Route {
+  return new Route({ target, entrypoint: h.adapter.createRpcListener!({ name, description }) });
+}
+
+/** Scenarios 24–28: RPC over the adapter. */
+export function rpcScenarios(adapter: ConformanceAdapter): void {
+  describe('rpc', () => {
+    scenario(adapter, '24 rpc round-trip: 100 concurrent calls each get their own reply', ['rpc'], async (h) => {
+      const service = h.unique('rpc-math');
+      await h.startService(service, [rpcRoute(h, 'square', (x: number) => ({ x, square: x * x }))]);
+      const rpc = await client(h);
+      const replies = await Promise.all(Array.from({ length: 100 }, (_, x) => rpc.call(service, 'square', [x], { timeoutMs: 10_000 })));
+      replies.forEach((reply, x) => expect(reply).toEqual({ x, square: x * x }));
+      const typed = rpc.proxy<{ square(x: number): { square: number } }>(service, { timeoutMs: 10_000 });
+      expect((await typed.square(12)).square).toBe(144);
+    });
+
+    scenario(adapter, '25 rpc timeout: a typed timeout within 200–700 ms; the late reply is dropped', ['rpc'], async (h) => {
+      const service = h.unique('rpc-slow');
+      let finished = false;
+      await h.startService(service, [
+        rpcRoute(h, 'slow', async () => { await new Promise((r) => setTimeout(r, 2_000)); finished = true; return 'late'; }),
+        rpcRoute(h, 'echo', (value: string) => value),
+      ]);
+      const rpc = await client(h);
+      const began = performance.now();
+      const error = await rpc.call(service, 'slow', [], { timeoutMs: 200 }).catch((e: unknown) => e);
+      const elapsed = performance.now() - began;
+      expect(error).toBeInstanceOf(RpcTimeout);
+      expect(elapsed).toBeGreaterThanOrEqual(199);
+      expect(elapsed).toBeLessThanOrEqual(700);
+      await waitFor(() => finished, 'the slow handler to finish', 10_000);
+      // The late reply is dropped: no unhandled rejection, and the client keeps working.
+      expect(await rpc.call(service, 'echo', ['after'], { timeoutMs: 5_000 })).toBe('after');
+    });
+
+    scenario(adapter, '26 rpc unknown target: typed not-found from a live service; no service fails fast or at the deadline', ['rpc'], async (h) => {
+      const service = h.unique('rpc-known');
+      await h.startService(service, [rpcRoute(h, 'exists', () => 1)]);
+      const rpc = await client(h);
+      await expect(rpc.call(service, 'missing', [], { timeoutMs: 5_000 })).rejects.toBeInstanceOf(RpcTargetNotFound);
+      const began = performance.now();
+      const error = await rpc.call(h.unique('rpc-nobody'), 'anything', [], { timeoutMs: 1_500 }).catch((e: unknown) => e);
+      const elapsed = performance.now() - began;
+      if (error instanceof RpcNoResponders) expect(elapsed).toBeLessThan(1_500);
+      else {
+        expect(error).toBeInstanceOf(RpcTimeout);
+        expect(elapsed).toBeGreaterThanOrEqual(1_499);
+      }
+    });
+
+    scenario(adapter, '27 rpc remote error: name, message and data arrive typed; the call is not retried', ['rpc'], async (h) => {
+      const service = h.unique('rpc-error');
+      let calls = 0;
+      class OutOfStock extends Error {
+        override name = 'OutOfStock';
+        readonly data = { sku: 'A-1', available: 0 };
+      }
+      await h.startService(service, [rpcRoute(h, 'reserve', () => { calls += 1; throw new OutOfStock('no stock for A-1'); })]);
+      const rpc = await client(h);
+      const error = await rpc.call(service, 'reserve', ['A-1'], { timeoutMs: 5_000 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RemoteError);
+      expect(error).toMatchObject({ remoteName: 'OutOfStock', remoteMessage: 'no stock for A-1', data: { sku: 'A-1', available: 0 } });
+      expect(calls).toBe(1);
+    });
+
+    scenario(adapter, '28 rpc introspection: list-targets and get-target describe exposed targets', ['rpc'], async (h) => {
+      const service = h.unique('rpc-describe');
+      await h.startService(service, [
+        rpcRoute(h, 'add', (a: number, b: number) => a + b, 'adds two numbers'),
+        rpcRoute(h, 'ping', () => 'pong'),
+      ]);
+      const rpc = await client(h);
+      const targets = await rpc.listTargets(service, { timeoutMs: 5_000 });
+      expect([...targets].sort((x, y) => x.name.localeCompare(y.name))).toEqual([
+        { name: 'add', description: 'adds two numbers', arity: 2 },
+        { name: 'ping', description: null, arity: 0 },
+      ]);
+      expect(await rpc.getTarget(service, 'add', { timeoutMs: 5_000 })).toEqual({ name: 'add', description: 'adds two numbers', arity: 2 });
+      await expect(rpc.getTarget(service, 'nope', { timeoutMs: 5_000 })).rejects.toBeInstanceOf(RpcTargetNotFound);
+    });
+  });
+}
