@@ -1,6 +1,10 @@
 import { defineConfig } from 'vitest/config';
 
-/** Test settings every package shares: sources resolved without a build, generous broker timeouts. */
+/**
+ * Test settings every package shares: sources resolved without a build (the package exports'
+ * `@micro-framework/source` condition), generous timeouts for real brokers, and a JSON report per
+ * package that tools/test-summary.mjs adds up.
+ */
 export const sharedTestConfig = defineConfig({
   resolve: { conditions: ['@micro-framework/source'] },
   ssr: { resolve: { conditions: ['@micro-framework/source'] } },
@@ -8,6 +12,6 @@ export const sharedTestConfig = defineConfig({
     include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    reporters: ['default'],
+    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
   },
 });
