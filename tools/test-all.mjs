@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// The README's test command (`npm test`): runs every nx check target of every project, then prints
+// one closing line with the totals. Under CI (CI=true) the nx cache is skipped so every test really
+// runs against the brokers; locally an unchanged project replays from the cache.
+import { spawnSync } from 'node:child_process';
+
+const targets = ['typecheck', 'lint', 'test', 'check-package', 'smoke'];
+const nxArgs = ['nx', 'run-many', '-t', ...targets, '--outputStyle=stream', ...process.argv.slice(2)];
+if (process.env.CI === 'true' || process.env.CI === '1') nxArgs.push('--skip-nx-cache');
+
+const run = (command, args) => spawnSync(command, args, { stdio: 'inherit', env: process.env }).status ?? 1;
+const nxStatus = run('npx', nxArgs);
+const summaryStatus = run(process.execPath, [new URL('test-summary.mjs', import.meta.url).pathname]);
+process.exit(nxStatus !== 0 ? nxStatus : summaryStatus);
