@@ -41,7 +41,7 @@ function reserve(sku: string, quantity: number): number {
 }
 
 // Event route: handle shop.order_placed; every third order fails once to show the backoff.
-const handleOrder = inject({ retry: new BackoffContext() }, ({ retry }, order: Order) => {
+const handleOrder = inject({ retry: new BackoffContext() }, function handleOrder({ retry }, order: Order) {
   if (order.id % 3 === 0 && retry.retryCount === 0) throw new Error(`payment gateway busy for order ${order.id}`);
   if (order.quantity <= 0) throw new NonRetryableError(`order ${order.id} has no items`);
   log('orders', `order ${order.id} paid (${order.quantity} × ${order.sku}) after ${retry.retryCount} retr${retry.retryCount === 1 ? 'y' : 'ies'}`);
@@ -57,7 +57,7 @@ let nextOrderId = 1;
 const rpcClient = new InMemoryRpcClient();
 const placeOrder = inject(
   { inventory: new RpcProxy(() => rpcClient), events: new InMemoryProducer() },
-  async ({ inventory, events }) => {
+  async function placeOrder({ inventory, events }) {
     const id = nextOrderId++;
     const order: Order = { id, sku: id % 4 === 0 ? 'book' : 'pen', quantity: id % 5 === 0 ? 0 : 1 };
     try {

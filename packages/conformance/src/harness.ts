@@ -58,7 +58,7 @@ export class Harness {
     const instance = options.instance ?? 'default';
     const handler = options.handler;
     // Named `handle` so every instance of a service derives the same queue / consumer names.
-    const handle = inject({ meta: new MetaDependency() }, ({ meta }, payload: unknown) => {
+    const handle = inject({ meta: new MetaDependency() }, function handle({ meta }, payload: unknown) {
       calls.push({ payload, meta, at: performance.now(), instance });
       return handler?.(payload, meta);
     });

@@ -10,6 +10,7 @@ export * from './time-entrypoint.ts';
 export * from './route.ts';
 export * from './callback-route.ts';
 export * from './worker.ts';
+export * from './listener-naming.ts';
 export * from './callback-worker.ts';
 export * from './backoff.ts';
 export * from './interval-providers.ts';

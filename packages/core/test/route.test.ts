@@ -225,3 +225,13 @@ describe('CallbackRoute', () => {
     expect(callbacks).toBe(0);
   });
 });
+
+describe('listener naming', () => {
+  it('refuses an unnamed target for a listener and accepts a named one', async () => {
+    const { listenerTargetName, inject: injectFn } = await import('../src/index.ts');
+    const anonymous = new Route({ target: injectFn({}, () => 1), entrypoint: new DirectEntrypoint() });
+    expect(() => listenerTargetName(anonymous)).toThrow(/named function/);
+    const named = new Route({ target: injectFn({}, function handleOrder() { return 1; }), entrypoint: new DirectEntrypoint() });
+    expect(listenerTargetName(named)).toBe('handleOrder');
+  });
+});

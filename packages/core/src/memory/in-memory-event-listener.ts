@@ -6,7 +6,7 @@ import { defaultStopTimeoutMs, type StopOptions } from '../extension.ts';
 import type { RetryState } from '../meta.ts';
 import { decodePayload, type PayloadFormat } from '../payload-decoder.ts';
 import { readRetryHeaders, writeRetryHeaders } from '../retry-headers.ts';
-import { targetName } from '../worker.ts';
+import { listenerTargetName } from '../listener-naming.ts';
 import { InMemoryBroker, type MemoryConsumer, type MemoryDelivery } from './in-memory-broker.ts';
 
 export interface InMemoryEventListenerOptions {
@@ -53,8 +53,7 @@ export class InMemoryEventListener extends Entrypoint {
   }
 
   get queueName(): string {
-    const route = this.route;
-    return `${this.channel}__${this.context.config.serviceName}.${targetName(route.target, route.methodName)}`;
+    return `${this.channel}__${this.context.config.serviceName}.${listenerTargetName(this.route)}`;
   }
 
   get deadLetterQueueName(): string {

@@ -1,0 +1,167 @@
+import { Extension, MicroFrameworkError } from '@micro-framework/core';
+import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Message, type Options, type RecoveringChannelModel } from 'amqplib';
+import { defaultAmqpUrl, redactUrl, type AmqpOptions } from './amqp-options.ts';
+
+/** Runs on every (re)connection with the fresh connection: declare topology, open channels, consume. */
+export type ConnectionAttachment = (model: ChannelModel) => Promise<void>;
+
+/** A publish could not be confirmed: the broker refused it, or no connection came back in time. */
+export class PublishError extends MicroFrameworkError {}
+
+/**
+ * One recovering connection to RabbitMQ. After a drop it reconnects with backoff and runs every
+ * attachment again (topology, consumers), so consumers resume without a restart. Publishes go through
+ * a confirm channel: `publish` resolves once the broker confirmed, waits for the connection during an
+ * outage, and rejects with PublishError past `publishTimeoutMs`. Never logs the password.
+ */
+export class AmqpConnection extends Extension {
+  readonly options: AmqpOptions;
+  readonly #attachments = new Set<ConnectionAttachment>();
+  #connection: RecoveringChannelModel | undefined;
+  #model: ChannelModel | undefined;
+  #publisher: ConfirmChannel | undefined;
+  #waiters: Array<() => void> = [];
+  #closing = false;
+  #connecting: Promise<void> | undefined;
+  readonly #returnListeners = new Set<(message: Message) => void>();
+
+  constructor(options: AmqpOptions = {}) {
+    super();
+    this.options = options;
+  }
+
+  get url(): string {
+    return this.options.url ?? defaultAmqpUrl;
+  }
+
+  get isConnected(): boolean {
+    return this.#publisher !== undefined;
+  }
+
+  /** Connects (a few quick retries at start-up, unlimited once connected). Rejects if RabbitMQ is unreachable. */
+  override setup(): Promise<void> {
+    this.#connecting ??= this.#connect().catch((error: unknown) => {
+      this.#connecting = undefined;
+      throw error;
+    });
+    return this.#connecting;
+  }
+
+  /** Calls `listener` with every mandatory message RabbitMQ could not route. Returns an unsubscribe. */
+  onReturn(listener: (message: Message) => void): () => void {
+    this.#returnListeners.add(listener);
+    return () => this.#returnListeners.delete(listener);
+  }
+
+  async #connect(): Promise<void> {
+    const url = new URL(this.url);
+    url.searchParams.set('heartbeat', String(this.options.heartbeatSeconds ?? 10));
+    const connection = await amqplib.connect(url.toString(), {
+      noDelay: true,
+      ...this.options.socketOptions,
+      recovery: {
+        initialDelay: 100,
+        maxDelay: 2_000,
+        initialMaxRetries: 5,
+        maxRetries: Infinity,
+        setup: (model: ChannelModel) => this.#onConnect(model),
+      },
+    });
+    connection.on('error', (error: Error) => {
+      if (!this.#closing) console.warn(`[amqp ${redactUrl(this.url)}] connection error: ${error.message}`);
+    });
+    connection.on('disconnect', () => {
+      this.#model = undefined;
+      this.#publisher = undefined;
+    });
+    this.#connection = connection;
+  }
+
+  /** Closes the connection; unacked deliveries go back to their queues. */
+  override async stop(): Promise<void> {
+    this.#closing = true;
+    this.#connecting = undefined;
+    const connection = this.#connection;
+    this.#connection = undefined;
+    this.#model = undefined;
+    this.#publisher = undefined;
+    for (const wake of this.#waiters.splice(0)) wake();
+    await connection?.close().catch(() => undefined);
+  }
+
+  /**
+   * Registers work to run on this and every later connection (it runs now if connected). Returns a
+   * function that unregisters it. A throwing attachment makes the connection retry.
+   */
+  async attach(attachment: ConnectionAttachment): Promise<() => void> {
+    this.#attachments.add(attachment);
+    if (this.#model) await attachment(this.#model);
+    return () => this.#attachments.delete(attachment);
+  }
+
+  /** Opens a plain channel on the current connection, waiting for one like `publisher` does. Close it yourself. */
+  async channel(): Promise<Channel> {
+    await this.publisher();
+    const model = this.#model;
+    if (!model) throw new PublishError(`connection to ${redactUrl(this.url)} dropped`);
+    return model.createChannel();
+  }
+
+  /** Resolves with a connected confirm channel, waiting during an outage up to `timeoutMs`. */
+  async publisher(timeoutMs = this.options.publishTimeoutMs ?? 30_000): Promise<ConfirmChannel> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.#publisher) {
+      if (this.#closing) throw new PublishError(`connection to ${redactUrl(this.url)} is closed`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new PublishError(`no connection to ${redactUrl(this.url)} within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.#publisher;
+  }
+
+  /**
+   * Publishes and resolves once the broker confirmed (persistent, JSON content type unless given).
+   * Rejects with PublishError when the broker nacks, the channel closes first, or no connection
+   * returns within publishTimeoutMs.
+   */
+  async publish(exchange: string, routingKey: string, body: Uint8Array, options: Options.Publish = {}): Promise<void> {
+    const channel = await this.publisher();
+    await new Promise<void>((resolve, reject) => {
+      const onClose = (): void => reject(new PublishError(`channel closed before ${exchange}/${routingKey} was confirmed`));
+      channel.once('close', onClose);
+      try {
+        channel.publish(exchange, routingKey, Buffer.from(body.buffer, body.byteOffset, body.byteLength), {
+          persistent: true,
+          contentType: 'application/json',
+          ...options,
+        }, (error: unknown) => {
+          channel.removeListener('close', onClose);
+          if (error) reject(new PublishError(`broker did not confirm ${exchange}/${routingKey}`, { cause: error }));
+          else resolve();
+        });
+      } catch (error) {
+        channel.removeListener('close', onClose);
+        reject(new PublishError(`could not publish to ${exchange}/${routingKey}`, { cause: error }));
+      }
+    });
+  }
+
+  async #onConnect(model: ChannelModel): Promise<void> {
+    const publisher = await model.createConfirmChannel();
+    publisher.on('error', () => undefined);
+    publisher.setMaxListeners(0);
+    publisher.on('return', (message: Message) => {
+      for (const listener of this.#returnListeners) listener(message);
+    });
+    for (const attachment of this.#attachments) await attachment(model);
+    this.#model = model;
+    this.#publisher = publisher;
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+}

@@ -1,0 +1,40 @@
+import type { Config } from '@micro-framework/core';
+import type { SocketOptions } from 'amqplib';
+
+/** How to reach RabbitMQ. Read from the service config key `amqp`, else AMQP_URL, else loopback. */
+export interface AmqpOptions {
+  /** amqp:// or amqps:// URL with credentials and vhost. Default AMQP_URL or amqp://guest:guest@127.0.0.1:5672. */
+  readonly url?: string;
+  /** TLS and socket options passed to amqplib (ca, cert, key, servername...). noDelay defaults to true. */
+  readonly socketOptions?: SocketOptions;
+  /** Heartbeat in seconds. Default 10. */
+  readonly heartbeatSeconds?: number;
+  /** Prefetch per consumer; default the context's maxWorkers. */
+  readonly prefetch?: number;
+  /** How long a publish waits for a connection during an outage before it fails. Default 30 s. */
+  readonly publishTimeoutMs?: number;
+}
+
+export const defaultAmqpUrl = 'amqp://guest:guest@127.0.0.1:5672';
+
+/** The AMQP options of a service: config.amqp over the environment over the defaults. */
+export function amqpOptionsFromConfig(config: Config): AmqpOptions {
+  const fromConfig = (config['amqp'] ?? {}) as AmqpOptions;
+  return { url: process.env['AMQP_URL'] ?? defaultAmqpUrl, ...fromConfig };
+}
+
+/** The URL with its password replaced, for logs and errors. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<invalid url>';
+  }
+}
+
+/** A stable key for one broker address (same URL, same connection), without the password. */
+export function connectionKey(options: AmqpOptions): string {
+  return `amqp:${redactUrl(options.url ?? defaultAmqpUrl)}`;
+}

@@ -1,0 +1,144 @@
+import { randomUUID } from 'node:crypto';
+import {
+  RpcClient,
+  RpcCommand,
+  RpcNoResponders,
+  RpcTargetNotFound,
+  RpcTimeout,
+  decodeJson,
+  defaultRpcTimeoutMs,
+  encodeJson,
+  parseRpcReply,
+  rpcRequestBody,
+  unwrapRpcReply,
+  type RpcCallOptions,
+} from '@micro-framework/core';
+import type { ChannelModel, ConsumeMessage, Message } from 'amqplib';
+import { AmqpConnection } from './amqp-connection.ts';
+import type { AmqpOptions } from './amqp-options.ts';
+import { rpcExchange, rpcRoutingKey } from './rpc-names.ts';
+
+interface PendingCall {
+  readonly service: string;
+  readonly target: string;
+  readonly deadline: number;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+/**
+ * Calls RPC targets over RabbitMQ with one exclusive reply queue per client, bound to `ufw-rpc` under
+ * its own name. Requests are mandatory: a request no queue takes comes back at once, and the client
+ * then asks the service for its targets to tell "service down" (RpcNoResponders) from "no such
+ * target" (RpcTargetNotFound). Late replies of timed-out calls are dropped.
+ */
+export class AmqpRpcClient extends RpcClient {
+  readonly connection: AmqpConnection;
+  readonly replyQueue = `rpc.reply-${randomUUID()}`;
+  readonly #owned: boolean;
+  readonly #pending = new Map<string, PendingCall>();
+  #ready: Promise<void> | undefined;
+  #removeReturnListener: (() => void) | undefined;
+
+  /** With `connection`, shares it; otherwise opens its own from `amqp` (closed by close()). */
+  constructor(options: { connection?: AmqpConnection; amqp?: AmqpOptions } = {}) {
+    super();
+    this.#owned = !options.connection;
+    this.connection = options.connection ?? new AmqpConnection(options.amqp ?? { url: process.env['AMQP_URL'] });
+  }
+
+  override async call<T = unknown>(service: string, target: string, args: readonly unknown[] = [], options: RpcCallOptions = {}): Promise<T> {
+    await this.#setup();
+    const timeoutMs = options.timeoutMs ?? defaultRpcTimeoutMs;
+    const correlationId = randomUUID();
+    const reply = new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(correlationId);
+        reject(new RpcTimeout(service, target, timeoutMs));
+      }, timeoutMs);
+      this.#pending.set(correlationId, { service, target, deadline: Date.now() + timeoutMs, resolve, reject, timer });
+    });
+    // The reply may arrive before the publish confirm: observe it now so it is never "unhandled".
+    reply.catch(() => undefined);
+    try {
+      await this.connection.publish(rpcExchange, rpcRoutingKey(service, target), encodeJson(rpcRequestBody(target, args, options.kwargs)), {
+        replyTo: this.replyQueue,
+        correlationId,
+        mandatory: true,
+      });
+    } catch (error) {
+      this.#settle(correlationId, (call) => call.reject(error));
+    }
+    return (await reply) as T;
+  }
+
+  /** Rejects pending calls with RpcTimeout and closes the connection if this client opened it. */
+  override async close(): Promise<void> {
+    for (const [id, call] of this.#pending) {
+      clearTimeout(call.timer);
+      call.reject(new RpcTimeout(call.service, call.target, 0));
+      this.#pending.delete(id);
+    }
+    this.#removeReturnListener?.();
+    if (this.#owned) await this.connection.stop();
+  }
+
+  #setup(): Promise<void> {
+    this.#ready ??= (async () => {
+      if (this.#owned) await this.connection.setup();
+      this.#removeReturnListener = this.connection.onReturn((message) => this.#onReturned(message));
+      await this.connection.attach((model) => this.#listen(model));
+    })().catch((error: unknown) => {
+      this.#ready = undefined;
+      throw error;
+    });
+    return this.#ready;
+  }
+
+  async #listen(model: ChannelModel): Promise<void> {
+    const channel = await model.createChannel();
+    channel.on('error', () => undefined);
+    await channel.assertExchange(rpcExchange, 'topic', { durable: true });
+    await channel.assertQueue(this.replyQueue, { exclusive: true, autoDelete: true, durable: false });
+    await channel.bindQueue(this.replyQueue, rpcExchange, this.replyQueue);
+    await channel.consume(this.replyQueue, (message) => message && this.#onReply(message), { noAck: true });
+  }
+
+  #onReply(message: ConsumeMessage): void {
+    const id = message.properties.correlationId;
+    if (typeof id !== 'string') return;
+    this.#settle(id, (call) => {
+      try {
+        call.resolve(unwrapRpcReply(parseRpcReply(decodeJson(message.content)), call.service, call.target));
+      } catch (error) {
+        call.reject(error);
+      }
+    });
+  }
+
+  #onReturned(message: Message): void {
+    const id = message.properties.correlationId;
+    if (typeof id !== 'string' || !this.#pending.has(id)) return;
+    this.#settle(id, (call) => {
+      if (call.target === RpcCommand.listTargets || call.target === RpcCommand.getTarget) {
+        call.reject(new RpcNoResponders(call.service, call.target));
+        return;
+      }
+      // Unroutable: is the service up without that target, or is nobody there?
+      const timeoutMs = Math.max(1, Math.min(2_000, call.deadline - Date.now()));
+      this.listTargets(call.service, { timeoutMs }).then(
+        () => call.reject(new RpcTargetNotFound(call.service, call.target)),
+        (error: unknown) => call.reject(error instanceof RpcNoResponders ? new RpcNoResponders(call.service, call.target) : error),
+      );
+    });
+  }
+
+  #settle(id: string, fn: (call: PendingCall) => void): void {
+    const call = this.#pending.get(id);
+    if (!call) return;
+    this.#pending.delete(id);
+    clearTimeout(call.timer);
+    fn(call);
+  }
+}

@@ -1,0 +1,2 @@
+export { amqpConformanceAdapter } from './amqp-conformance-adapter.ts';
+export { conformanceQueueArguments, conformanceSourceService } from './conformance-names.ts';
