@@ -1,0 +1,284 @@
+import {
+  ConfigurationError,
+  Entrypoint,
+  MicroFrameworkError,
+  deadLetterHeaders,
+  decodePayload,
+  defaultStopTimeoutMs,
+  deliveryOutcomeOf,
+  listenerTargetName,
+  readRetryHeaders,
+  type DeadLetterReason,
+  type PayloadFormat,
+  type RetryState,
+  type StopOptions,
+} from '@micro-framework/core';
+import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
+import { NatsConnectionExtension } from './nats-connection.ts';
+import { headersFromNats, headersToNats } from './nats-headers.ts';
+import { natsConnectionKey, natsName, natsOptionsFromConfig, type NatsOptions } from './nats-options.ts';
+import { RetryStateStore } from './retry-state-store.ts';
+
+export interface JetStreamListenerOptions {
+  /** The stream to consume; created with `subjects` if it does not exist (an existing one is left as is). */
+  readonly stream: string;
+  readonly subjects: readonly string[];
+  /** Durable consumer name; default `<service>-<target>`. Instances of one service share it. */
+  readonly consumerName?: string;
+  /** Subject filter of the consumer; default the only subject when there is one. */
+  readonly filterSubject?: string;
+  readonly payloadFilter?: (payload: unknown) => boolean;
+  readonly format?: PayloadFormat;
+  /** How long a delivery may stay unacked before redelivery; slow calls extend it. Default 30 s. */
+  readonly ackWaitMs?: number;
+  /**
+   * The consumer's max_ack_pending, shared by every instance (set when the consumer is created).
+   * Each instance pulls at most its context's maxWorkers at a time. Default max(1000, maxWorkers).
+   */
+  readonly maxAckPending?: number;
+  /** Deliveries per message (the consumer's max_deliver); default unlimited: the backoff decides. */
+  readonly maxDeliver?: number;
+  /** Further consumer settings (say inactive_threshold). */
+  readonly consumerConfig?: Partial<ConsumerConfig>;
+  /** Settings of the stream if this listener creates it. */
+  readonly streamConfig?: Partial<StreamConfig>;
+  readonly nats?: NatsOptions;
+}
+
+/** A retry was asked past the consumer's max_deliver: the message is dead-lettered instead. */
+class MaxDeliverReached extends MicroFrameworkError {}
+
+const nanos = (ms: number): number => Math.round(ms * 1_000_000);
+
+/**
+ * Consumes a JetStream durable pull consumer with explicit acks, pulling at most the context's
+ * maxWorkers messages at a time. A message is acked once its route finished; a slow call keeps its delivery alive with
+ * `working()`; a stopping route naks it for prompt redelivery elsewhere. NatsBackoff retries naks with
+ * the interval as delay. Dead letters go to stream `<stream>-dead-letters` on subject
+ * `dead-letter.<stream>.<consumer>`, then the original is terminated.
+ */
+export class JetStreamListener extends Entrypoint {
+  readonly stream: string;
+  readonly #options: JetStreamListenerOptions;
+  #connection: NatsConnectionExtension | undefined;
+  #messages: ConsumerMessages | undefined;
+  #store: RetryStateStore | undefined;
+  /** In-flight messages and the timer that sends working() for each. */
+  readonly #inFlight = new Map<JsMsg, NodeJS.Timeout>();
+  readonly #abandoned = new WeakSet<JsMsg>();
+  #slotFreed: Array<() => void> = [];
+
+  constructor(options: JetStreamListenerOptions) {
+    super();
+    if (options.subjects.length === 0) throw new ConfigurationError('JetStreamListener needs at least one subject');
+    this.stream = options.stream;
+    this.#options = options;
+  }
+
+  /** Default `<service>-<target>-<filter subject>`: routes of one service on different subjects never share a consumer. */
+  get consumerName(): string {
+    if (this.#options.consumerName) return natsName(this.#options.consumerName);
+    const filter = this.#filterSubject;
+    const base = `${this.context.config.serviceName}-${listenerTargetName(this.route)}`;
+    return natsName(filter ? `${base}-${filter}` : base);
+  }
+
+  get #filterSubject(): string | undefined {
+    return this.#options.filterSubject ?? (this.#options.subjects.length === 1 ? this.#options.subjects[0] : undefined);
+  }
+
+  get deadLetterStream(): string {
+    return `${this.stream}-dead-letters`;
+  }
+
+  get deadLetterSubject(): string {
+    return `dead-letter.${this.stream}.${this.consumerName}`;
+  }
+
+  get #ackWaitMs(): number {
+    return this.#options.ackWaitMs ?? 30_000;
+  }
+
+  get #conn(): NatsConnectionExtension {
+    if (!this.#connection) throw new ConfigurationError('JetStreamListener is not set up');
+    return this.#connection;
+  }
+
+  override async setup(): Promise<void> {
+    const options = this.#options.nats ?? natsOptionsFromConfig(this.context.config);
+    this.#connection = await this.context.shared(natsConnectionKey(options), () => new NatsConnectionExtension(options));
+    const jsm = await this.#conn.manager();
+    await this.#ensureStream(this.stream, [...this.#options.subjects], this.#options.streamConfig);
+    await this.#ensureStream(this.deadLetterStream, [`dead-letter.${this.stream}.>`], {});
+    await this.#ensureConsumer();
+    this.#store = new RetryStateStore(this.#conn.jetstream);
+  }
+
+  override async start(): Promise<void> {
+    const consumer = await this.#conn.jetstream.consumers.get(this.stream, this.consumerName);
+    const limit = this.context.config.maxWorkers;
+    const messages = await consumer.consume({ max_messages: limit });
+    this.#messages = messages;
+    void (async () => {
+      for await (const message of messages) {
+        void this.#handle(message);
+        // Take the next message only when a worker slot is free: in-flight work stays bounded.
+        while (this.#inFlight.size >= limit && this.#messages === messages) {
+          await new Promise<void>((resolve) => this.#slotFreed.push(resolve));
+        }
+      }
+    })().catch(() => undefined);
+  }
+
+  /**
+   * Stops pulling, lets in-flight calls finish (up to the timeout) and acks them; calls still running
+   * then are abandoned: their deliveries expire after ackWait and are redelivered, and their late
+   * outcome is ignored.
+   */
+  override async stop(options: StopOptions = {}): Promise<void> {
+    const messages = this.#messages;
+    this.#messages = undefined;
+    messages?.stop();
+    for (const wake of this.#slotFreed.splice(0)) wake();
+    const finished = await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
+    if (!finished) {
+      // Not nak'ed: NATS 2.9 forgets the delivery count of a message nak'ed after its pull stopped.
+      // Without working() the delivery expires after ackWait and comes back marked as redelivered.
+      for (const [message, keepAlive] of this.#inFlight) {
+        clearInterval(keepAlive);
+        this.#abandoned.add(message);
+      }
+    }
+  }
+
+  /** Stores the retry state, then naks the message with the delay; JetStream redelivers it when due. */
+  override async scheduleRetry(entryId: unknown, retry: RetryState, delayMs: number): Promise<void> {
+    const message = entryId as JsMsg;
+    const maxDeliver = this.#options.maxDeliver ?? -1;
+    if (maxDeliver > 0 && message.info.deliveryCount >= maxDeliver) {
+      throw new MaxDeliverReached(`max_deliver ${maxDeliver} reached for ${this.stream} #${message.seq}`);
+    }
+    await this.#store?.put(this.#retryKey(message), retry);
+    message.nak(Math.max(0, Math.round(delayMs)));
+  }
+
+  /**
+   * Creates the durable consumer, or checks the existing one. An existing consumer is updated only
+   * when its ack wait or max deliver differ: NATS 2.9 forgets the delivery counts of pending messages
+   * on an update, so instances with different maxWorkers do not rewrite it.
+   */
+  async #ensureConsumer(): Promise<void> {
+    const jsm = await this.#conn.manager();
+    const filter = this.#filterSubject;
+    const wanted: Partial<ConsumerConfig> = {
+      durable_name: this.consumerName,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      max_ack_pending: this.#options.maxAckPending ?? Math.max(1_000, this.context.config.maxWorkers),
+      ack_wait: nanos(this.#ackWaitMs),
+      max_deliver: this.#options.maxDeliver ?? -1,
+      ...(filter ? { filter_subject: filter } : {}),
+      ...this.#options.consumerConfig,
+    };
+    const existing = await jsm.consumers.info(this.stream, this.consumerName).catch(() => undefined);
+    if (!existing) {
+      await jsm.consumers.add(this.stream, wanted).catch(async (error: unknown) => {
+        if (!(await jsm.consumers.info(this.stream, this.consumerName).catch(() => undefined))) throw error;
+      });
+      return;
+    }
+    if ((existing.config.filter_subject ?? undefined) !== filter) {
+      throw new ConfigurationError(
+        `consumer ${this.consumerName} of ${this.stream} filters "${existing.config.filter_subject ?? ''}", not "${filter ?? ''}": give the listener another consumerName`,
+      );
+    }
+    if (existing.config.ack_wait !== wanted.ack_wait || (existing.config.max_deliver ?? -1) !== wanted.max_deliver) {
+      await jsm.consumers.update(this.stream, this.consumerName, { ack_wait: wanted.ack_wait, max_deliver: wanted.max_deliver });
+    }
+  }
+
+  #retryKey(message: JsMsg): string {
+    return RetryStateStore.key(natsName(this.stream), this.consumerName, message.seq);
+  }
+
+  async #ensureStream(name: string, subjects: string[], config: Partial<StreamConfig> | undefined): Promise<void> {
+    const jsm = await this.#conn.manager();
+    try {
+      await jsm.streams.info(name);
+    } catch {
+      await jsm.streams.add({ name, subjects, ...config }).catch(async (error: unknown) => {
+        // Another instance may have created it meanwhile.
+        await jsm.streams.info(name).catch(() => {
+          throw error;
+        });
+      });
+    }
+  }
+
+  async #handle(message: JsMsg): Promise<void> {
+    const settle = (action: 'ack' | 'nak' | 'term'): void => {
+      if (this.#abandoned.has(message)) return;
+      if (action === 'ack') message.ack();
+      else if (action === 'nak') message.nak();
+      else message.term();
+    };
+    const keepAlive = setInterval(() => message.working(), Math.max(1_000, this.#ackWaitMs / 3));
+    this.#inFlight.set(message, keepAlive);
+    try {
+      const fromHeaders = readRetryHeaders(headersFromNats(message.headers));
+      const stored = message.info.deliveryCount > 1 ? await this.#store?.get(this.#retryKey(message)) : undefined;
+      const retry = stored ?? fromHeaders.retry;
+      let payload: unknown;
+      try {
+        payload = decodePayload(message.data, this.#options.format ?? 'json');
+      } catch (error) {
+        await this.#deadLetter(message, retry, error as Error, 'decode');
+        settle('term');
+        return;
+      }
+      if (this.#options.payloadFilter && !this.#options.payloadFilter(payload)) {
+        settle('ack');
+        return;
+      }
+      const meta = {
+        headers: fromHeaders.headers,
+        retry,
+        channel: message.subject,
+        redelivered: message.redelivered,
+        deliveryCount: message.info.deliveryCount,
+        streamSequence: message.seq,
+      };
+      const [result] = await Promise.allSettled([this.callRoute(message, [payload], meta)]);
+      const outcome = deliveryOutcomeOf(result);
+      if (outcome.action === 'give-back') {
+        if (outcome.error instanceof MaxDeliverReached) {
+          await this.#deadLetter(message, retry, new Error(outcome.error.message), 'exhausted');
+          settle('term');
+        } else settle('nak');
+        return;
+      }
+      if (outcome.action === 'retry-scheduled') return;
+      if (outcome.action === 'dead-letter') {
+        await this.#deadLetter(message, outcome.worker.meta.retry, outcome.error, outcome.reason);
+        settle('term');
+      } else settle('ack');
+      if (retry.retryCount > 0) await this.#store?.delete(this.#retryKey(message));
+    } catch {
+      // The dead letter or the retry state could not be stored: give the message back, never drop it.
+      settle('nak');
+    } finally {
+      clearInterval(keepAlive);
+      this.#inFlight.delete(message);
+      for (const wake of this.#slotFreed.splice(0)) wake();
+    }
+  }
+
+  async #deadLetter(message: JsMsg, retry: RetryState, error: Error, reason: DeadLetterReason): Promise<void> {
+    const { headers } = readRetryHeaders(headersFromNats(message.headers));
+    const described = deadLetterHeaders(headers, { reason, originalChannel: message.subject, retry, error });
+    described['x-original-subject'] = message.subject;
+    described['x-original-stream'] = this.stream;
+    described['x-stream-sequence'] = String(message.seq);
+    await this.#conn.jetstream.publish(this.deadLetterSubject, message.data, { headers: headersToNats(described) });
+  }
+}

@@ -1,0 +1,70 @@
+import { encodePayload, type Dependency, type Headers, type Worker } from '@micro-framework/core';
+import type { PubAck } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { NatsConnectionExtension } from './nats-connection.ts';
+import { headersToNats } from './nats-headers.ts';
+import { defaultNatsUrl, natsConnectionKey, natsOptionsFromConfig, type NatsOptions } from './nats-options.ts';
+
+export interface NatsPublishOptions {
+  readonly headers?: Headers;
+  /** Message id: JetStream drops a second publish with the same id within the stream's duplicate window. */
+  readonly messageId?: string;
+}
+
+/**
+ * Publishes to NATS. `publish` goes through JetStream and resolves with the stream's ack (the message
+ * is stored); it rejects when no stream takes the subject. `publishCore` is plain NATS: at most once,
+ * resolved once flushed to the server.
+ */
+export class NatsPublisher {
+  readonly #connection: () => Promise<NatsConnection>;
+  readonly #owned: boolean;
+  #opened: Promise<NatsConnection> | undefined;
+
+  constructor(options: { connection?: NatsConnection; nats?: NatsOptions } = {}) {
+    const shared = options.connection;
+    this.#owned = !shared;
+    const settings = options.nats ?? { servers: process.env['NATS_URL'] ?? defaultNatsUrl };
+    this.#connection = shared
+      ? async () => shared
+      : () => (this.#opened ??= connect({ reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...settings }));
+  }
+
+  async publish(subject: string, payload: unknown, options: NatsPublishOptions = {}): Promise<PubAck> {
+    const js = jetstream(await this.#connection());
+    return js.publish(subject, encodePayload(payload), { headers: headersToNats(options.headers), msgID: options.messageId });
+  }
+
+  async publishCore(subject: string, payload: unknown, options: NatsPublishOptions = {}): Promise<void> {
+    const connection = await this.#connection();
+    connection.publish(subject, encodePayload(payload), { headers: headersToNats(options.headers) });
+    await connection.flush();
+  }
+
+  /** Drains the connection if this publisher opened it. */
+  async close(): Promise<void> {
+    if (!this.#owned || !this.#opened) return;
+    const connection = await this.#opened.catch(() => undefined);
+    this.#opened = undefined;
+    await connection?.drain().catch(() => undefined);
+  }
+}
+
+/** Injects a NatsPublisher on the context's shared connection. */
+export class NatsProducer implements Dependency<NatsPublisher> {
+  readonly #publishers = new WeakMap<NatsConnectionExtension, NatsPublisher>();
+
+  async get(worker: Worker): Promise<NatsPublisher> {
+    const context = worker.context;
+    if (!context) throw new Error('NatsProducer needs a worker run by a runner');
+    const options = natsOptionsFromConfig(worker.config);
+    const extension = await context.shared(natsConnectionKey(options), () => new NatsConnectionExtension(options));
+    let publisher = this.#publishers.get(extension);
+    if (!publisher) {
+      publisher = new NatsPublisher({ connection: extension.connection });
+      this.#publishers.set(extension, publisher);
+    }
+    return publisher;
+  }
+}

@@ -1,0 +1,3 @@
+export { natsJetStreamConformanceAdapter } from './nats-conformance-adapter.ts';
+export { NatsTestServer } from './nats-test-server.ts';
+export { conformanceAckWaitMs, conformanceStream, conformanceSubject } from './conformance-names.ts';

@@ -1,0 +1,120 @@
+import { spawn } from 'node:child_process';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { TcpProxy } from '@micro-framework/conformance';
+import type { ConformanceAdapter, ConsumerProcess, DeadLetterRecord, ListenerSpec } from '@micro-framework/core/testing';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { JetStreamListener } from '../jetstream-listener.ts';
+import { NatsBackoff } from '../nats-backoff.ts';
+import { headersFromNats, headersToNats } from '../nats-headers.ts';
+import { NatsRpcClient, NatsRpcListener } from '../nats-rpc.ts';
+import { conformanceAckWaitMs, conformanceStream, conformanceSubject } from './conformance-names.ts';
+import { NatsTestServer } from './nats-test-server.ts';
+
+/**
+ * The JetStream conformance factory. It starts its own nats-server (own port and store directory) so
+ * the broker-restart scenario never stops the machine's shared server; services reach it through a
+ * TcpProxy so the network can be cut.
+ */
+export async function natsJetStreamConformanceAdapter(): Promise<ConformanceAdapter> {
+  const server = await NatsTestServer.start();
+  const proxy = new TcpProxy({ host: '127.0.0.1', port: server.port });
+  const serviceUrl = `nats://127.0.0.1:${await proxy.start()}`;
+  const outside = await connect({ servers: server.url, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+  const jsm = await jetstreamManager(outside);
+  await jsm.streams.add({ name: conformanceStream, subjects: [conformanceSubject('>')] });
+  const js = jetstream(outside);
+  const listeners = new Map<string, JetStreamListener>();
+  const key = (spec: ListenerSpec): string => `${spec.channel}\u0000${spec.serviceName}`;
+  const clients: NatsRpcClient[] = [];
+
+  return {
+    name: 'nats (JetStream)',
+    capabilities: {
+      durable: true,
+      competingConsumers: true,
+      orderedPerKey: true,
+      delayedRetry: true,
+      deadLetter: true,
+      rpc: true,
+      restartableBroker: true,
+      networkFault: true,
+      consumerProcessKill: true,
+    },
+    reasons: {},
+    config: { nats: { servers: serviceUrl } },
+    createListener(spec) {
+      const listener = new JetStreamListener({
+        stream: conformanceStream,
+        subjects: [conformanceSubject(spec.channel)],
+        payloadFilter: spec.payloadFilter,
+        format: spec.format,
+        ackWaitMs: conformanceAckWaitMs,
+      });
+      listeners.set(key(spec), listener);
+      return listener;
+    },
+    async publish(channel, message) {
+      await js.publish(conformanceSubject(channel), message.body, { headers: headersToNats(message.headers), timeout: 5_000 });
+    },
+    createDelayedBackoff: (options) => new NatsBackoff(options),
+    async readDeadLetters(spec) {
+      const listener = listeners.get(key(spec));
+      if (!listener) return [];
+      const found: DeadLetterRecord[] = [];
+      const info = await jsm.streams.info(listener.deadLetterStream).catch(() => undefined);
+      if (!info || info.state.messages === 0) return found;
+      for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq += 1) {
+        const stored = await jsm.streams.getMessage(listener.deadLetterStream, { seq }).catch(() => null);
+        if (stored && stored.subject === listener.deadLetterSubject) {
+          found.push({ body: new Uint8Array(stored.data), headers: headersFromNats(stored.header) });
+        }
+      }
+      return found;
+    },
+    createRpcListener: (options) => new NatsRpcListener(options),
+    async createRpcClient() {
+      const client = new NatsRpcClient({ nats: { servers: serviceUrl } });
+      clients.push(client);
+      return client;
+    },
+    restartBroker: () => server.restart(),
+    cutNetwork: (ms) => proxy.cutFor(ms),
+    async spawnConsumerProcess(spec): Promise<ConsumerProcess> {
+      const here = fileURLToPath(import.meta.url);
+      const script = fileURLToPath(new URL(`./consumer-process${extname(here)}`, import.meta.url));
+      const child = spawn(process.execPath, ['--conditions=@micro-framework/source', script, JSON.stringify({ ...spec, url: serviceUrl })], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      const seen = (text: string): Promise<void> =>
+        new Promise<void>((resolve, reject) => {
+          const check = (): void => {
+            if (output.includes(text)) resolve();
+          };
+          child.stdout.on('data', check);
+          child.once('exit', (code) => reject(new Error(`consumer process exited (${code}) before printing ${text}`)));
+          check();
+        });
+      const handling = seen('HANDLING');
+      handling.catch(() => undefined);
+      await seen('READY');
+      return {
+        handling,
+        async kill() {
+          const exited = new Promise((resolve) => child.once('exit', resolve));
+          child.kill('SIGKILL');
+          await exited;
+        },
+      };
+    },
+    async close() {
+      await Promise.all(clients.map((client) => client.close()));
+      await outside.drain().catch(() => undefined);
+      await proxy.close();
+      await server.stop();
+    },
+  };
+}

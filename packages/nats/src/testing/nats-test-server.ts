@@ -1,0 +1,86 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as { port: number };
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function answers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * A nats-server with JetStream that a test suite owns: its own loopback port and store directory, so
+ * it can be restarted (or killed) without touching the machine's shared server. Needs `nats-server`
+ * on PATH (or NATS_SERVER_BIN).
+ */
+export class NatsTestServer {
+  readonly port: number;
+  readonly storeDir: string;
+  #process: ChildProcess | undefined;
+
+  private constructor(port: number, storeDir: string) {
+    this.port = port;
+    this.storeDir = storeDir;
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<NatsTestServer> {
+    const server = new NatsTestServer(await freePort(), mkdtempSync(join(tmpdir(), 'micro-framework-nats-')));
+    await server.#launch();
+    return server;
+  }
+
+  /** Stops the server (SIGTERM, then SIGKILL after 5 s) and starts it again on the same port and store. */
+  async restart(): Promise<void> {
+    await this.#terminate();
+    await this.#launch();
+  }
+
+  async stop(): Promise<void> {
+    await this.#terminate();
+    rmSync(this.storeDir, { recursive: true, force: true });
+  }
+
+  async #launch(): Promise<void> {
+    const binary = process.env['NATS_SERVER_BIN'] ?? 'nats-server';
+    const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir], { stdio: 'ignore' });
+    this.#process = child;
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`nats-server exited with ${code}`))));
+    exited.catch(() => undefined);
+    const deadline = Date.now() + 20_000;
+    while (!(await answers(this.port))) {
+      if (child.exitCode !== null) await exited;
+      if (Date.now() > deadline) throw new Error(`nats-server did not answer on ${this.port} within 20 s`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  async #terminate(): Promise<void> {
+    const child = this.#process;
+    this.#process = undefined;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
