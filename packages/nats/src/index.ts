@@ -3,6 +3,8 @@ export * from './nats-headers.ts';
 export * from './nats-connection.ts';
 export * from './retry-state-store.ts';
 export * from './jetstream-listener.ts';
+export * from './subject-listener.ts';
+export * from './subject-match.ts';
 export * from './nats-backoff.ts';
 export * from './producer.ts';
 export * from './nats-rpc.ts';

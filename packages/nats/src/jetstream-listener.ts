@@ -107,7 +107,6 @@ export class JetStreamListener extends Entrypoint {
   override async setup(): Promise<void> {
     const options = this.#options.nats ?? natsOptionsFromConfig(this.context.config);
     this.#connection = await this.context.shared(natsConnectionKey(options), () => new NatsConnectionExtension(options));
-    const jsm = await this.#conn.manager();
     await this.#ensureStream(this.stream, [...this.#options.subjects], this.#options.streamConfig);
     await this.#ensureStream(this.deadLetterStream, [`dead-letter.${this.stream}.>`], {});
     await this.#ensureConsumer();
@@ -222,7 +221,7 @@ export class JetStreamListener extends Entrypoint {
       else if (action === 'nak') message.nak();
       else message.term();
     };
-    const keepAlive = setInterval(() => message.working(), Math.max(1_000, this.#ackWaitMs / 3));
+    const keepAlive = setInterval(() => message.working(), Math.max(100, this.#ackWaitMs / 3));
     this.#inFlight.set(message, keepAlive);
     try {
       const fromHeaders = readRetryHeaders(headersFromNats(message.headers));

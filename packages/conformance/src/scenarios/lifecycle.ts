@@ -8,7 +8,7 @@ const indexOf = (payload: unknown): number => (payload as { i: number }).i;
 /** Scenarios 18–23: stop, faults and churn. */
 export function lifecycleScenarios(adapter: ConformanceAdapter): void {
   describe('lifecycle and faults', () => {
-    scenario(adapter, '18 graceful stop: in-flight calls finish and are acked, the rest go to the next instance', ['competingConsumers'], async (h) => {
+    scenario(adapter, '18 graceful stop: in-flight calls finish and are acked, the rest go to the next instance', ['competingConsumers', 'durable'], async (h) => {
       const spec = h.spec('graceful');
       const finished: number[] = [];
       const handler = async (payload: unknown) => {
@@ -33,7 +33,7 @@ export function lifecycleScenarios(adapter: ConformanceAdapter): void {
       expect(h.calls).toHaveLength(10);
     });
 
-    scenario(adapter, '19 stop timeout: a call that never ends is abandoned unacked and delivered again', ['competingConsumers'], async (h) => {
+    scenario(adapter, '19 stop timeout: a call that never ends is abandoned unacked and delivered again', ['competingConsumers', 'durable'], async (h) => {
       const spec = h.spec('stoptimeout');
       let release: () => void = () => undefined;
       const never = new Promise<void>((resolve) => { release = resolve; });

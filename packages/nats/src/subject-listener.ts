@@ -1,0 +1,126 @@
+import {
+  ConfigurationError,
+  Entrypoint,
+  deadLetterHeaders,
+  decodePayload,
+  defaultStopTimeoutMs,
+  deliveryOutcomeOf,
+  readRetryHeaders,
+  type DeadLetterReason,
+  type PayloadFormat,
+  type RetryState,
+  type StopOptions,
+} from '@micro-framework/core';
+import type { Msg, Subscription } from '@nats-io/transport-node';
+import { NatsConnectionExtension } from './nats-connection.ts';
+import { headersFromNats, headersToNats } from './nats-headers.ts';
+import { subjectMatches } from './subject-match.ts';
+import { natsConnectionKey, natsOptionsFromConfig, type NatsOptions } from './nats-options.ts';
+
+export interface SubjectListenerOptions {
+  /** Subject to subscribe to; wildcards allowed. */
+  readonly subject: string;
+  /** Queue group: instances in one group share the messages. Default the service name. */
+  readonly queue?: string;
+  readonly payloadFilter?: (payload: unknown) => boolean;
+  readonly format?: PayloadFormat;
+  /**
+   * A JetStream stream that keeps this listener's dead letters (created if missing, capturing
+   * `dead-letter.<subject>`); dead letters are then published with a stream ack. Without it they are
+   * published with core NATS and reach only subscribers connected at that moment.
+   */
+  readonly deadLetterStream?: string;
+  readonly nats?: NatsOptions;
+}
+
+/**
+ * Core NATS subscription with a queue group: AT MOST ONCE. Core NATS stores nothing and has no acks:
+ * a message published while no instance is subscribed, handed to an instance that crashes or stops,
+ * or arriving during a network cut is gone. Retries can only wait in process (Backoff). Use
+ * JetStreamListener when messages must not be lost. Dead letters go to `dead-letter.<subject>`.
+ */
+export class SubjectListener extends Entrypoint {
+  readonly subject: string;
+  readonly #options: SubjectListenerOptions;
+  #connection: NatsConnectionExtension | undefined;
+  #subscription: Subscription | undefined;
+
+  constructor(options: SubjectListenerOptions) {
+    super();
+    this.subject = options.subject;
+    this.#options = options;
+  }
+
+  /** The subject dead letters of a message received on `subject` are published to. */
+  static deadLetterSubject(subject: string): string {
+    return `dead-letter.${subject}`;
+  }
+
+  get #conn(): NatsConnectionExtension {
+    if (!this.#connection) throw new ConfigurationError('SubjectListener is not set up');
+    return this.#connection;
+  }
+
+  override async setup(): Promise<void> {
+    const options = this.#options.nats ?? natsOptionsFromConfig(this.context.config);
+    this.#connection = await this.context.shared(natsConnectionKey(options), () => new NatsConnectionExtension(options));
+    const stream = this.#options.deadLetterStream;
+    if (stream) {
+      const jsm = await this.#conn.manager();
+      const subjects = [SubjectListener.deadLetterSubject(this.subject)];
+      const info = await jsm.streams.info(stream).catch(() => undefined);
+      if (!info) await jsm.streams.add({ name: stream, subjects });
+      else if (!(info.config.subjects ?? []).some((pattern) => subjectMatches(pattern, subjects[0]!))) {
+        await jsm.streams.update(stream, { ...info.config, subjects: [...(info.config.subjects ?? []), ...subjects] });
+      }
+    }
+  }
+
+  /** Subscribes and waits until the server registered the subscription. */
+  override async start(): Promise<void> {
+    const connection = this.#conn.connection;
+    this.#subscription = connection.subscribe(this.subject, {
+      queue: this.#options.queue ?? this.context.config.serviceName,
+      callback: (error, msg) => {
+        if (!error) void this.#handle(msg);
+      },
+    });
+    await connection.flush();
+  }
+
+  /** Unsubscribes, then lets in-flight calls finish up to the timeout. Buffered messages are dropped. */
+  override async stop(options: StopOptions = {}): Promise<void> {
+    this.#subscription?.unsubscribe();
+    this.#subscription = undefined;
+    await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
+  }
+
+  async #handle(msg: Msg): Promise<void> {
+    const { headers, retry } = readRetryHeaders(headersFromNats(msg.headers));
+    let payload: unknown;
+    try {
+      payload = decodePayload(msg.data, this.#options.format ?? 'json');
+    } catch (error) {
+      await this.#deadLetter(msg, retry, error as Error, 'decode').catch(() => undefined);
+      return;
+    }
+    if (this.#options.payloadFilter && !this.#options.payloadFilter(payload)) return;
+    const [result] = await Promise.allSettled([this.callRoute(msg, [payload], { headers, retry, channel: msg.subject, redelivered: false })]);
+    const outcome = deliveryOutcomeOf(result);
+    if (outcome.action === 'dead-letter') {
+      await this.#deadLetter(msg, outcome.worker.meta.retry, outcome.error, outcome.reason).catch(() => undefined);
+    }
+  }
+
+  async #deadLetter(msg: Msg, retry: RetryState, error: Error, reason: DeadLetterReason): Promise<void> {
+    const { headers } = readRetryHeaders(headersFromNats(msg.headers));
+    const described = deadLetterHeaders(headers, { reason, originalChannel: msg.subject, retry, error });
+    described['x-original-subject'] = msg.subject;
+    const subject = SubjectListener.deadLetterSubject(msg.subject);
+    if (this.#options.deadLetterStream) {
+      await this.#conn.jetstream.publish(subject, msg.data, { headers: headersToNats(described) });
+    } else {
+      this.#conn.connection.publish(subject, msg.data, { headers: headersToNats(described) });
+    }
+  }
+}

@@ -1,0 +1,4 @@
+import { describeConformance } from '@micro-framework/conformance';
+import { natsCoreConformanceAdapter } from '../src/testing/index.ts';
+
+describeConformance(await natsCoreConformanceAdapter());

@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import { BackoffContext, DeadLetterHeader, MetaDependency, Route, RpcNoResponders, Runner, inject, type Meta } from '@micro-framework/core';
+import { staysQuiet, waitFor } from '@micro-framework/conformance';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { JetStreamListener, NatsBackoff, NatsRpcClient, headersFromNats, subjectMatches } from '../src/index.ts';
+
+// JetStream behaviour the adapter relies on, against the machine's nats-server (NATS_URL).
+const url = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
+let nc: NatsConnection;
+let jsm: JetStreamManager;
+const runners: Runner[] = [];
+const streams: string[] = [];
+
+beforeAll(async () => {
+  nc = await connect({ servers: url });
+  jsm = await jetstreamManager(nc);
+});
+afterEach(async () => {
+  await Promise.all(runners.splice(0).map((runner) => runner.stop({ timeoutMs: 2_000 })));
+  for (const stream of streams.splice(0)) {
+    await jsm.streams.delete(stream).catch(() => undefined);
+    await jsm.streams.delete(`${stream}-dead-letters`).catch(() => undefined);
+  }
+});
+afterAll(async () => {
+  await nc.drain();
+});
+
+interface Call { at: number; meta: Meta; retryCount: number }
+
+async function serve(options: { handler: (call: Call) => unknown; backoff?: NatsBackoff; ackWaitMs?: number; maxDeliver?: number }) {
+  const stream = `T${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  streams.push(stream);
+  const calls: Call[] = [];
+  const handle = inject({ meta: new MetaDependency(), retry: new BackoffContext() }, function handle({ meta, retry }) {
+    const call = { at: performance.now(), meta, retryCount: retry.retryCount };
+    calls.push(call);
+    return options.handler(call);
+  });
+  const listener = new JetStreamListener({ stream, subjects: [`${stream}.in`], ackWaitMs: options.ackWaitMs, maxDeliver: options.maxDeliver });
+  const runner = new Runner({ config: { serviceName: `svc-${stream}`, nats: { servers: url } }, contexts: [{ routes: [new Route({ target: handle, entrypoint: listener, backoff: options.backoff })] }] });
+  runners.push(runner);
+  await runner.start();
+  await jetstream(nc).publish(`${stream}.in`, JSON.stringify({ id: 1 }));
+  return { calls, listener, stream };
+}
+
+describe('JetStreamListener', () => {
+  it('honours the nak delay of NatsBackoff and counts the retry', async () => {
+    const { calls } = await serve({
+      backoff: new NatsBackoff({ maxRetries: 1, interval: 1_000 }),
+      handler: (call) => { if (call.retryCount === 0) throw new Error('first'); },
+    });
+    await waitFor(() => calls.length === 2, 'the retry');
+    expect(calls[1]!.at - calls[0]!.at).toBeGreaterThanOrEqual(999);
+    expect(calls[1]!.meta['deliveryCount']).toBe(2);
+    expect(calls[1]!.meta.retry.lastErrorMessage).toBe('first');
+  });
+
+  it('dead-letters instead of retrying past max_deliver, and terminates the original', async () => {
+    const { calls, listener } = await serve({
+      maxDeliver: 2,
+      backoff: new NatsBackoff({ maxRetries: 5, interval: 50 }),
+      handler: () => { throw new Error('always'); },
+    });
+    let dead: Awaited<ReturnType<typeof jsm.streams.getMessage>> | undefined;
+    await waitFor(async () => {
+      dead = (await jsm.streams.getMessage(listener.deadLetterStream, { last_by_subj: listener.deadLetterSubject }).catch(() => null)) ?? undefined;
+      return dead !== undefined;
+    }, 'the dead letter');
+    const headers = headersFromNats(dead!.header);
+    expect(headers[DeadLetterHeader.reason]).toBe('exhausted');
+    expect(headers['x-stream-sequence']).toBe('1');
+    expect(calls).toHaveLength(2);
+    expect(await staysQuiet(() => calls.length > 2, 1_500)).toBe(true);
+  });
+
+  it('keeps a slow call alive with working() instead of letting it be redelivered', async () => {
+    const { calls } = await serve({ ackWaitMs: 1_000, handler: () => new Promise((resolve) => setTimeout(resolve, 3_500)) });
+    await waitFor(() => calls.length === 1, 'the call');
+    expect(await staysQuiet(() => calls.length > 1, 5_000)).toBe(true);
+  });
+});
+
+describe('RPC and subjects', () => {
+  it('fails fast with no responders when no service listens', async () => {
+    const client = new NatsRpcClient({ nats: { servers: url } });
+    const started = performance.now();
+    await expect(client.call(`nobody-${randomUUID()}`, 'x', [], { timeoutMs: 5_000 })).rejects.toBeInstanceOf(RpcNoResponders);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    await client.close();
+  });
+
+  it('matches subjects with * and > as NATS does', () => {
+    expect(subjectMatches('a.*.c', 'a.b.c')).toBe(true);
+    expect(subjectMatches('a.>', 'a.b.c')).toBe(true);
+    expect(subjectMatches('a.>', 'a')).toBe(false);
+    expect(subjectMatches('a.*', 'a.b.c')).toBe(false);
+    expect(subjectMatches('a.b', 'a.b')).toBe(true);
+  });
+});
