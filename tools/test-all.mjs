@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The README's test command (`npm test`): runs every nx check target of every project, then prints
+// The README's test command (`npm test`): starts the local Kafka broker if none answers, runs every
+// nx check target of every project, then prints
 // one closing line with the totals. Under CI (CI=true) the nx cache is skipped so every test really
 // runs against the brokers; locally an unchanged project replays from the cache.
 import { spawnSync } from 'node:child_process';
@@ -9,6 +10,10 @@ const nxArgs = ['nx', 'run-many', '-t', ...targets, '--outputStyle=stream', ...p
 if (process.env.CI === 'true' || process.env.CI === '1') nxArgs.push('--skip-nx-cache');
 
 const run = (command, args) => spawnSync(command, args, { stdio: 'inherit', env: process.env }).status ?? 1;
+
+// RabbitMQ and NATS run on the machine; Kafka is started here from Apache's jars unless one answers.
+const kafkaStatus = run(process.execPath, [new URL('kafka/kafka.mjs', import.meta.url).pathname, 'start']);
+if (kafkaStatus !== 0) process.exit(kafkaStatus);
 const nxStatus = run('npx', nxArgs);
 const summaryStatus = run(process.execPath, [new URL('test-summary.mjs', import.meta.url).pathname]);
 process.exit(nxStatus !== 0 ? nxStatus : summaryStatus);

@@ -1,0 +1,50 @@
+import { Extension } from '@micro-framework/core';
+import { Kafka, logLevel, type Admin, type ITopicConfig, type Producer } from 'kafkajs';
+import type { KafkaOptions } from './kafka-options.ts';
+
+/**
+ * One kafkajs client per context: an idempotent producer (acks from all in-sync replicas) and an
+ * admin client, opened at setup and closed after the routes stopped.
+ */
+export class KafkaClientExtension extends Extension {
+  readonly kafka: Kafka;
+  readonly producer: Producer;
+  readonly admin: Admin;
+  #connected: Promise<void> | undefined;
+  readonly #knownTopics = new Set<string>();
+
+  constructor(options: KafkaOptions) {
+    super();
+    this.kafka = new Kafka({ brokers: ['127.0.0.1:9092'], logLevel: logLevel.ERROR, ...options });
+    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    this.admin = this.kafka.admin();
+  }
+
+  override setup(): Promise<void> {
+    this.#connected ??= Promise.all([this.producer.connect(), this.admin.connect()]).then(() => undefined);
+    return this.#connected.catch((error: unknown) => {
+      this.#connected = undefined;
+      throw error;
+    });
+  }
+
+  override async stop(): Promise<void> {
+    this.#connected = undefined;
+    await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
+  }
+
+  /** Creates the topics that do not exist yet (waiting for their leaders); existing ones are kept as they are. */
+  async ensureTopics(topics: ITopicConfig[]): Promise<void> {
+    const missing = topics.filter((topic) => !this.#knownTopics.has(topic.topic));
+    if (missing.length === 0) return;
+    const existing = new Set(await this.admin.listTopics());
+    const toCreate = missing.filter((topic) => !existing.has(topic.topic));
+    if (toCreate.length > 0) {
+      await this.admin.createTopics({ waitForLeaders: true, topics: toCreate }).catch(async (error: unknown) => {
+        const now = new Set(await this.admin.listTopics());
+        if (!toCreate.every((topic) => now.has(topic.topic))) throw error;
+      });
+    }
+    for (const topic of missing) this.#knownTopics.add(topic.topic);
+  }
+}

@@ -1,0 +1,2 @@
+export { kafkaConformanceAdapter } from './kafka-conformance-adapter.ts';
+export { conformancePartitions, conformanceSessionTimeoutMs, conformanceTopic } from './conformance-names.ts';

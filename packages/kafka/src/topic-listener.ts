@@ -1,0 +1,317 @@
+import {
+  ConfigurationError,
+  Entrypoint,
+  ExtensionIsStopped,
+  deadLetterHeaders,
+  decodePayload,
+  defaultStopTimeoutMs,
+  deliveryOutcomeOf,
+  listenerTargetName,
+  readRetryHeaders,
+  writeRetryHeaders,
+  type DeadLetterReason,
+  type PayloadFormat,
+  type RetryState,
+  type StopOptions,
+} from '@micro-framework/core';
+import type { Batch, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { ContiguousOffsets } from './contiguous-offsets.ts';
+import { KafkaClientExtension } from './kafka-client.ts';
+import { headersFromKafka } from './kafka-headers.ts';
+import { kafkaClientKey, kafkaOptionsFromConfig, type KafkaOptions } from './kafka-options.ts';
+import { deadLetterTopicName, defaultGroupId, retryDueHeader, retryTopicName } from './topic-names.ts';
+
+export interface TopicListenerOptions {
+  readonly topic: string;
+  /**
+   * Consumer group; default `<topic>__<service>.<target>`: instances of a service share the partitions,
+   * and every route gets every record of its topic (as each gets its own queue on RabbitMQ). A custom
+   * group must serve one topic: its retry and dead-letter topics are named after it.
+   */
+  readonly groupId?: string;
+  /** Where a group without committed offsets starts. Default true (earliest): nothing published before the first deployment is skipped. */
+  readonly fromBeginning?: boolean;
+  readonly payloadFilter?: (payload: unknown) => boolean;
+  readonly format?: PayloadFormat;
+  /** Partitions of the topic (and of its retry and dead-letter topics) when this listener creates them. Default 1. */
+  readonly partitions?: number;
+  /** Consumer session timeout (ms); heartbeats keep slow calls in the group. Default 30,000. */
+  readonly sessionTimeoutMs?: number;
+  readonly kafka?: KafkaOptions;
+}
+
+/** Where one message is in the listener, for scheduleRetry and the dead letter. */
+interface Delivery {
+  readonly topic: string;
+  readonly partition: number;
+  readonly message: KafkaMessage;
+}
+
+const deliveredMarker = 'delivered:';
+
+/**
+ * Consumes a topic (and the group's retry topic) with manual commits. Up to the context's maxWorkers
+ * messages run at once, across partitions and across keys of a partition, while messages of one key
+ * run in order. Only the contiguous prefix of finished messages of a partition is committed, so a
+ * crash replays from the first unfinished one. The commit metadata records how far a partition was
+ * handed to workers, so a replayed message is marked `redelivered`. Fetching a partition waits while
+ * its batch runs (back-pressure); heartbeats keep slow calls in the group.
+ */
+export class TopicListener extends Entrypoint {
+  readonly topic: string;
+  readonly #options: TopicListenerOptions;
+  #client: KafkaClientExtension | undefined;
+  #consumer: Consumer | undefined;
+  #stopping = new AbortController();
+  #abandoned = false;
+  /** Per topic-partition: the highest offset a previous owner handed to workers (from commit metadata). */
+  #previouslyDelivered = new Map<string, bigint>();
+  #markersLoaded: Promise<void> | undefined;
+
+  constructor(options: TopicListenerOptions) {
+    super();
+    this.topic = options.topic;
+    this.#options = options;
+  }
+
+  get groupId(): string {
+    return this.#options.groupId ?? defaultGroupId(this.topic, this.context.config.serviceName, listenerTargetName(this.route));
+  }
+
+  get retryTopic(): string {
+    return retryTopicName(this.groupId);
+  }
+
+  get deadLetterTopic(): string {
+    return deadLetterTopicName(this.groupId);
+  }
+
+  get #kafka(): KafkaClientExtension {
+    if (!this.#client) throw new ConfigurationError('TopicListener is not set up');
+    return this.#client;
+  }
+
+  override async setup(): Promise<void> {
+    const options = this.#options.kafka ?? kafkaOptionsFromConfig(this.context.config);
+    this.#client = await this.context.shared(kafkaClientKey(options), () => new KafkaClientExtension(options));
+    const numPartitions = this.#options.partitions ?? 1;
+    await this.#kafka.ensureTopics([
+      { topic: this.topic, numPartitions },
+      { topic: this.retryTopic, numPartitions },
+      { topic: this.deadLetterTopic, numPartitions },
+    ]);
+  }
+
+  override async start(): Promise<void> {
+    const maxWorkers = this.context.config.maxWorkers;
+    const consumer = this.#kafka.kafka.consumer({
+      groupId: this.groupId,
+      sessionTimeout: this.#options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: 1_000,
+      maxWaitTimeInMs: 200,
+      allowAutoTopicCreation: false,
+      retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 },
+    });
+    this.#consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.#markersLoaded = undefined;
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topics: [this.topic, this.retryTopic], fromBeginning: this.#options.fromBeginning ?? true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: maxWorkers,
+      eachBatch: (payload) => this.#eachBatch(payload),
+    });
+  }
+
+  /**
+   * Stops fetching, lets running calls finish and commit (up to the timeout), then leaves the group.
+   * Past the timeout the calls are abandoned uncommitted: the partition goes to another member, which
+   * replays them.
+   */
+  override async stop(options: StopOptions = {}): Promise<void> {
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    if (!consumer) return;
+    this.#stopping.abort();
+    const timeoutMs = options.timeoutMs ?? defaultStopTimeoutMs;
+    const finished = await this.drain(timeoutMs);
+    if (!finished) this.#abandoned = true;
+    const disconnected = consumer.disconnect().catch(() => undefined);
+    if (finished) await Promise.race([disconnected, new Promise((resolve) => setTimeout(resolve, Math.max(1_000, timeoutMs)).unref())]);
+  }
+
+  /**
+   * Produces the message to the group's retry topic with the retry state and its due time, and
+   * resolves once the broker acknowledged it (acks from all in-sync replicas). The original is
+   * committed after that. The listener holds the retry until it is due.
+   */
+  override async scheduleRetry(entryId: unknown, retry: RetryState, delayMs: number): Promise<void> {
+    const delivery = entryId as Delivery;
+    const { headers } = readRetryHeaders(headersFromKafka(delivery.message.headers));
+    await this.#kafka.producer.send({
+      topic: this.retryTopic,
+      acks: -1,
+      messages: [{
+        key: delivery.message.key,
+        value: delivery.message.value,
+        headers: { ...writeRetryHeaders(headers, retry), [retryDueHeader]: String(Date.now() + delayMs), ...this.#origin(delivery) },
+      }],
+    });
+  }
+
+  #origin(delivery: Delivery): Record<string, string> {
+    const fromRetry = delivery.topic === this.retryTopic;
+    const headers = headersFromKafka(delivery.message.headers);
+    return {
+      'x-original-topic': this.topic,
+      'x-original-partition': fromRetry ? (headers['x-original-partition'] ?? String(delivery.partition)) : String(delivery.partition),
+      'x-original-offset': fromRetry ? (headers['x-original-offset'] ?? delivery.message.offset) : delivery.message.offset,
+    };
+  }
+
+  async #loadMarkers(): Promise<void> {
+    this.#markersLoaded ??= (async () => {
+      const fetched = await this.#kafka.admin.fetchOffsets({ groupId: this.groupId, topics: [this.topic, this.retryTopic] });
+      const markers = new Map<string, bigint>();
+      for (const { topic, partitions } of fetched) {
+        for (const { partition, metadata } of partitions) {
+          if (metadata?.startsWith(deliveredMarker)) markers.set(`${topic}:${partition}`, BigInt(metadata.slice(deliveredMarker.length)));
+        }
+      }
+      this.#previouslyDelivered = markers;
+    })().catch((error: unknown) => {
+      this.#markersLoaded = undefined;
+      throw error;
+    });
+    await this.#markersLoaded;
+  }
+
+  async #eachBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
+    const consumer = this.#consumer;
+    if (!consumer || batch.isEmpty() || this.#stopping.signal.aborted) return;
+    await this.#loadMarkers();
+    const { topic, partition } = batch;
+    const partitionKey = `${topic}:${partition}`;
+    const previous = this.#previouslyDelivered.get(partitionKey);
+    // Record how far this partition is handed to workers before any of it runs.
+    const metadata = `${deliveredMarker}${batch.lastOffset()}`;
+    await consumer.commitOffsets([{ topic, partition, offset: batch.firstOffset() ?? batch.messages[0]!.offset, metadata }]);
+
+    // An abandoned call (stop timed out) stops the heartbeats: the group then hands the partition on.
+    const beating = setInterval(() => {
+      if (!this.#abandoned) void heartbeat().catch(() => undefined);
+    }, 1_000);
+    const offsets = new ContiguousOffsets();
+    let commits = Promise.resolve();
+    const chains = new Map<string, Promise<void>>();
+    const running: Promise<void>[] = [];
+    let gaveBack = false;
+    try {
+      for (const message of batch.messages) {
+        if (!isRunning() || isStale() || this.#stopping.signal.aborted || gaveBack) break;
+        offsets.track(message.offset);
+        const redelivered = previous !== undefined && BigInt(message.offset) <= previous;
+        const key = message.key ? message.key.toString('base64') : `offset:${message.offset}`;
+        const run = (chains.get(key) ?? Promise.resolve()).then(async () => {
+          if (gaveBack || this.#abandoned) return;
+          const done = await this.#handle({ topic, partition, message }, redelivered, batch);
+          if (!done) {
+            gaveBack = true;
+            return;
+          }
+          const next = offsets.finish(message.offset);
+          if (next !== undefined && !this.#abandoned) {
+            resolveOffset(String(BigInt(next) - 1n));
+            commits = commits.then(() => consumer.commitOffsets([{ topic, partition, offset: next, metadata }]).catch(() => undefined));
+          }
+        });
+        chains.set(key, run);
+        running.push(run);
+      }
+      await Promise.all(running);
+      await commits;
+    } finally {
+      clearInterval(beating);
+    }
+    if (gaveBack && !this.#abandoned) {
+      // Something was not finished (the route is stopping): fetch it again from the first unfinished offset.
+      const first = offsets.firstPending;
+      if (first !== undefined && !this.#stopping.signal.aborted) consumer.seek({ topic, partition, offset: first });
+    }
+  }
+
+  /** Runs one message; true when it is finished (may be committed), false when it must be fetched again. */
+  async #handle(delivery: Delivery, redelivered: boolean, batch: Batch): Promise<boolean> {
+    const { message } = delivery;
+    const raw = headersFromKafka(message.headers);
+    const { headers, retry } = readRetryHeaders(raw);
+    if (delivery.topic === this.retryTopic) {
+      const due = Number(raw[retryDueHeader] ?? 0);
+      if (due > Date.now()) {
+        try {
+          await this.#waitUntil(due);
+        } catch {
+          return false;
+        }
+      }
+    }
+    delete headers[retryDueHeader];
+    const body = message.value ?? Buffer.alloc(0);
+    let payload: unknown;
+    try {
+      payload = decodePayload(body, this.#options.format ?? 'json');
+    } catch (error) {
+      return this.#deadLetterOrGiveBack(delivery, retry, error as Error, 'decode');
+    }
+    if (this.#options.payloadFilter && !this.#options.payloadFilter(payload)) return true;
+    const meta = {
+      headers,
+      retry,
+      channel: this.topic,
+      redelivered,
+      key: message.key?.toString('utf8'),
+      partition: delivery.partition,
+      offset: message.offset,
+      highWatermark: batch.highWatermark,
+    };
+    const [result] = await Promise.allSettled([this.callRoute(delivery, [payload], meta)]);
+    const outcome = deliveryOutcomeOf(result);
+    if (outcome.action === 'give-back') return false;
+    if (outcome.action === 'dead-letter') return this.#deadLetterOrGiveBack(delivery, outcome.worker.meta.retry, outcome.error, outcome.reason);
+    return true;
+  }
+
+  async #deadLetterOrGiveBack(delivery: Delivery, retry: RetryState, error: Error, reason: DeadLetterReason): Promise<boolean> {
+    const { headers } = readRetryHeaders(headersFromKafka(delivery.message.headers));
+    delete headers[retryDueHeader];
+    const described = { ...deadLetterHeaders(headers, { reason, originalChannel: this.topic, retry, error }), ...this.#origin(delivery), 'x-consumer-group': this.groupId };
+    try {
+      await this.#kafka.producer.send({ topic: this.deadLetterTopic, acks: -1, messages: [{ key: delivery.message.key, value: delivery.message.value, headers: described }] });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #waitUntil(due: number): Promise<void> {
+    const signal = this.#stopping.signal;
+    return new Promise<void>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(new ExtensionIsStopped(`listener of ${this.topic}`));
+        return;
+      }
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, due - Date.now());
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(new ExtensionIsStopped(`listener of ${this.topic}`));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}

@@ -1,0 +1,4 @@
+import { describeConformance } from '@micro-framework/conformance';
+import { kafkaConformanceAdapter } from '../src/testing/index.ts';
+
+describeConformance(await kafkaConformanceAdapter());
