@@ -101,8 +101,11 @@ async function start() {
   log(`ready at ${host}:${port}`);
 }
 
-async function stop() {
+async function stop({ strict = false } = {}) {
   if (!existsSync(pidFile)) {
+    if (strict && (await answers(port))) {
+      throw new Error(`the broker at ${host}:${port} was not started by this script (no ${pidFile}): cannot restart it`);
+    }
     log('no broker started by this script');
     return;
   }
@@ -128,7 +131,7 @@ const command = process.argv[2] ?? 'start';
 if (command === 'start') await start();
 else if (command === 'stop') await stop();
 else if (command === 'restart') {
-  await stop();
+  await stop({ strict: true });
   await start();
 } else {
   console.error('usage: kafka.mjs start|stop|restart');

@@ -48,6 +48,16 @@ interface Delivery {
 }
 
 const deliveredMarker = 'delivered:';
+const commitTimeoutMs = 15_000;
+
+/** Rejects when `promise` has not settled within `ms`: a commit never blocks a partition for good. */
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Consumes a topic (and the group's retry topic) with manual commits. Up to the context's maxWorkers
@@ -103,6 +113,11 @@ export class TopicListener extends Entrypoint {
   }
 
   override async start(): Promise<void> {
+    await this.#startConsumer();
+  }
+
+  /** Creates, connects and runs the group consumer; a crash kafkajs gives up on starts a new one. */
+  async #startConsumer(): Promise<void> {
     const maxWorkers = this.context.config.maxWorkers;
     const consumer = this.#kafka.kafka.consumer({
       groupId: this.groupId,
@@ -110,20 +125,44 @@ export class TopicListener extends Entrypoint {
       heartbeatInterval: 1_000,
       maxWaitTimeInMs: 200,
       allowAutoTopicCreation: false,
-      retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5_000 },
+      // Bounded retries: a commit with a stale generation can never succeed, and kafkajs restarts a
+      // consumer whose operation failed for good (restartOnFailure), rejoining with a fresh one.
+      retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5_000 },
     });
     this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.#markersLoaded = undefined;
     });
-    await consumer.connect();
-    await consumer.subscribe({ topics: [this.topic, this.retryTopic], fromBeginning: this.#options.fromBeginning ?? true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: maxWorkers,
-      eachBatch: (payload) => this.#eachBatch(payload),
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      // kafkajs does not restart after some crashes (say, no group coordinator while the broker
+      // restarts): replace the consumer so consumption resumes without a service restart.
+      if (payload.restart || this.#consumer !== consumer || this.#stopping.signal.aborted) return;
+      this.#consumer = undefined;
+      void consumer.disconnect().catch(() => undefined);
+      setTimeout(() => {
+        if (!this.#stopping.signal.aborted) void this.#startConsumer().catch(() => this.#retryStart());
+      }, 1_000);
     });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [this.topic, this.retryTopic], fromBeginning: this.#options.fromBeginning ?? true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: maxWorkers,
+        eachBatch: (payload) => this.#eachBatch(payload, consumer),
+      });
+    } catch (error) {
+      if (this.#consumer === consumer) this.#consumer = undefined;
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  #retryStart(): void {
+    setTimeout(() => {
+      if (!this.#stopping.signal.aborted && !this.#consumer) void this.#startConsumer().catch(() => this.#retryStart());
+    }, 2_000);
   }
 
   /**
@@ -189,26 +228,30 @@ export class TopicListener extends Entrypoint {
     await this.#markersLoaded;
   }
 
-  async #eachBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload): Promise<void> {
-    const consumer = this.#consumer;
-    if (!consumer || batch.isEmpty() || this.#stopping.signal.aborted) return;
+  async #eachBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload, consumer: Consumer): Promise<void> {
+    if (batch.isEmpty() || this.#stopping.signal.aborted) return;
     await this.#loadMarkers();
     const { topic, partition } = batch;
     const partitionKey = `${topic}:${partition}`;
     const previous = this.#previouslyDelivered.get(partitionKey);
     // Record how far this partition is handed to workers before any of it runs.
     const metadata = `${deliveredMarker}${batch.lastOffset()}`;
-    await consumer.commitOffsets([{ topic, partition, offset: batch.firstOffset() ?? batch.messages[0]!.offset, metadata }]);
+    await withTimeout(consumer.commitOffsets([{ topic, partition, offset: batch.firstOffset() ?? batch.messages[0]!.offset, metadata }]), commitTimeoutMs);
 
     // An abandoned call (stop timed out) stops the heartbeats: the group then hands the partition on.
+    let rebalancing = false;
     const beating = setInterval(() => {
-      if (!this.#abandoned) void heartbeat().catch(() => undefined);
+      if (this.#abandoned) return;
+      heartbeat().catch((error: { type?: string; message?: string }) => {
+        if (error?.type === 'REBALANCE_IN_PROGRESS' || /rebalanc/i.test(error?.message ?? '')) rebalancing = true;
+      });
     }, 1_000);
     const offsets = new ContiguousOffsets();
     let commits = Promise.resolve();
     const chains = new Map<string, Promise<void>>();
     const running: Promise<void>[] = [];
     let gaveBack = false;
+    let stale = false;
     try {
       for (const message of batch.messages) {
         if (!isRunning() || isStale() || this.#stopping.signal.aborted || gaveBack) break;
@@ -217,6 +260,13 @@ export class TopicListener extends Entrypoint {
         const key = message.key ? message.key.toString('base64') : `offset:${message.offset}`;
         const run = (chains.get(key) ?? Promise.resolve()).then(async () => {
           if (gaveBack || this.#abandoned) return;
+          if (rebalancing || !isRunning() || isStale()) {
+            // A rebalance or stop is under way: leave the rest uncommitted so the batch ends quickly;
+            // whoever owns the partition next fetches it again from the committed offset.
+            stale = true;
+            gaveBack = true;
+            return;
+          }
           const done = await this.#handle({ topic, partition, message }, redelivered, batch);
           if (!done) {
             gaveBack = true;
@@ -225,7 +275,7 @@ export class TopicListener extends Entrypoint {
           const next = offsets.finish(message.offset);
           if (next !== undefined && !this.#abandoned) {
             resolveOffset(String(BigInt(next) - 1n));
-            commits = commits.then(() => consumer.commitOffsets([{ topic, partition, offset: next, metadata }]).catch(() => undefined));
+            commits = commits.then(() => withTimeout(consumer.commitOffsets([{ topic, partition, offset: next, metadata }]), commitTimeoutMs).catch(() => undefined));
           }
         });
         chains.set(key, run);
@@ -236,10 +286,16 @@ export class TopicListener extends Entrypoint {
     } finally {
       clearInterval(beating);
     }
-    if (gaveBack && !this.#abandoned) {
+    if (gaveBack && !stale && !this.#abandoned) {
       // Something was not finished (the route is stopping): fetch it again from the first unfinished offset.
       const first = offsets.firstPending;
-      if (first !== undefined && !this.#stopping.signal.aborted) consumer.seek({ topic, partition, offset: first });
+      if (first !== undefined && !this.#stopping.signal.aborted) {
+        try {
+          consumer.seek({ topic, partition, offset: first });
+        } catch {
+          // The partition moved to another member: it resumes from the committed offset.
+        }
+      }
     }
   }
 

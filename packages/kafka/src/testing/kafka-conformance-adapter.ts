@@ -55,7 +55,7 @@ export async function kafkaConformanceAdapter(options: { kafkaTool?: string } = 
       consumerProcessKill: true,
     },
     reasons: {},
-    config: { kafka: { brokers: serviceBrokers, logLevel: logLevel.NOTHING } },
+    config: { kafka: { brokers: serviceBrokers, logLevel: process.env['MF_KAFKA_LOG'] === 'warn' ? logLevel.WARN : logLevel.NOTHING } },
     createListener(spec: ListenerSpec) {
       const listener = new TopicListener({
         topic: conformanceTopic(spec.channel),

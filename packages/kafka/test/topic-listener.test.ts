@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import { MetaDependency, Route, Runner, inject, type Meta } from '@micro-framework/core';
+import { staysQuiet, waitFor } from '@micro-framework/conformance';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TopicListener, brokersFromEnv } from '../src/index.ts';
+
+// Offsets, order and rebalancing against the local Kafka broker (tools/kafka/kafka.mjs).
+const kafka = new Kafka({ brokers: brokersFromEnv(), logLevel: logLevel.NOTHING });
+const admin = kafka.admin();
+const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+const runners: Runner[] = [];
+const releases: Array<() => void> = [];
+
+beforeAll(async () => {
+  await Promise.all([admin.connect(), producer.connect()]);
+});
+afterEach(async () => {
+  for (const release of releases.splice(0)) release();
+  await Promise.all(runners.splice(0).map((runner) => runner.stop({ timeoutMs: 2_000 })));
+});
+afterAll(async () => {
+  await Promise.all([admin.disconnect(), producer.disconnect()]);
+});
+
+interface Seen { value: string; key: string; meta: Meta; instance: string; at: number; done?: number }
+
+function service(topic: string, serviceName: string, instance: string, seen: Seen[], handler: (value: string) => Promise<void> | void, maxWorkers = 8, partitions = 1) {
+  const handle = inject({ meta: new MetaDependency() }, async function handle({ meta }, payload: { value: string }) {
+    const entry: Seen = { value: payload.value, key: String(meta['key']), meta, instance, at: performance.now() };
+    seen.push(entry);
+    await handler(payload.value);
+    entry.done = performance.now();
+  });
+  const runner = new Runner({
+    config: { serviceName, maxWorkers, kafka: { brokers: brokersFromEnv(), logLevel: logLevel.NOTHING } },
+    contexts: [{ routes: [new Route({ target: handle, entrypoint: new TopicListener({ topic, partitions, sessionTimeoutMs: 6_000 }) })] }],
+  });
+  runners.push(runner);
+  return runner;
+}
+
+async function send(topic: string, records: Array<{ key: string; value: string }>): Promise<void> {
+  await producer.send({ topic, acks: -1, messages: records.map(({ key, value }) => ({ key, value: JSON.stringify({ value }) })) });
+}
+
+describe('TopicListener', () => {
+  it('commits only the contiguous finished prefix: after a crash C and D come back, A and B do not', async () => {
+    const topic = `offsets-${randomUUID()}`;
+    const serviceName = `svc-${randomUUID().slice(0, 8)}`;
+    const seen: Seen[] = [];
+    const never = new Promise<void>((resolve) => releases.push(resolve));
+    const first = service(topic, serviceName, 'first', seen, (value) => (value === 'C' ? never : undefined));
+    await first.start();
+    await send(topic, ['A', 'B', 'C', 'D'].map((value) => ({ key: value, value })));
+    await waitFor(() => ['A', 'B', 'D'].every((v) => seen.some((s) => s.value === v && s.done)) && seen.some((s) => s.value === 'C'), 'A, B, D finished and C running');
+    await first.stop({ timeoutMs: 200 }); // C is abandoned, as if the process had died
+    const [committed] = await admin.fetchOffsets({ groupId: `${topic}__${serviceName}.handle`, topics: [topic] });
+    expect(committed?.partitions[0]?.offset).toBe('2');
+
+    const second = service(topic, serviceName, 'second', seen, () => undefined);
+    await second.start();
+    await waitFor(() => seen.filter((s) => s.instance === 'second').length >= 2, 'C and D again', 30_000);
+    expect(await staysQuiet(() => seen.filter((s) => s.instance === 'second').length > 2, 1_000)).toBe(true);
+    const again = seen.filter((s) => s.instance === 'second');
+    expect(again.map((s) => s.value).sort()).toEqual(['C', 'D']);
+    expect(again.every((s) => s.meta.redelivered === true)).toBe(true);
+  });
+
+  it('runs keys concurrently while each key stays in order', async () => {
+    const topic = `order-${randomUUID()}`;
+    const seen: Seen[] = [];
+    let active = 0;
+    let peak = 0;
+    const runner = service(topic, `svc-${randomUUID().slice(0, 8)}`, 'one', seen, async () => {
+      active += 1;
+      peak = Math.max(peak, active);
+      await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 15));
+      active -= 1;
+    });
+    await runner.start();
+    const records = Array.from({ length: 80 }, (_, i) => ({ key: `k${i % 4}`, value: String(i) }));
+    await send(topic, records);
+    await waitFor(() => seen.filter((s) => s.done).length === 80, '80 finished');
+    for (const key of ['k0', 'k1', 'k2', 'k3']) {
+      const ofKey = seen.filter((s) => s.key === key);
+      expect(ofKey.map((s) => Number(s.value))).toEqual([...ofKey.map((s) => Number(s.value))].sort((a, b) => a - b));
+      for (let i = 1; i < ofKey.length; i += 1) expect(ofKey[i]!.at).toBeGreaterThanOrEqual(ofKey[i - 1]!.done!);
+    }
+    expect(peak).toBeGreaterThan(1);
+    expect(peak).toBeLessThanOrEqual(4);
+  });
+
+  it('loses nothing when a second instance joins and the group rebalances', async () => {
+    const topic = `rebalance-${randomUUID()}`;
+    const serviceName = `svc-${randomUUID().slice(0, 8)}`;
+    const seen: Seen[] = [];
+    const slow = () => new Promise<void>((resolve) => setTimeout(resolve, 25));
+    const one = service(topic, serviceName, 'one', seen, slow, 4, 4);
+    await one.start();
+    await send(topic, Array.from({ length: 400 }, (_, i) => ({ key: `k${i % 16}`, value: String(i) })));
+    await waitFor(() => seen.length >= 20, 'the first calls');
+    const two = service(topic, serviceName, 'two', seen, slow, 4, 4);
+    await two.start();
+    await waitFor(() => new Set(seen.filter((s) => s.done).map((s) => s.value)).size === 400, 'all 400 handled', 60_000);
+    expect(seen.some((s) => s.instance === 'two')).toBe(true);
+  });
+});
