@@ -1,9 +1,9 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { TcpProxy } from '@micro-framework/conformance';
+import { TcpProxy, spawnConsumerScript } from '@micro-framework/conformance';
 import type { ConformanceAdapter, ConsumerProcess, DeadLetterRecord, ListenerSpec } from '@micro-framework/core/testing';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { KafkaBackoff } from '../kafka-backoff.ts';
@@ -111,31 +111,7 @@ export async function kafkaConformanceAdapter(options: { kafkaTool?: string } = 
     async spawnConsumerProcess(spec): Promise<ConsumerProcess> {
       const here = fileURLToPath(import.meta.url);
       const script = fileURLToPath(new URL(`./consumer-process${extname(here)}`, import.meta.url));
-      const child = spawn(process.execPath, ['--conditions=@micro-framework/source', script, JSON.stringify({ ...spec, brokers: serviceBrokers })], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      const seen = (text: string): Promise<void> =>
-        new Promise<void>((resolve, reject) => {
-          const check = (): void => {
-            if (output.includes(text)) resolve();
-          };
-          child.stdout.on('data', check);
-          child.once('exit', (code) => reject(new Error(`consumer process exited (${code}) before printing ${text}`)));
-          check();
-        });
-      const handling = seen('HANDLING');
-      handling.catch(() => undefined);
-      await seen('READY');
-      return {
-        handling,
-        async kill() {
-          const exited = new Promise((resolve) => child.once('exit', resolve));
-          child.kill('SIGKILL');
-          await exited;
-        },
-      };
+      return spawnConsumerScript(script, { ...spec, brokers: serviceBrokers });
     },
     async close() {
       await Promise.all(clients.map((client) => client.close()));

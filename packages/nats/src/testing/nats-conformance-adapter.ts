@@ -1,7 +1,6 @@
-import { spawn } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { TcpProxy } from '@micro-framework/conformance';
+import { TcpProxy, spawnConsumerScript } from '@micro-framework/conformance';
 import type { ConformanceAdapter, ConsumerProcess, DeadLetterRecord, ListenerSpec } from '@micro-framework/core/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
@@ -84,31 +83,7 @@ export async function natsJetStreamConformanceAdapter(): Promise<ConformanceAdap
     async spawnConsumerProcess(spec): Promise<ConsumerProcess> {
       const here = fileURLToPath(import.meta.url);
       const script = fileURLToPath(new URL(`./consumer-process${extname(here)}`, import.meta.url));
-      const child = spawn(process.execPath, ['--conditions=@micro-framework/source', script, JSON.stringify({ ...spec, url: serviceUrl })], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      let output = '';
-      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      const seen = (text: string): Promise<void> =>
-        new Promise<void>((resolve, reject) => {
-          const check = (): void => {
-            if (output.includes(text)) resolve();
-          };
-          child.stdout.on('data', check);
-          child.once('exit', (code) => reject(new Error(`consumer process exited (${code}) before printing ${text}`)));
-          check();
-        });
-      const handling = seen('HANDLING');
-      handling.catch(() => undefined);
-      await seen('READY');
-      return {
-        handling,
-        async kill() {
-          const exited = new Promise((resolve) => child.once('exit', resolve));
-          child.kill('SIGKILL');
-          await exited;
-        },
-      };
+      return spawnConsumerScript(script, { ...spec, url: serviceUrl });
     },
     async close() {
       await Promise.all(clients.map((client) => client.close()));
