@@ -247,7 +247,21 @@ export class TopicListener extends Entrypoint {
       });
     }, 1_000);
     const offsets = new ContiguousOffsets();
-    let commits = Promise.resolve();
+    // Commits are coalesced: while one is in flight, later advances only raise the offset the next
+    // one writes, so a fast partition does not queue one commit per record.
+    let wanted: string | undefined;
+    let committing: Promise<void> | undefined;
+    const flushCommits = (): Promise<void> => {
+      committing ??= (async () => {
+        while (wanted !== undefined) {
+          const offset = wanted;
+          wanted = undefined;
+          await withTimeout(consumer.commitOffsets([{ topic, partition, offset, metadata }]), commitTimeoutMs).catch(() => undefined);
+        }
+        committing = undefined;
+      })();
+      return committing;
+    };
     const chains = new Map<string, Promise<void>>();
     const running: Promise<void>[] = [];
     let gaveBack = false;
@@ -275,14 +289,15 @@ export class TopicListener extends Entrypoint {
           const next = offsets.finish(message.offset);
           if (next !== undefined && !this.#abandoned) {
             resolveOffset(String(BigInt(next) - 1n));
-            commits = commits.then(() => withTimeout(consumer.commitOffsets([{ topic, partition, offset: next, metadata }]), commitTimeoutMs).catch(() => undefined));
+            wanted = next;
+            void flushCommits();
           }
         });
         chains.set(key, run);
         running.push(run);
       }
       await Promise.all(running);
-      await commits;
+      while (committing || wanted !== undefined) await flushCommits();
     } finally {
       clearInterval(beating);
     }

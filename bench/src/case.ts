@@ -1,0 +1,29 @@
+/** What a throughput contestant does: drain `count` pre-published messages; resolves with elapsed ms. */
+export interface DrainContestant {
+  readonly name: string;
+  /** Settings printed with the results (prefetch, acks...). */
+  readonly settings: string;
+  drain(count: number): Promise<number>;
+}
+
+/** What an RPC contestant does: set up a server and a client, then run calls. */
+export interface RpcContestant {
+  readonly name: string;
+  readonly settings: string;
+  start(): Promise<void>;
+  /** One call; resolves when the reply arrived. */
+  call(value: number): Promise<unknown>;
+  stop(): Promise<void>;
+}
+
+/** Everything the bench measures for one broker. */
+export interface BrokerBench {
+  readonly broker: string;
+  /** Publishes `count` small messages where the next drain will read them. */
+  prepare(count: number): Promise<void>;
+  readonly drains: readonly DrainContestant[];
+  readonly rpc: readonly RpcContestant[];
+  /** Peak RSS (bytes) of our service draining `count` messages with a slow target. */
+  memory?(count: number): Promise<number>;
+  close(): Promise<void>;
+}

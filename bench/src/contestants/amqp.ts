@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import { Route, Runner } from '@micro-framework/core';
+import { AmqpConnection, AmqpRpcClient, QueueListener, RpcListener } from '@micro-framework/amqp';
+import amqplib from 'amqplib';
+import type { BrokerBench, DrainContestant, RpcContestant } from '../case.ts';
+import { Counter } from '../counter.ts';
+
+const url = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+const body = Buffer.from(JSON.stringify({ id: 1, name: 'bench', amount: 12.5 }));
+
+export async function amqpBench(prefetch: number): Promise<BrokerBench> {
+  const publisherConnection = await amqplib.connect(url, { noDelay: true });
+  const publisher = await publisherConnection.createConfirmChannel();
+  let queue = '';
+
+  const raw: DrainContestant = {
+    name: 'amqplib (raw)',
+    settings: `prefetch ${prefetch}, manual ack per message, noDelay`,
+    async drain(count) {
+      const started = performance.now();
+      const connection = await amqplib.connect(url, { noDelay: true });
+      const channel = await connection.createChannel();
+      await channel.prefetch(prefetch);
+      const counter = new Counter(count);
+      await channel.consume(queue, (message) => {
+        if (!message) return;
+        channel.ack(message);
+        counter.hit();
+      });
+      await counter.done;
+      const elapsed = performance.now() - started;
+      await connection.close();
+      return elapsed;
+    },
+  };
+
+  const ours: DrainContestant = {
+    name: '@micro-framework/amqp',
+    settings: `QueueListener, maxWorkers ${prefetch} (= prefetch), ack after the route finished`,
+    async drain(count) {
+      const started = performance.now();
+      const counter = new Counter(count);
+      function benchTarget(): void {
+        counter.hit();
+      }
+      const runner = new Runner({
+        config: { serviceName: 'bench', maxWorkers: prefetch, amqp: { url } },
+        contexts: [{ routes: [new Route({ target: benchTarget, entrypoint: new QueueListener({ queueName: queue, queueArguments: { 'x-expires': 600_000 } }) })] }],
+      });
+      await runner.start();
+      await counter.done;
+      const elapsed = performance.now() - started;
+      await runner.stop();
+      return elapsed;
+    },
+  };
+
+  const rawRpc = (): RpcContestant => {
+    let server: amqplib.ChannelModel | undefined;
+    let client: amqplib.ChannelModel | undefined;
+    let clientChannel: amqplib.Channel | undefined;
+    let replyQueue = '';
+    const pending = new Map<string, () => void>();
+    const requestQueue = `bench-raw-rpc-${randomUUID()}`;
+    return {
+      name: 'amqplib (raw)',
+      settings: 'reply queue per client, correlation id, noDelay, server prefetch 100',
+      async start() {
+        server = await amqplib.connect(url, { noDelay: true });
+        const channel = await server.createChannel();
+        await channel.assertQueue(requestQueue, { exclusive: true });
+        await channel.prefetch(100);
+        await channel.consume(requestQueue, (message) => {
+          if (!message) return;
+          const value = JSON.parse(message.content.toString()) as number;
+          channel.sendToQueue(String(message.properties.replyTo), Buffer.from(JSON.stringify(value * 2)), { correlationId: message.properties.correlationId });
+          channel.ack(message);
+        });
+        client = await amqplib.connect(url, { noDelay: true });
+        clientChannel = await client.createChannel();
+        replyQueue = (await clientChannel.assertQueue('', { exclusive: true })).queue;
+        await clientChannel.consume(replyQueue, (message) => {
+          const id = message?.properties.correlationId as string | undefined;
+          if (id) pending.get(id)?.();
+          if (id) pending.delete(id);
+        }, { noAck: true });
+      },
+      call(value) {
+        const id = randomUUID();
+        const reply = new Promise<void>((resolve) => pending.set(id, resolve));
+        clientChannel!.sendToQueue(requestQueue, Buffer.from(JSON.stringify(value)), { replyTo: replyQueue, correlationId: id });
+        return reply;
+      },
+      async stop() {
+        await client?.close();
+        await server?.close();
+      },
+    };
+  };
+
+  const oursRpc = (): RpcContestant => {
+    let runner: Runner | undefined;
+    let client: AmqpRpcClient | undefined;
+    const service = `bench-rpc-${randomUUID().slice(0, 8)}`;
+    return {
+      name: '@micro-framework/amqp',
+      settings: 'RpcListener (ufw-rpc, persistent, confirmed replies), AmqpRpcClient (mandatory, confirmed requests), maxWorkers 100',
+      async start() {
+        function double(value: number): number {
+          return value * 2;
+        }
+        runner = new Runner({ config: { serviceName: service, maxWorkers: 100, amqp: { url } }, contexts: [{ routes: [new Route({ target: double, entrypoint: new RpcListener() })] }] });
+        await runner.start();
+        client = new AmqpRpcClient({ connection: new AmqpConnection({ url }) });
+        await client.connection.setup();
+      },
+      call(value) {
+        return client!.call(service, 'double', [value], { timeoutMs: 30_000 });
+      },
+      async stop() {
+        await client?.close();
+        await client?.connection.stop();
+        await runner?.stop();
+      },
+    };
+  };
+
+  return {
+    broker: 'RabbitMQ',
+    async prepare(count) {
+      queue = `bench-${randomUUID()}`;
+      await publisher.assertQueue(queue, { durable: true, arguments: { 'x-expires': 600_000 } });
+      for (let sent = 0; sent < count; sent += 1) {
+        if (!publisher.sendToQueue(queue, body, { persistent: true })) await new Promise((resolve) => publisher.once('drain', resolve));
+        if (sent % 5_000 === 4_999) await publisher.waitForConfirms();
+      }
+      await publisher.waitForConfirms();
+    },
+    drains: [raw, ours],
+    rpc: [rawRpc(), oursRpc()],
+    async close() {
+      await publisherConnection.close();
+    },
+  };
+}

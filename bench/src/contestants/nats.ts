@@ -1,0 +1,123 @@
+import { randomUUID } from 'node:crypto';
+import { Route, Runner } from '@micro-framework/core';
+import { JetStreamListener, NatsRpcClient, NatsRpcListener } from '@micro-framework/nats';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, type Subscription } from '@nats-io/transport-node';
+import type { BrokerBench, DrainContestant, RpcContestant } from '../case.ts';
+import { Counter, pool } from '../counter.ts';
+
+const servers = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
+const body = JSON.stringify({ id: 1, name: 'bench', amount: 12.5 });
+
+export async function natsBench(inFlight: number): Promise<BrokerBench> {
+  const nc = await connect({ servers });
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  let stream = '';
+  const streams: string[] = [];
+
+  const raw: DrainContestant = {
+    name: '@nats-io/jetstream (raw)',
+    settings: `durable pull consumer, max_messages ${inFlight}, explicit ack per message`,
+    async drain(count) {
+      const started = performance.now();
+      const name = `raw-${randomUUID().slice(0, 8)}`;
+      await jsm.consumers.add(stream, { durable_name: name, ack_policy: AckPolicy.Explicit, max_ack_pending: 1_000 });
+      const consumer = await js.consumers.get(stream, name);
+      const messages = await consumer.consume({ max_messages: inFlight });
+      const counter = new Counter(count);
+      void (async () => {
+        for await (const message of messages) {
+          message.ack();
+          counter.hit();
+        }
+      })();
+      await counter.done;
+      const elapsed = performance.now() - started;
+      messages.stop();
+      return elapsed;
+    },
+  };
+
+  const ours: DrainContestant = {
+    name: '@micro-framework/nats',
+    settings: `JetStreamListener, maxWorkers ${inFlight} (pull size), ack after the route finished`,
+    async drain(count) {
+      const started = performance.now();
+      const counter = new Counter(count);
+      function benchTarget(): void {
+        counter.hit();
+      }
+      const runner = new Runner({
+        config: { serviceName: `bench-${randomUUID().slice(0, 8)}`, maxWorkers: inFlight, nats: { servers } },
+        contexts: [{ routes: [new Route({ target: benchTarget, entrypoint: new JetStreamListener({ stream, subjects: [`${stream}.in`] }) })] }],
+      });
+      await runner.start();
+      await counter.done;
+      const elapsed = performance.now() - started;
+      await runner.stop();
+      return elapsed;
+    },
+  };
+
+  const rawRpc = (): RpcContestant => {
+    let subscription: Subscription | undefined;
+    const subject = `bench.raw.${randomUUID().slice(0, 8)}`;
+    return {
+      name: '@nats-io/transport-node (raw)',
+      settings: 'core request/reply, queue group',
+      async start() {
+        subscription = nc.subscribe(subject, { queue: 'bench', callback: (_error, msg) => {
+          msg.respond(JSON.stringify(Number(msg.string()) * 2));
+        } });
+        await nc.flush();
+      },
+      async call(value) {
+        return (await nc.request(subject, String(value), { timeout: 30_000 })).string();
+      },
+      async stop() {
+        subscription?.unsubscribe();
+      },
+    };
+  };
+
+  const oursRpc = (): RpcContestant => {
+    let runner: Runner | undefined;
+    let client: NatsRpcClient | undefined;
+    const service = `bench-rpc-${randomUUID().slice(0, 8)}`;
+    return {
+      name: '@micro-framework/nats',
+      settings: 'NatsRpcListener (queue group), NatsRpcClient, maxWorkers 100',
+      async start() {
+        function double(value: number): number {
+          return value * 2;
+        }
+        runner = new Runner({ config: { serviceName: service, maxWorkers: 100, nats: { servers } }, contexts: [{ routes: [new Route({ target: double, entrypoint: new NatsRpcListener() })] }] });
+        await runner.start();
+        client = new NatsRpcClient({ connection: nc });
+      },
+      call(value) {
+        return client!.call(service, 'double', [value], { timeoutMs: 30_000 });
+      },
+      async stop() {
+        await runner?.stop();
+      },
+    };
+  };
+
+  return {
+    broker: 'NATS JetStream (RPC: NATS core)',
+    async prepare(count) {
+      stream = `BENCH_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+      streams.push(stream);
+      await jsm.streams.add({ name: stream, subjects: [`${stream}.in`] });
+      await pool(count, 256, () => js.publish(`${stream}.in`, body));
+    },
+    drains: [raw, ours],
+    rpc: [rawRpc(), oursRpc()],
+    async close() {
+      for (const name of streams) await jsm.streams.delete(name).catch(() => undefined);
+      await nc.drain();
+    },
+  };
+}

@@ -1,0 +1,109 @@
+/**
+ * npm run bench [-- --messages 50000 --rounds 3 --brokers amqp,nats,kafka --in-flight 100 --rpc-calls 2000]
+ * Measures, per broker and in one run, consume-and-ack throughput of the raw client and of a route,
+ * and RPC latency / throughput, alternating contestants between rounds. Writes bench/results/latest.{json,md}.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, platform, release, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+import type { BrokerBench } from './case.ts';
+import { amqpBench } from './contestants/amqp.ts';
+import { kafkaBench } from './contestants/kafka.ts';
+import { natsBench } from './contestants/nats.ts';
+import { pool } from './counter.ts';
+import { addRatios, figure, markdown, shortfalls, type Figure } from './report.ts';
+import { explainShortfall } from './limits.ts';
+import { percentile } from './stats.ts';
+
+const { values } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '50000' },
+    rounds: { type: 'string', default: '3' },
+    brokers: { type: 'string', default: 'amqp,nats,kafka' },
+    'in-flight': { type: 'string', default: '100' },
+    'rpc-calls': { type: 'string', default: '2000' },
+  },
+});
+const messages = Number(values.messages);
+const rounds = Number(values.rounds);
+const inFlight = Number(values['in-flight']);
+const rpcCalls = Number(values['rpc-calls']);
+const factories: Record<string, (inFlight: number) => Promise<BrokerBench>> = { amqp: amqpBench, nats: natsBench, kafka: kafkaBench };
+const progress = (text: string): void => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${text}`);
+
+const figures: Figure[] = [];
+for (const name of values.brokers.split(',')) {
+  const factory = factories[name];
+  if (!factory) throw new Error(`unknown broker ${name}; choose among ${Object.keys(factories).join(', ')}`);
+  const bench = await factory(inFlight);
+  progress(`${bench.broker}: warm-up`);
+  for (const contestant of bench.drains) {
+    await bench.prepare(Math.min(messages, 5_000));
+    await contestant.drain(Math.min(messages, 5_000));
+  }
+  const rates = new Map<string, number[]>(bench.drains.map((c) => [c.name, []]));
+  for (let round = 1; round <= rounds; round += 1) {
+    const order = round % 2 === 1 ? bench.drains : [...bench.drains].reverse();
+    for (const contestant of order) {
+      await bench.prepare(messages);
+      const ms = await contestant.drain(messages);
+      const rate = messages / (ms / 1_000);
+      rates.get(contestant.name)!.push(rate);
+      progress(`${bench.broker}: round ${round}/${rounds} ${contestant.name}: ${Math.round(rate).toLocaleString('en-US')} msg/s`);
+    }
+  }
+  for (const contestant of bench.drains) {
+    figures.push(figure({ broker: bench.broker, measure: `consume+ack ${messages.toLocaleString('en-US')}`, unit: 'msg/s', contestant: contestant.name, settings: contestant.settings, higherIsBetter: true }, rates.get(contestant.name)!));
+  }
+
+  for (const contestant of bench.rpc) {
+    await contestant.start();
+    await pool(200, 16, (i) => contestant.call(i));
+    const p50: number[] = [];
+    const p99: number[] = [];
+    const throughput: number[] = [];
+    for (let round = 1; round <= rounds; round += 1) {
+      const latencies: number[] = [];
+      for (let i = 0; i < rpcCalls; i += 1) {
+        const started = performance.now();
+        await contestant.call(i);
+        latencies.push(performance.now() - started);
+      }
+      p50.push(percentile(latencies, 50));
+      p99.push(percentile(latencies, 99));
+      const started = performance.now();
+      await pool(rpcCalls * 2, 64, (i) => contestant.call(i));
+      throughput.push((rpcCalls * 2) / ((performance.now() - started) / 1_000));
+      progress(`${bench.broker}: RPC round ${round}/${rounds} ${contestant.name}: p50 ${p50.at(-1)!.toFixed(2)} ms, ${Math.round(throughput.at(-1)!)} calls/s at 64 in flight`);
+    }
+    await contestant.stop();
+    const common = { broker: bench.broker, contestant: contestant.name, settings: contestant.settings };
+    figures.push(figure({ ...common, measure: 'RPC sequential p50', unit: 'ms', higherIsBetter: false }, p50));
+    figures.push(figure({ ...common, measure: 'RPC sequential p99', unit: 'ms', higherIsBetter: false }, p99));
+    figures.push(figure({ ...common, measure: 'RPC 64 in flight', unit: 'calls/s', higherIsBetter: true }, throughput));
+  }
+  await bench.close();
+}
+addRatios(figures);
+
+const packageVersion = (name: string): string => {
+  try {
+    return (JSON.parse(readFileSync(new URL(`../../node_modules/${name}/package.json`, import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+};
+const header = {
+  machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${platform()} ${release()}`,
+  node: process.version,
+  versions: ['amqplib', 'kafkajs', '@nats-io/transport-node', '@nats-io/jetstream'].map((n) => `${n} ${packageVersion(n)}`).join(', '),
+  settings: `${messages.toLocaleString('en-US')} messages per round, ${rounds} rounds after a warm-up, contestants alternate order each round; in flight ${inFlight}; RPC ${rpcCalls} sequential + ${rpcCalls * 2} at 64 in flight per round`,
+  date: new Date().toISOString(),
+};
+const notes = shortfalls(figures).map(explainShortfall);
+notes.push('NestJS microservices and Moleculer are not measured yet (next increment of the benchmark issue); memory under a 200,000-message backlog is not measured yet either.');
+const results = new URL('../results/', import.meta.url);
+mkdirSync(results, { recursive: true });
+writeFileSync(new URL('latest.json', results), `${JSON.stringify({ header, figures, notes }, null, 2)}\n`);
+writeFileSync(new URL('latest.md', results), markdown(figures, header, notes));
+progress(`wrote ${new URL('latest.md', results).pathname}`);
