@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Route, Runner } from '@micro-framework/core';
-import { AmqpConnection, AmqpRpcClient, QueueListener, RpcListener } from '@micro-framework/amqp';
+import { AmqpRpcClient, QueueListener, RpcListener } from '@micro-framework/amqp';
 import amqplib from 'amqplib';
 import type { BrokerBench, DrainContestant, RpcContestant } from '../case.ts';
 import { Counter } from '../counter.ts';
+import { routeDrain, routeRpc } from '../route-contestants.ts';
 
 const url = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const body = Buffer.from(JSON.stringify({ id: 1, name: 'bench', amount: 12.5 }));
@@ -34,26 +34,13 @@ export async function amqpBench(prefetch: number): Promise<BrokerBench> {
     },
   };
 
-  const ours: DrainContestant = {
+  const ours = routeDrain({
     name: '@micro-framework/amqp',
     settings: `QueueListener, maxWorkers ${prefetch} (= prefetch), ack after the route finished`,
-    async drain(count) {
-      const started = performance.now();
-      const counter = new Counter(count);
-      function benchTarget(): void {
-        counter.hit();
-      }
-      const runner = new Runner({
-        config: { serviceName: 'bench', maxWorkers: prefetch, amqp: { url } },
-        contexts: [{ routes: [new Route({ target: benchTarget, entrypoint: new QueueListener({ queueName: queue, queueArguments: { 'x-expires': 600_000 } }) })] }],
-      });
-      await runner.start();
-      await counter.done;
-      const elapsed = performance.now() - started;
-      await runner.stop();
-      return elapsed;
-    },
-  };
+    maxWorkers: prefetch,
+    config: { amqp: { url } },
+    entrypoint: () => new QueueListener({ queueName: queue, queueArguments: { 'x-expires': 600_000 } }),
+  });
 
   const rawRpc = (): RpcContestant => {
     let server: amqplib.ChannelModel | undefined;
@@ -98,32 +85,14 @@ export async function amqpBench(prefetch: number): Promise<BrokerBench> {
     };
   };
 
-  const oursRpc = (): RpcContestant => {
-    let runner: Runner | undefined;
-    let client: AmqpRpcClient | undefined;
-    const service = `bench-rpc-${randomUUID().slice(0, 8)}`;
-    return {
+  const oursRpc = (): RpcContestant =>
+    routeRpc({
       name: '@micro-framework/amqp',
       settings: 'RpcListener (ufw-rpc, persistent, confirmed replies), AmqpRpcClient (mandatory, confirmed requests), maxWorkers 100',
-      async start() {
-        function double(value: number): number {
-          return value * 2;
-        }
-        runner = new Runner({ config: { serviceName: service, maxWorkers: 100, amqp: { url } }, contexts: [{ routes: [new Route({ target: double, entrypoint: new RpcListener() })] }] });
-        await runner.start();
-        client = new AmqpRpcClient({ connection: new AmqpConnection({ url }) });
-        await client.connection.setup();
-      },
-      call(value) {
-        return client!.call(service, 'double', [value], { timeoutMs: 30_000 });
-      },
-      async stop() {
-        await client?.close();
-        await client?.connection.stop();
-        await runner?.stop();
-      },
-    };
-  };
+      config: { amqp: { url } },
+      listener: () => new RpcListener(),
+      client: async () => new AmqpRpcClient({ amqp: { url } }),
+    });
 
   return {
     broker: 'RabbitMQ',

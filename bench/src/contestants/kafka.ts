@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Route, Runner } from '@micro-framework/core';
 import { KafkaRpcClient, KafkaRpcListener, TopicListener } from '@micro-framework/kafka';
 import { Kafka, logLevel } from 'kafkajs';
 import type { BrokerBench, DrainContestant, RpcContestant } from '../case.ts';
 import { Counter } from '../counter.ts';
+import { routeDrain, routeRpc } from '../route-contestants.ts';
 
 const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',');
 const body = Buffer.from(JSON.stringify({ id: 1, name: 'bench', amount: 12.5 }));
@@ -45,52 +45,22 @@ export async function kafkaBench(inFlight: number): Promise<BrokerBench> {
     },
   };
 
-  const ours: DrainContestant = {
+  const ours = routeDrain({
     name: '@micro-framework/kafka',
     settings: `TopicListener, maxWorkers ${inFlight}, keyed concurrency, contiguous commits`,
-    async drain(count) {
-      const started = performance.now();
-      const counter = new Counter(count);
-      function benchTarget(): void {
-        counter.hit();
-      }
-      const runner = new Runner({
-        config: { serviceName: `bench-${randomUUID().slice(0, 8)}`, maxWorkers: inFlight, kafka: { brokers, logLevel: logLevel.NOTHING } },
-        contexts: [{ routes: [new Route({ target: benchTarget, entrypoint: new TopicListener({ topic, partitions }) })] }],
-      });
-      await runner.start();
-      await counter.done;
-      const elapsed = performance.now() - started;
-      await runner.stop();
-      return elapsed;
-    },
-  };
+    maxWorkers: inFlight,
+    config: { kafka: { brokers, logLevel: logLevel.NOTHING } },
+    entrypoint: () => new TopicListener({ topic, partitions }),
+  });
 
-  const oursRpc = (): RpcContestant => {
-    let runner: Runner | undefined;
-    let client: KafkaRpcClient | undefined;
-    const service = `bench-rpc-${randomUUID().slice(0, 8)}`;
-    return {
+  const oursRpc = (): RpcContestant =>
+    routeRpc({
       name: '@micro-framework/kafka',
       settings: 'request topic per service, reply topic per client, acks all',
-      async start() {
-        function double(value: number): number {
-          return value * 2;
-        }
-        runner = new Runner({ config: { serviceName: service, maxWorkers: 100, kafka: { brokers, logLevel: logLevel.NOTHING } }, contexts: [{ routes: [new Route({ target: double, entrypoint: new KafkaRpcListener() })] }] });
-        await runner.start();
-        client = new KafkaRpcClient({ kafka: { brokers, logLevel: logLevel.NOTHING } });
-        await client.call(service, 'double', [0], { timeoutMs: 60_000 });
-      },
-      call(value) {
-        return client!.call(service, 'double', [value], { timeoutMs: 30_000 });
-      },
-      async stop() {
-        await client?.close();
-        await runner?.stop();
-      },
-    };
-  };
+      config: { kafka: { brokers, logLevel: logLevel.NOTHING } },
+      listener: () => new KafkaRpcListener(),
+      client: async () => new KafkaRpcClient({ kafka: { brokers, logLevel: logLevel.NOTHING } }),
+    });
 
   return {
     broker: 'Kafka',
@@ -100,7 +70,17 @@ export async function kafkaBench(inFlight: number): Promise<BrokerBench> {
       await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
       for (let sent = 0; sent < count; sent += 1_000) {
         const size = Math.min(1_000, count - sent);
-        await producer.send({ topic, acks: -1, messages: Array.from({ length: size }, (_, i) => ({ key: `k${(sent + i) % 64}`, value: body })) });
+        const messages = Array.from({ length: size }, (_, i) => ({ key: `k${(sent + i) % 64}`, value: body }));
+        // A topic created a moment ago may not be served yet by a broker that just started: retry briefly.
+        for (let attempt = 1; ; attempt += 1) {
+          try {
+            await producer.send({ topic, acks: -1, messages });
+            break;
+          } catch (error) {
+            if (attempt >= 10) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 500));
+          }
+        }
       }
     },
     drains: [raw, ours],

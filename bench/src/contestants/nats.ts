@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { Route, Runner } from '@micro-framework/core';
 import { JetStreamListener, NatsRpcClient, NatsRpcListener } from '@micro-framework/nats';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type Subscription } from '@nats-io/transport-node';
 import type { BrokerBench, DrainContestant, RpcContestant } from '../case.ts';
 import { Counter, pool } from '../counter.ts';
+import { routeDrain, routeRpc } from '../route-contestants.ts';
 
 const servers = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
 const body = JSON.stringify({ id: 1, name: 'bench', amount: 12.5 });
@@ -39,26 +39,13 @@ export async function natsBench(inFlight: number): Promise<BrokerBench> {
     },
   };
 
-  const ours: DrainContestant = {
+  const ours = routeDrain({
     name: '@micro-framework/nats',
     settings: `JetStreamListener, maxWorkers ${inFlight} (pull size), ack after the route finished`,
-    async drain(count) {
-      const started = performance.now();
-      const counter = new Counter(count);
-      function benchTarget(): void {
-        counter.hit();
-      }
-      const runner = new Runner({
-        config: { serviceName: `bench-${randomUUID().slice(0, 8)}`, maxWorkers: inFlight, nats: { servers } },
-        contexts: [{ routes: [new Route({ target: benchTarget, entrypoint: new JetStreamListener({ stream, subjects: [`${stream}.in`] }) })] }],
-      });
-      await runner.start();
-      await counter.done;
-      const elapsed = performance.now() - started;
-      await runner.stop();
-      return elapsed;
-    },
-  };
+    maxWorkers: inFlight,
+    config: { nats: { servers } },
+    entrypoint: () => new JetStreamListener({ stream, subjects: [`${stream}.in`] }),
+  });
 
   const rawRpc = (): RpcContestant => {
     let subscription: Subscription | undefined;
@@ -81,29 +68,14 @@ export async function natsBench(inFlight: number): Promise<BrokerBench> {
     };
   };
 
-  const oursRpc = (): RpcContestant => {
-    let runner: Runner | undefined;
-    let client: NatsRpcClient | undefined;
-    const service = `bench-rpc-${randomUUID().slice(0, 8)}`;
-    return {
+  const oursRpc = (): RpcContestant =>
+    routeRpc({
       name: '@micro-framework/nats',
       settings: 'NatsRpcListener (queue group), NatsRpcClient, maxWorkers 100',
-      async start() {
-        function double(value: number): number {
-          return value * 2;
-        }
-        runner = new Runner({ config: { serviceName: service, maxWorkers: 100, nats: { servers } }, contexts: [{ routes: [new Route({ target: double, entrypoint: new NatsRpcListener() })] }] });
-        await runner.start();
-        client = new NatsRpcClient({ connection: nc });
-      },
-      call(value) {
-        return client!.call(service, 'double', [value], { timeoutMs: 30_000 });
-      },
-      async stop() {
-        await runner?.stop();
-      },
-    };
-  };
+      config: { nats: { servers } },
+      listener: () => new NatsRpcListener(),
+      client: async () => new NatsRpcClient({ connection: nc }),
+    });
 
   return {
     broker: 'NATS JetStream (RPC: NATS core)',

@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import { Route, Runner, type Config, type Entrypoint, type RpcClient } from '@micro-framework/core';
+import type { DrainContestant, RpcContestant } from './case.ts';
+import { Counter } from './counter.ts';
+
+/** Our side of a drain: a service whose no-op route counts the messages its entrypoint delivers. */
+export function routeDrain(options: {
+  name: string;
+  settings: string;
+  maxWorkers: number;
+  config: Partial<Config>;
+  entrypoint: () => Entrypoint;
+}): DrainContestant {
+  return {
+    name: options.name,
+    settings: options.settings,
+    async drain(count) {
+      const started = performance.now();
+      const counter = new Counter(count);
+      function benchTarget(): void {
+        counter.hit();
+      }
+      const runner = new Runner({
+        config: { ...options.config, serviceName: `bench-${randomUUID().slice(0, 8)}`, maxWorkers: options.maxWorkers },
+        contexts: [{ routes: [new Route({ target: benchTarget, entrypoint: options.entrypoint() })] }],
+      });
+      await runner.start();
+      await counter.done;
+      const elapsed = performance.now() - started;
+      await runner.stop();
+      return elapsed;
+    },
+  };
+}
+
+/** Our side of RPC: a service exposing `double` through the adapter's RPC listener, and its client. */
+export function routeRpc(options: {
+  name: string;
+  settings: string;
+  config: Partial<Config>;
+  listener: () => Entrypoint;
+  client: () => Promise<RpcClient>;
+}): RpcContestant {
+  let runner: Runner | undefined;
+  let client: RpcClient | undefined;
+  const service = `bench-rpc-${randomUUID().slice(0, 8)}`;
+  return {
+    name: options.name,
+    settings: options.settings,
+    async start() {
+      function double(value: number): number {
+        return value * 2;
+      }
+      runner = new Runner({
+        config: { ...options.config, serviceName: service, maxWorkers: 100 },
+        contexts: [{ routes: [new Route({ target: double, entrypoint: options.listener() })] }],
+      });
+      await runner.start();
+      client = await options.client();
+      // The first call may wait for topology (reply queues, consumer groups): keep it out of the figures.
+      await client.call(service, 'double', [0], { timeoutMs: 60_000 });
+    },
+    call(value) {
+      return client!.call(service, 'double', [value], { timeoutMs: 30_000 });
+    },
+    async stop() {
+      await client?.close();
+      await runner?.stop();
+    },
+  };
+}
