@@ -23,7 +23,8 @@ export interface BrokerBench {
   prepare(count: number): Promise<void>;
   readonly drains: readonly DrainContestant[];
   readonly rpc: readonly RpcContestant[];
-  /** Peak RSS (bytes) of our service draining `count` messages with a slow target. */
-  memory?(count: number): Promise<number>;
+  /** Probe name of this broker for memory-probe.ts, and the channel the last prepare() filled. */
+  readonly probe: string;
+  channel(): string;
   close(): Promise<void>;
 }

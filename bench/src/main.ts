@@ -1,11 +1,13 @@
 /**
- * npm run bench [-- --messages 50000 --rounds 3 --brokers amqp,nats,kafka --in-flight 100 --rpc-calls 2000]
+ * npm run bench [-- --messages 50000 --rounds 3 --brokers amqp,nats,kafka --in-flight 100 --rpc-calls 2000 --memory-messages 200000]
  * Measures, per broker and in one run, consume-and-ack throughput of the raw client and of a route,
  * and RPC latency / throughput, alternating contestants between rounds. Writes bench/results/latest.{json,md}.
  */
+import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
-import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
 import type { BrokerBench } from './case.ts';
 import { amqpBench } from './contestants/amqp.ts';
 import { kafkaBench } from './contestants/kafka.ts';
@@ -22,12 +24,15 @@ const { values } = parseArgs({
     brokers: { type: 'string', default: 'amqp,nats,kafka' },
     'in-flight': { type: 'string', default: '100' },
     'rpc-calls': { type: 'string', default: '2000' },
+    'memory-messages': { type: 'string', default: '200000' },
   },
 });
 const messages = Number(values.messages);
 const rounds = Number(values.rounds);
 const inFlight = Number(values['in-flight']);
 const rpcCalls = Number(values['rpc-calls']);
+const memoryMessages = Number(values['memory-messages']);
+const run = promisify(execFile);
 const factories: Record<string, (inFlight: number) => Promise<BrokerBench>> = { amqp: amqpBench, nats: natsBench, kafka: kafkaBench };
 const progress = (text: string): void => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${text}`);
 
@@ -82,6 +87,15 @@ for (const name of values.brokers.split(',')) {
     figures.push(figure({ ...common, measure: 'RPC sequential p99', unit: 'ms', higherIsBetter: false }, p99));
     figures.push(figure({ ...common, measure: 'RPC 64 in flight', unit: 'calls/s', higherIsBetter: true }, throughput));
   }
+  if (memoryMessages > 0) {
+    progress(`${bench.broker}: memory: publishing a backlog of ${memoryMessages.toLocaleString('en-US')}`);
+    await bench.prepare(memoryMessages);
+    const probe = fileURLToPath(new URL('memory-probe.ts', import.meta.url));
+    const { stdout } = await run(process.execPath, ['--conditions=@micro-framework/source', probe, bench.probe, bench.channel(), String(memoryMessages)], { maxBuffer: 1 << 20, timeout: 900_000 });
+    const measured = JSON.parse(stdout.trim().split('\n').pop()!) as { baselineRss: number; peakRss: number; elapsedMs: number };
+    progress(`${bench.broker}: memory: peak RSS ${(measured.peakRss / 2 ** 20).toFixed(0)} MiB (baseline ${(measured.baselineRss / 2 ** 20).toFixed(0)} MiB) draining in ${(measured.elapsedMs / 1000).toFixed(1)} s`);
+    figures.push(figure({ broker: bench.broker, measure: `peak RSS draining ${memoryMessages.toLocaleString('en-US')} (1 ms target, maxWorkers 100)`, unit: 'MiB', contestant: '@micro-framework (ours)', settings: `baseline ${(measured.baselineRss / 2 ** 20).toFixed(0)} MiB before consuming`, higherIsBetter: false }, [measured.peakRss / 2 ** 20]));
+  }
   await bench.close();
 }
 addRatios(figures);
@@ -101,7 +115,7 @@ const header = {
   date: new Date().toISOString(),
 };
 const notes = shortfalls(figures).map(explainShortfall);
-notes.push('NestJS microservices and Moleculer are not measured yet (next increment of the benchmark issue); memory under a 200,000-message backlog is not measured yet either.');
+notes.push('NestJS microservices and Moleculer are not measured yet (next increment of the benchmark issue).');
 const results = new URL('../results/', import.meta.url);
 mkdirSync(results, { recursive: true });
 writeFileSync(new URL('latest.json', results), `${JSON.stringify({ header, figures, notes }, null, 2)}\n`);

@@ -105,6 +105,8 @@ export async function amqpBench(prefetch: number): Promise<BrokerBench> {
       }
       await publisher.waitForConfirms();
     },
+    probe: 'amqp',
+    channel: () => queue,
     drains: [raw, ours],
     rpc: [rawRpc(), oursRpc()],
     async close() {

@@ -83,6 +83,8 @@ export async function kafkaBench(inFlight: number): Promise<BrokerBench> {
         }
       }
     },
+    probe: 'kafka',
+    channel: () => topic,
     drains: [raw, ours],
     rpc: [oursRpc()],
     async close() {

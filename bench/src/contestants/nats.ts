@@ -85,6 +85,8 @@ export async function natsBench(inFlight: number): Promise<BrokerBench> {
       await jsm.streams.add({ name: stream, subjects: [`${stream}.in`] });
       await pool(count, 256, () => js.publish(`${stream}.in`, body));
     },
+    probe: 'nats',
+    channel: () => stream,
     drains: [raw, ours],
     rpc: [rawRpc(), oursRpc()],
     async close() {
