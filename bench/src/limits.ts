@@ -15,7 +15,7 @@ const reasons: Array<{ broker: RegExp; measure: RegExp; text: string }> = [
   {
     broker: /NATS/,
     measure: /consume/,
-    text: 'each message is decoded from JSON, runs as a worker, and gets a working() timer while it runs; pulls are bounded by the free worker slots; the raw loop acks as it iterates',
+    text: 'each message is decoded from JSON and runs as a worker, and the next message is taken only when a worker slot is free (bounded in flight); the raw loop acks as it iterates',
   },
   {
     broker: /Kafka/,

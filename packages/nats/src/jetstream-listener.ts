@@ -63,8 +63,9 @@ export class JetStreamListener extends Entrypoint {
   #connection: NatsConnectionExtension | undefined;
   #messages: ConsumerMessages | undefined;
   #store: RetryStateStore | undefined;
-  /** In-flight messages and the timer that sends working() for each. */
-  readonly #inFlight = new Map<JsMsg, NodeJS.Timeout>();
+  /** Messages whose route is running; one timer sends working() for all of them. */
+  readonly #inFlight = new Set<JsMsg>();
+  #keepAlive: NodeJS.Timeout | undefined;
   readonly #abandoned = new WeakSet<JsMsg>();
   #slotFreed: Array<() => void> = [];
 
@@ -116,6 +117,10 @@ export class JetStreamListener extends Entrypoint {
   override async start(): Promise<void> {
     const consumer = await this.#conn.jetstream.consumers.get(this.stream, this.consumerName);
     const limit = this.context.config.maxWorkers;
+    // Every third of the ack wait, tell JetStream that each running message is still being worked on.
+    this.#keepAlive = setInterval(() => {
+      for (const message of this.#inFlight) message.working();
+    }, Math.max(100, this.#ackWaitMs / 3));
     const messages = await consumer.consume({ max_messages: limit });
     this.#messages = messages;
     void (async () => {
@@ -140,13 +145,12 @@ export class JetStreamListener extends Entrypoint {
     messages?.stop();
     for (const wake of this.#slotFreed.splice(0)) wake();
     const finished = await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
+    clearInterval(this.#keepAlive);
     if (!finished) {
       // Not nak'ed: NATS 2.9 forgets the delivery count of a message nak'ed after its pull stopped.
       // Without working() the delivery expires after ackWait and comes back marked as redelivered.
-      for (const [message, keepAlive] of this.#inFlight) {
-        clearInterval(keepAlive);
-        this.#abandoned.add(message);
-      }
+      for (const message of this.#inFlight) this.#abandoned.add(message);
+      this.#inFlight.clear();
     }
   }
 
@@ -221,8 +225,7 @@ export class JetStreamListener extends Entrypoint {
       else if (action === 'nak') message.nak();
       else message.term();
     };
-    const keepAlive = setInterval(() => message.working(), Math.max(100, this.#ackWaitMs / 3));
-    this.#inFlight.set(message, keepAlive);
+    this.#inFlight.add(message);
     try {
       const fromHeaders = readRetryHeaders(headersFromNats(message.headers));
       const stored = message.info.deliveryCount > 1 ? await this.#store?.get(this.#retryKey(message)) : undefined;
@@ -266,7 +269,6 @@ export class JetStreamListener extends Entrypoint {
       // The dead letter or the retry state could not be stored: give the message back, never drop it.
       settle('nak');
     } finally {
-      clearInterval(keepAlive);
       this.#inFlight.delete(message);
       for (const wake of this.#slotFreed.splice(0)) wake();
     }
