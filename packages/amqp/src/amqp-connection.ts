@@ -1,6 +1,6 @@
-import { Extension, MicroFrameworkError } from '@micro-framework/core';
+import { Extension, MicroFrameworkError, type RunnerContext } from '@micro-framework/core';
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Message, type Options, type RecoveringChannelModel } from 'amqplib';
-import { defaultAmqpUrl, redactUrl, type AmqpOptions } from './amqp-options.ts';
+import { amqpOptionsFromConfig, connectionKey, defaultAmqpUrl, redactUrl, type AmqpOptions } from './amqp-options.ts';
 
 /** Runs on every (re)connection with the fresh connection: declare topology, open channels, consume. */
 export type ConnectionAttachment = (model: ChannelModel) => Promise<void>;
@@ -164,4 +164,12 @@ export class AmqpConnection extends Extension {
     this.#publisher = publisher;
     for (const wake of this.#waiters.splice(0)) wake();
   }
+}
+
+/**
+ * The context's one AmqpConnection to the broker of `options` (default: the service config's `amqp`
+ * key), created, connected and started on first use.
+ */
+export function sharedAmqpConnection(context: RunnerContext, options: AmqpOptions = amqpOptionsFromConfig(context.config)): Promise<AmqpConnection> {
+  return context.shared(connectionKey(options), () => new AmqpConnection(options));
 }

@@ -1,21 +1,17 @@
 import {
   Entrypoint,
   ConfigurationError,
-  deadLetterHeaders,
-  decodePayload,
   defaultStopTimeoutMs,
-  deliveryOutcomeOf,
-  readRetryHeaders,
   writeRetryHeaders,
-  type DeadLetterReason,
+  type Headers,
   type PayloadFormat,
   type RetryState,
   type StopOptions,
 } from '@micro-framework/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { AmqpConnection } from './amqp-connection.ts';
+import { sharedAmqpConnection, type AmqpConnection } from './amqp-connection.ts';
 import { headersFromAmqp } from './amqp-headers.ts';
-import { amqpOptionsFromConfig, connectionKey, type AmqpOptions } from './amqp-options.ts';
+import { type AmqpOptions } from './amqp-options.ts';
 import { delayTierMs, delayTierQueueName } from './delay-tiers.ts';
 
 export interface AmqpListenerOptions {
@@ -79,8 +75,7 @@ export abstract class AmqpListener extends Entrypoint {
   }
 
   override async setup(): Promise<void> {
-    const options = this.#options.amqp ?? amqpOptionsFromConfig(this.context.config);
-    this.#connection = await this.context.shared(connectionKey(options), () => new AmqpConnection(options));
+    this.#connection = await sharedAmqpConnection(this.context, this.#options.amqp);
   }
 
   override async start(): Promise<void> {
@@ -177,47 +172,34 @@ export abstract class AmqpListener extends Entrypoint {
       }
     };
     try {
-      const { headers, retry } = readRetryHeaders(headersFromAmqp(message.properties.headers));
-      let payload: unknown;
-      try {
-        payload = decodePayload(message.content, this.#options.format ?? 'json');
-      } catch (error) {
-        await this.#deadLetter(message, retry, error as Error, 'decode');
-        settle('ack');
-        return;
-      }
-      if (this.#options.payloadFilter && !this.#options.payloadFilter(payload)) {
-        settle('ack');
-        return;
-      }
-      const meta = { headers, retry, channel: this.channelName, redelivered: message.fields.redelivered };
-      const [result] = await Promise.allSettled([this.callRoute(message, [payload], meta)]);
-      const outcome = deliveryOutcomeOf(result);
+      const outcome = await this.deliver(message, {
+        body: message.content,
+        headers: headersFromAmqp(message.properties.headers),
+        channel: this.channelName,
+        format: this.#options.format,
+        payloadFilter: this.#options.payloadFilter,
+        meta: { redelivered: message.fields.redelivered },
+      });
       if (outcome.action === 'give-back') {
         settle('requeue');
         return;
       }
-      if (outcome.action === 'dead-letter') await this.#deadLetter(message, outcome.worker.meta.retry, outcome.error, outcome.reason);
+      if (outcome.action === 'dead-letter') await this.#deadLetter(message, outcome.headers);
       settle('ack');
     } catch {
-      // Dead letter or retry could not be confirmed: give the message back rather than lose it.
+      // The dead letter could not be confirmed: give the message back rather than lose it.
       settle('requeue');
     }
   }
 
-  async #deadLetter(message: ConsumeMessage, retry: RetryState, error: Error, reason: DeadLetterReason): Promise<void> {
-    const { headers } = readRetryHeaders(headersFromAmqp(message.properties.headers));
+  /** Publishes the body to `<queue>.dlq` with the described headers plus where it came from; resolves once confirmed. */
+  async #deadLetter(message: ConsumeMessage, described: Headers): Promise<void> {
     const binding = this.binding;
-    const described = deadLetterHeaders(headers, { reason, originalChannel: this.channelName, retry, error });
+    const headers: Headers = { ...described, 'x-original-queue': this.queueName };
     if (binding) {
-      described['x-original-exchange'] = binding.exchange;
-      described['x-original-routing-key'] = message.fields.routingKey;
+      headers['x-original-exchange'] = binding.exchange;
+      headers['x-original-routing-key'] = message.fields.routingKey;
     }
-    described['x-original-queue'] = this.queueName;
-    await this.connection.publish('', this.deadLetterQueueName, message.content, {
-      ...message.properties,
-      headers: described,
-      persistent: true,
-    });
+    await this.connection.publish('', this.deadLetterQueueName, message.content, { ...message.properties, headers, persistent: true });
   }
 }

@@ -1,6 +1,6 @@
 import { encodePayload, type Dependency, type Headers, type Worker } from '@micro-framework/core';
-import { AmqpConnection } from './amqp-connection.ts';
-import { amqpOptionsFromConfig, connectionKey, type AmqpOptions } from './amqp-options.ts';
+import { AmqpConnection, sharedAmqpConnection } from './amqp-connection.ts';
+import { type AmqpOptions } from './amqp-options.ts';
 import { eventExchangeName } from './event-listener.ts';
 
 export interface AmqpDispatchOptions {
@@ -53,8 +53,7 @@ export class AmqpProducer implements Dependency<AmqpEventDispatcher> {
   async get(worker: Worker): Promise<AmqpEventDispatcher> {
     const context = worker.context;
     if (!context) throw new Error('AmqpProducer needs a worker run by a runner');
-    const options = amqpOptionsFromConfig(worker.config);
-    const connection = await context.shared(connectionKey(options), () => new AmqpConnection(options));
+    const connection = await sharedAmqpConnection(context);
     let dispatcher = this.#dispatchers.get(connection);
     if (!dispatcher) {
       dispatcher = new AmqpEventDispatcher({ sourceService: worker.config.serviceName, connection });

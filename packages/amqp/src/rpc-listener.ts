@@ -15,9 +15,9 @@ import {
   type StopOptions,
 } from '@micro-framework/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
-import { AmqpConnection } from './amqp-connection.ts';
+import { sharedAmqpConnection, type AmqpConnection } from './amqp-connection.ts';
 import { headersFromAmqp } from './amqp-headers.ts';
-import { amqpOptionsFromConfig, connectionKey, type AmqpOptions } from './amqp-options.ts';
+import { connectionKey, type AmqpOptions } from './amqp-options.ts';
 import { rpcExchange, rpcRoutingKey, rpcServiceQueueName, rpcTargetQueueName } from './rpc-names.ts';
 
 type RequestHandler = (request: ReturnType<typeof parseRpcRequest>, message: ConsumeMessage) => Promise<RpcReplyBody>;
@@ -150,9 +150,8 @@ export class RpcListener extends RpcEntrypoint {
   }
 
   override async setup(): Promise<void> {
-    const options = this.#amqp ?? amqpOptionsFromConfig(this.context.config);
-    const connection = await this.context.shared(connectionKey(options), () => new AmqpConnection(options));
-    await this.context.shared(`${connectionKey(options)}:rpc-introspection`, () => new RpcIntrospection(connection));
+    const connection = await sharedAmqpConnection(this.context, this.#amqp);
+    await this.context.shared(`${connectionKey(connection.options)}:rpc-introspection`, () => new RpcIntrospection(connection));
     const service = this.context.config.serviceName;
     const keys = [rpcRoutingKey(service, this.rpcName)];
     this.#consumer = new RpcQueueConsumer(connection, this.queueName, keys, this.context.config.maxWorkers, (request, message) =>

@@ -1,8 +1,26 @@
-import { ConfigurationError } from './errors.ts';
+import { deadLetterOutcome, deliveryOutcomeOf, type DeliveryOutcome } from './delivery-outcome.ts';
+import { ConfigurationError, DecodeError } from './errors.ts';
 import { Extension } from './extension.ts';
-import type { Meta, RetryState } from './meta.ts';
+import type { Headers, Meta, RetryState } from './meta.ts';
+import { decodePayload, type PayloadFormat } from './payload-decoder.ts';
+import { readRetryHeaders } from './retry-headers.ts';
 import type { Route } from './route.ts';
 import type { Worker } from './worker.ts';
+
+/** One message as a listener received it, before decoding. */
+export interface IncomingMessage {
+  readonly body: Uint8Array;
+  /** The headers as they came, retry headers included. */
+  readonly headers: Headers;
+  /** Queue, topic or subject: meta.channel and the dead letter's original channel. */
+  readonly channel: string;
+  readonly format?: PayloadFormat;
+  readonly payloadFilter?: (payload: unknown) => boolean;
+  /** Retry state kept outside the headers (say, a KV store); default the one in the headers. */
+  readonly retry?: RetryState;
+  /** Further meta for the target (redelivered, partition...). */
+  readonly meta?: Partial<Meta>;
+}
 
 /**
  * Where calls come from (a queue, a topic, a subject, an RPC address, a timer). An entrypoint is
@@ -44,6 +62,26 @@ export abstract class Entrypoint extends Extension {
     } finally {
       this.#inFlight.delete(call);
     }
+  }
+
+  /**
+   * Decodes the message, applies the payload filter, runs the route and says what to do with the
+   * message. A body that cannot be decoded never reaches the route: it comes back as a `decode` dead
+   * letter. Never rejects: a refusal (stopped route) or a failure to finish is a `give-back`.
+   */
+  async deliver(entryId: unknown, message: IncomingMessage): Promise<DeliveryOutcome> {
+    const { headers, retry: fromHeaders } = readRetryHeaders(message.headers);
+    const retry = message.retry ?? fromHeaders;
+    let payload: unknown;
+    try {
+      payload = decodePayload(message.body, message.format ?? 'json');
+    } catch (error) {
+      return deadLetterOutcome(error as DecodeError, { headers, originalChannel: message.channel, retry });
+    }
+    if (message.payloadFilter && !message.payloadFilter(payload)) return { action: 'ack' };
+    const meta = { ...message.meta, headers, retry, channel: message.channel };
+    const [result] = await Promise.allSettled([this.callRoute(entryId, [payload], meta)]);
+    return deliveryOutcomeOf(result, message.channel);
   }
 
   /**

@@ -1,12 +1,13 @@
-import { Extension } from '@micro-framework/core';
+import { Extension, type RunnerContext } from '@micro-framework/core';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type Producer } from 'kafkajs';
-import type { KafkaOptions } from './kafka-options.ts';
+import { kafkaClientKey, kafkaOptionsFromConfig, type KafkaOptions } from './kafka-options.ts';
 
 /**
  * One kafkajs client per context: an idempotent producer (acks from all in-sync replicas) and an
  * admin client, opened at setup and closed after the routes stopped.
  */
 export class KafkaClientExtension extends Extension {
+  readonly options: KafkaOptions;
   readonly kafka: Kafka;
   readonly producer: Producer;
   readonly admin: Admin;
@@ -15,6 +16,7 @@ export class KafkaClientExtension extends Extension {
 
   constructor(options: KafkaOptions) {
     super();
+    this.options = options;
     this.kafka = new Kafka({ brokers: ['127.0.0.1:9092'], logLevel: logLevel.ERROR, ...options });
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     this.admin = this.kafka.admin();
@@ -47,4 +49,9 @@ export class KafkaClientExtension extends Extension {
     }
     for (const topic of missing) this.#knownTopics.add(topic.topic);
   }
+}
+
+/** The context's one Kafka client for `options` (default: the service config's `kafka` key), connected on first use. */
+export function sharedKafkaClient(context: RunnerContext, options: KafkaOptions = kafkaOptionsFromConfig(context.config)): Promise<KafkaClientExtension> {
+  return context.shared(kafkaClientKey(options), () => new KafkaClientExtension(options));
 }

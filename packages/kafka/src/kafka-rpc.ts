@@ -25,9 +25,9 @@ import {
   type StopOptions,
 } from '@micro-framework/core';
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
-import { KafkaClientExtension } from './kafka-client.ts';
+import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { headersFromKafka } from './kafka-headers.ts';
-import { brokersFromEnv, kafkaClientKey, kafkaOptionsFromConfig, type KafkaOptions } from './kafka-options.ts';
+import { brokersFromEnv, kafkaClientKey, type KafkaOptions } from './kafka-options.ts';
 
 /** `<service>.rpc`: the request topic of a service; its instances share it as consumer group `<service>.rpc`. */
 export function rpcRequestTopic(service: string): string {
@@ -104,9 +104,8 @@ export class KafkaRpcListener extends RpcEntrypoint {
   }
 
   override async setup(): Promise<void> {
-    const options = this.#kafka ?? kafkaOptionsFromConfig(this.context.config);
-    const client = await this.context.shared(kafkaClientKey(options), () => new KafkaClientExtension(options));
-    await this.context.shared(`${kafkaClientKey(options)}:rpc-server`, () => new KafkaRpcServer(client));
+    const client = await sharedKafkaClient(this.context, this.#kafka);
+    await this.context.shared(`${kafkaClientKey(client.options)}:rpc-server`, () => new KafkaRpcServer(client));
   }
 
   override async stop(options: StopOptions = {}): Promise<void> {

@@ -1,7 +1,7 @@
 import { encodePayload, type Dependency, type Headers, type Worker } from '@micro-framework/core';
 import { Kafka, logLevel, type Producer, type RecordMetadata } from 'kafkajs';
-import { KafkaClientExtension } from './kafka-client.ts';
-import { brokersFromEnv, kafkaClientKey, kafkaOptionsFromConfig, type KafkaOptions } from './kafka-options.ts';
+import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
+import { brokersFromEnv, type KafkaOptions } from './kafka-options.ts';
 
 export interface KafkaSendOptions {
   readonly key?: string;
@@ -51,8 +51,7 @@ export class KafkaProducer implements Dependency<KafkaPublisher> {
   async get(worker: Worker): Promise<KafkaPublisher> {
     const context = worker.context;
     if (!context) throw new Error('KafkaProducer needs a worker run by a runner');
-    const options = kafkaOptionsFromConfig(worker.config);
-    const client = await context.shared(kafkaClientKey(options), () => new KafkaClientExtension(options));
+    const client = await sharedKafkaClient(context);
     let publisher = this.#publishers.get(client);
     if (!publisher) {
       publisher = new KafkaPublisher({ producer: client.producer });

@@ -2,23 +2,20 @@ import {
   ConfigurationError,
   Entrypoint,
   ExtensionIsStopped,
-  deadLetterHeaders,
-  decodePayload,
   defaultStopTimeoutMs,
-  deliveryOutcomeOf,
   listenerTargetName,
   readRetryHeaders,
   writeRetryHeaders,
-  type DeadLetterReason,
+  type Headers,
   type PayloadFormat,
   type RetryState,
   type StopOptions,
 } from '@micro-framework/core';
 import type { Batch, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { ContiguousOffsets } from './contiguous-offsets.ts';
-import { KafkaClientExtension } from './kafka-client.ts';
+import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { headersFromKafka } from './kafka-headers.ts';
-import { kafkaClientKey, kafkaOptionsFromConfig, type KafkaOptions } from './kafka-options.ts';
+import { type KafkaOptions } from './kafka-options.ts';
 import { deadLetterTopicName, defaultGroupId, retryDueHeader, retryTopicName } from './topic-names.ts';
 
 export interface TopicListenerOptions {
@@ -102,8 +99,7 @@ export class TopicListener extends Entrypoint {
   }
 
   override async setup(): Promise<void> {
-    const options = this.#options.kafka ?? kafkaOptionsFromConfig(this.context.config);
-    this.#client = await this.context.shared(kafkaClientKey(options), () => new KafkaClientExtension(options));
+    this.#client = await sharedKafkaClient(this.context, this.#options.kafka);
     const numPartitions = this.#options.partitions ?? 1;
     await this.#kafka.ensureTopics([
       { topic: this.topic, numPartitions },
@@ -317,50 +313,32 @@ export class TopicListener extends Entrypoint {
   /** Runs one message; true when it is finished (may be committed), false when it must be fetched again. */
   async #handle(delivery: Delivery, redelivered: boolean, batch: Batch): Promise<boolean> {
     const { message } = delivery;
-    const raw = headersFromKafka(message.headers);
-    const { headers, retry } = readRetryHeaders(raw);
-    if (delivery.topic === this.retryTopic) {
-      const due = Number(raw[retryDueHeader] ?? 0);
-      if (due > Date.now()) {
-        try {
-          await this.#waitUntil(due);
-        } catch {
-          return false;
-        }
+    const { [retryDueHeader]: due, ...headers } = headersFromKafka(message.headers);
+    if (delivery.topic === this.retryTopic && Number(due ?? 0) > Date.now()) {
+      try {
+        await this.#waitUntil(Number(due));
+      } catch {
+        return false;
       }
     }
-    delete headers[retryDueHeader];
-    const body = message.value ?? Buffer.alloc(0);
-    let payload: unknown;
-    try {
-      payload = decodePayload(body, this.#options.format ?? 'json');
-    } catch (error) {
-      return this.#deadLetterOrGiveBack(delivery, retry, error as Error, 'decode');
-    }
-    if (this.#options.payloadFilter && !this.#options.payloadFilter(payload)) return true;
-    const meta = {
+    const outcome = await this.deliver(delivery, {
+      body: message.value ?? Buffer.alloc(0),
       headers,
-      retry,
       channel: this.topic,
-      redelivered,
-      key: message.key?.toString('utf8'),
-      partition: delivery.partition,
-      offset: message.offset,
-      highWatermark: batch.highWatermark,
-    };
-    const [result] = await Promise.allSettled([this.callRoute(delivery, [payload], meta)]);
-    const outcome = deliveryOutcomeOf(result);
+      format: this.#options.format,
+      payloadFilter: this.#options.payloadFilter,
+      meta: { redelivered, key: message.key?.toString('utf8'), partition: delivery.partition, offset: message.offset, highWatermark: batch.highWatermark },
+    });
     if (outcome.action === 'give-back') return false;
-    if (outcome.action === 'dead-letter') return this.#deadLetterOrGiveBack(delivery, outcome.worker.meta.retry, outcome.error, outcome.reason);
+    if (outcome.action === 'dead-letter') return this.#deadLetter(delivery, outcome.headers);
     return true;
   }
 
-  async #deadLetterOrGiveBack(delivery: Delivery, retry: RetryState, error: Error, reason: DeadLetterReason): Promise<boolean> {
-    const { headers } = readRetryHeaders(headersFromKafka(delivery.message.headers));
-    delete headers[retryDueHeader];
-    const described = { ...deadLetterHeaders(headers, { reason, originalChannel: this.topic, retry, error }), ...this.#origin(delivery), 'x-consumer-group': this.groupId };
+  /** Produces the record to the dead-letter topic with where it came from; false (fetch again) if the broker did not take it. */
+  async #deadLetter(delivery: Delivery, described: Headers): Promise<boolean> {
+    const headers = { ...described, ...this.#origin(delivery), 'x-consumer-group': this.groupId };
     try {
-      await this.#kafka.producer.send({ topic: this.deadLetterTopic, acks: -1, messages: [{ key: delivery.message.key, value: delivery.message.value, headers: described }] });
+      await this.#kafka.producer.send({ topic: this.deadLetterTopic, acks: -1, messages: [{ key: delivery.message.key, value: delivery.message.value, headers }] });
       return true;
     } catch {
       return false;

@@ -2,21 +2,19 @@ import {
   ConfigurationError,
   Entrypoint,
   MicroFrameworkError,
-  deadLetterHeaders,
-  decodePayload,
+  deadLetterOutcome,
   defaultStopTimeoutMs,
-  deliveryOutcomeOf,
   listenerTargetName,
   readRetryHeaders,
-  type DeadLetterReason,
+  type Headers,
   type PayloadFormat,
   type RetryState,
   type StopOptions,
 } from '@micro-framework/core';
 import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
-import { NatsConnectionExtension } from './nats-connection.ts';
+import { sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
 import { headersFromNats, headersToNats } from './nats-headers.ts';
-import { natsConnectionKey, natsName, natsOptionsFromConfig, type NatsOptions } from './nats-options.ts';
+import { natsName, type NatsOptions } from './nats-options.ts';
 import { RetryStateStore } from './retry-state-store.ts';
 
 export interface JetStreamListenerOptions {
@@ -106,8 +104,7 @@ export class JetStreamListener extends Entrypoint {
   }
 
   override async setup(): Promise<void> {
-    const options = this.#options.nats ?? natsOptionsFromConfig(this.context.config);
-    this.#connection = await this.context.shared(natsConnectionKey(options), () => new NatsConnectionExtension(options));
+    this.#connection = await sharedNatsConnection(this.context, this.#options.nats);
     await this.#ensureStream(this.stream, [...this.#options.subjects], this.#options.streamConfig);
     await this.#ensureStream(this.deadLetterStream, [`dead-letter.${this.stream}.>`], {});
     await this.#ensureConsumer();
@@ -227,44 +224,31 @@ export class JetStreamListener extends Entrypoint {
     };
     this.#inFlight.add(message);
     try {
-      const fromHeaders = readRetryHeaders(headersFromNats(message.headers));
+      const headers = headersFromNats(message.headers);
       const stored = message.info.deliveryCount > 1 ? await this.#store?.get(this.#retryKey(message)) : undefined;
-      const retry = stored ?? fromHeaders.retry;
-      let payload: unknown;
-      try {
-        payload = decodePayload(message.data, this.#options.format ?? 'json');
-      } catch (error) {
-        await this.#deadLetter(message, retry, error as Error, 'decode');
-        settle('term');
-        return;
-      }
-      if (this.#options.payloadFilter && !this.#options.payloadFilter(payload)) {
-        settle('ack');
-        return;
-      }
-      const meta = {
-        headers: fromHeaders.headers,
-        retry,
+      let outcome = await this.deliver(message, {
+        body: message.data,
+        headers,
         channel: message.subject,
-        redelivered: message.redelivered,
-        deliveryCount: message.info.deliveryCount,
-        streamSequence: message.seq,
-      };
-      const [result] = await Promise.allSettled([this.callRoute(message, [payload], meta)]);
-      const outcome = deliveryOutcomeOf(result);
+        format: this.#options.format,
+        payloadFilter: this.#options.payloadFilter,
+        retry: stored,
+        meta: { redelivered: message.redelivered, deliveryCount: message.info.deliveryCount, streamSequence: message.seq },
+      });
+      if (outcome.action === 'give-back' && outcome.error instanceof MaxDeliverReached) {
+        const { headers: userHeaders, retry } = readRetryHeaders(headers);
+        outcome = deadLetterOutcome(outcome.error, { headers: userHeaders, originalChannel: message.subject, retry: stored ?? retry });
+      }
       if (outcome.action === 'give-back') {
-        if (outcome.error instanceof MaxDeliverReached) {
-          await this.#deadLetter(message, retry, new Error(outcome.error.message), 'exhausted');
-          settle('term');
-        } else settle('nak');
+        settle('nak');
         return;
       }
       if (outcome.action === 'retry-scheduled') return;
       if (outcome.action === 'dead-letter') {
-        await this.#deadLetter(message, outcome.worker.meta.retry, outcome.error, outcome.reason);
+        await this.#deadLetter(message, outcome.headers);
         settle('term');
       } else settle('ack');
-      if (retry.retryCount > 0) await this.#store?.delete(this.#retryKey(message));
+      if (stored) await this.#store?.delete(this.#retryKey(message));
     } catch {
       // The dead letter or the retry state could not be stored: give the message back, never drop it.
       settle('nak');
@@ -274,12 +258,14 @@ export class JetStreamListener extends Entrypoint {
     }
   }
 
-  async #deadLetter(message: JsMsg, retry: RetryState, error: Error, reason: DeadLetterReason): Promise<void> {
-    const { headers } = readRetryHeaders(headersFromNats(message.headers));
-    const described = deadLetterHeaders(headers, { reason, originalChannel: message.subject, retry, error });
-    described['x-original-subject'] = message.subject;
-    described['x-original-stream'] = this.stream;
-    described['x-stream-sequence'] = String(message.seq);
-    await this.#conn.jetstream.publish(this.deadLetterSubject, message.data, { headers: headersToNats(described) });
+  /** Publishes the body to the dead-letter subject with where it came from; resolves with the stream's ack. */
+  async #deadLetter(message: JsMsg, described: Headers): Promise<void> {
+    const headers: Headers = {
+      ...described,
+      'x-original-subject': message.subject,
+      'x-original-stream': this.stream,
+      'x-stream-sequence': String(message.seq),
+    };
+    await this.#conn.jetstream.publish(this.deadLetterSubject, message.data, { headers: headersToNats(headers) });
   }
 }

@@ -1,7 +1,7 @@
-import { Extension } from '@micro-framework/core';
+import { Extension, type RunnerContext } from '@micro-framework/core';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import type { NatsOptions } from './nats-options.ts';
+import { natsConnectionKey, natsOptionsFromConfig, type NatsOptions } from './nats-options.ts';
 
 /**
  * One NATS connection shared by a context's routes. The client reconnects by itself (unlimited
@@ -55,4 +55,9 @@ export class NatsConnectionExtension extends Extension {
     this.#connecting = undefined;
     if (connection && !connection.isClosed()) await connection.drain().catch(() => connection.close());
   }
+}
+
+/** The context's one NATS connection for `options` (default: the service config's `nats` key), connected on first use. */
+export function sharedNatsConnection(context: RunnerContext, options: NatsOptions = natsOptionsFromConfig(context.config)): Promise<NatsConnectionExtension> {
+  return context.shared(natsConnectionKey(options), () => new NatsConnectionExtension(options));
 }

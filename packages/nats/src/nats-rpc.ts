@@ -24,9 +24,9 @@ import {
   type StopOptions,
 } from '@micro-framework/core';
 import { NoRespondersError, RequestError, TimeoutError, connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { NatsConnectionExtension } from './nats-connection.ts';
+import { sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
 import { headersFromNats } from './nats-headers.ts';
-import { defaultNatsUrl, natsConnectionKey, natsOptionsFromConfig, type NatsOptions } from './nats-options.ts';
+import { defaultNatsUrl, natsConnectionKey, type NatsOptions } from './nats-options.ts';
 
 /** `<service>.rpc.<target>`: the subject of one RPC target; instances of the service form queue group `<service>`. */
 export function rpcSubject(service: string, target: string): string {
@@ -91,10 +91,9 @@ export class NatsRpcListener extends RpcEntrypoint {
   }
 
   override async setup(): Promise<void> {
-    const options = this.#nats ?? natsOptionsFromConfig(this.context.config);
-    this.#connection = await this.context.shared(natsConnectionKey(options), () => new NatsConnectionExtension(options));
-    const connection = this.#connection;
-    await this.context.shared(`${natsConnectionKey(options)}:rpc-introspection`, () => new NatsRpcIntrospection(connection));
+    const connection = await sharedNatsConnection(this.context, this.#nats);
+    this.#connection = connection;
+    await this.context.shared(`${natsConnectionKey(connection.options)}:rpc-introspection`, () => new NatsRpcIntrospection(connection));
   }
 
   override async start(): Promise<void> {

@@ -2,9 +2,9 @@ import { encodePayload, type Dependency, type Headers, type Worker } from '@micr
 import type { PubAck } from '@nats-io/jetstream';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { NatsConnectionExtension } from './nats-connection.ts';
+import { sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
 import { headersToNats } from './nats-headers.ts';
-import { defaultNatsUrl, natsConnectionKey, natsOptionsFromConfig, type NatsOptions } from './nats-options.ts';
+import { defaultNatsUrl, type NatsOptions } from './nats-options.ts';
 
 export interface NatsPublishOptions {
   readonly headers?: Headers;
@@ -58,8 +58,7 @@ export class NatsProducer implements Dependency<NatsPublisher> {
   async get(worker: Worker): Promise<NatsPublisher> {
     const context = worker.context;
     if (!context) throw new Error('NatsProducer needs a worker run by a runner');
-    const options = natsOptionsFromConfig(worker.config);
-    const extension = await context.shared(natsConnectionKey(options), () => new NatsConnectionExtension(options));
+    const extension = await sharedNatsConnection(context);
     let publisher = this.#publishers.get(extension);
     if (!publisher) {
       publisher = new NatsPublisher({ connection: extension.connection });

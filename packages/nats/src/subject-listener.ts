@@ -1,21 +1,16 @@
 import {
   ConfigurationError,
   Entrypoint,
-  deadLetterHeaders,
-  decodePayload,
   defaultStopTimeoutMs,
-  deliveryOutcomeOf,
-  readRetryHeaders,
-  type DeadLetterReason,
+  type Headers,
   type PayloadFormat,
-  type RetryState,
   type StopOptions,
 } from '@micro-framework/core';
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import { NatsConnectionExtension } from './nats-connection.ts';
+import { sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
 import { headersFromNats, headersToNats } from './nats-headers.ts';
 import { subjectMatches } from './subject-match.ts';
-import { natsConnectionKey, natsOptionsFromConfig, type NatsOptions } from './nats-options.ts';
+import { type NatsOptions } from './nats-options.ts';
 
 export interface SubjectListenerOptions {
   /** Subject to subscribe to; wildcards allowed. */
@@ -62,8 +57,7 @@ export class SubjectListener extends Entrypoint {
   }
 
   override async setup(): Promise<void> {
-    const options = this.#options.nats ?? natsOptionsFromConfig(this.context.config);
-    this.#connection = await this.context.shared(natsConnectionKey(options), () => new NatsConnectionExtension(options));
+    this.#connection = await sharedNatsConnection(this.context, this.#options.nats);
     const stream = this.#options.deadLetterStream;
     if (stream) {
       const jsm = await this.#conn.manager();
@@ -96,26 +90,20 @@ export class SubjectListener extends Entrypoint {
   }
 
   async #handle(msg: Msg): Promise<void> {
-    const { headers, retry } = readRetryHeaders(headersFromNats(msg.headers));
-    let payload: unknown;
-    try {
-      payload = decodePayload(msg.data, this.#options.format ?? 'json');
-    } catch (error) {
-      await this.#deadLetter(msg, retry, error as Error, 'decode').catch(() => undefined);
-      return;
-    }
-    if (this.#options.payloadFilter && !this.#options.payloadFilter(payload)) return;
-    const [result] = await Promise.allSettled([this.callRoute(msg, [payload], { headers, retry, channel: msg.subject, redelivered: false })]);
-    const outcome = deliveryOutcomeOf(result);
-    if (outcome.action === 'dead-letter') {
-      await this.#deadLetter(msg, outcome.worker.meta.retry, outcome.error, outcome.reason).catch(() => undefined);
-    }
+    const outcome = await this.deliver(msg, {
+      body: msg.data,
+      headers: headersFromNats(msg.headers),
+      channel: msg.subject,
+      format: this.#options.format,
+      payloadFilter: this.#options.payloadFilter,
+      meta: { redelivered: false },
+    });
+    // At most once: a give-back has nowhere to go, and a dead letter that cannot be published is dropped.
+    if (outcome.action === 'dead-letter') await this.#deadLetter(msg, outcome.headers).catch(() => undefined);
   }
 
-  async #deadLetter(msg: Msg, retry: RetryState, error: Error, reason: DeadLetterReason): Promise<void> {
-    const { headers } = readRetryHeaders(headersFromNats(msg.headers));
-    const described = deadLetterHeaders(headers, { reason, originalChannel: msg.subject, retry, error });
-    described['x-original-subject'] = msg.subject;
+  async #deadLetter(msg: Msg, headers: Headers): Promise<void> {
+    const described: Headers = { ...headers, 'x-original-subject': msg.subject };
     const subject = SubjectListener.deadLetterSubject(msg.subject);
     if (this.#options.deadLetterStream) {
       await this.#conn.jetstream.publish(subject, msg.data, { headers: headersToNats(described) });

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import type { ConformanceAdapter, ConsumerProcess, DeadLetterRecord, ListenerSpec } from '@micro-framework/core/testing';
+import { fullCapabilities, type ConformanceAdapter, type ConsumerProcess, type DeadLetterRecord, type ListenerSpec } from '@micro-framework/core/testing';
 import type { GetMessage } from 'amqplib';
 import { TcpProxy, spawnConsumerScript } from '@micro-framework/conformance';
 import { AmqpBackoff } from '../amqp-backoff.ts';
@@ -54,17 +54,7 @@ export async function amqpConformanceAdapter(options: { url?: string } = {}): Pr
 
   return {
     name: 'amqp (RabbitMQ)',
-    capabilities: {
-      durable: true,
-      competingConsumers: true,
-      orderedPerKey: true,
-      delayedRetry: true,
-      deadLetter: true,
-      rpc: true,
-      restartableBroker: true,
-      networkFault: true,
-      consumerProcessKill: true,
-    },
+    capabilities: fullCapabilities,
     reasons: {},
     config: { amqp: { url: serviceUrl } },
     createListener(spec) {

@@ -1,11 +1,9 @@
-import { deadLetterHeaders } from '../dead-letter.ts';
-import { deliveryOutcomeOf } from '../delivery-outcome.ts';
 import { Entrypoint } from '../entrypoint.ts';
-import { ConfigurationError, DecodeError } from '../errors.ts';
+import { ConfigurationError } from '../errors.ts';
 import { defaultStopTimeoutMs, type StopOptions } from '../extension.ts';
 import type { RetryState } from '../meta.ts';
-import { decodePayload, type PayloadFormat } from '../payload-decoder.ts';
-import { readRetryHeaders, writeRetryHeaders } from '../retry-headers.ts';
+import type { PayloadFormat } from '../payload-decoder.ts';
+import { writeRetryHeaders } from '../retry-headers.ts';
 import { listenerTargetName } from '../listener-naming.ts';
 import { InMemoryBroker, type MemoryConsumer, type MemoryDelivery } from './in-memory-broker.ts';
 
@@ -95,40 +93,21 @@ export class InMemoryEventListener extends Entrypoint {
   async #handle(delivery: MemoryDelivery): Promise<void> {
     const consumer = this.#consumer;
     if (!consumer) return;
-    const { headers, retry } = readRetryHeaders(delivery.message.headers);
-    let payload: unknown;
-    try {
-      payload = decodePayload(delivery.message.body, this.#format);
-    } catch (error) {
-      await this.#deadLetter(delivery, retry, error as DecodeError, 'decode');
-      consumer.ack(delivery);
-      return;
-    }
-    if (this.#payloadFilter && !this.#payloadFilter(payload)) {
-      consumer.ack(delivery);
-      return;
-    }
-    const meta = { headers, retry, channel: this.channel, redelivered: delivery.redelivered, deliveryCount: delivery.deliveryCount };
-    const [result] = await Promise.allSettled([this.callRoute(delivery, [payload], meta)]);
-    const outcome = deliveryOutcomeOf(result);
-    switch (outcome.action) {
-      case 'give-back':
-        consumer.giveBack(delivery);
-        return;
-      case 'dead-letter':
-        await this.#deadLetter(delivery, outcome.worker.meta.retry, outcome.error, outcome.reason);
-        consumer.ack(delivery);
-        return;
-      default:
-        consumer.ack(delivery);
-    }
-  }
-
-  async #deadLetter(delivery: MemoryDelivery, retry: RetryState, error: Error, reason: 'decode' | 'exhausted' | 'non-retryable'): Promise<void> {
-    const { headers } = readRetryHeaders(delivery.message.headers);
-    await this.broker.sendToQueue(this.deadLetterQueueName, {
+    const outcome = await this.deliver(delivery, {
       body: delivery.message.body,
-      headers: deadLetterHeaders(headers, { reason, originalChannel: this.channel, retry, error }),
+      headers: delivery.message.headers,
+      channel: this.channel,
+      format: this.#format,
+      payloadFilter: this.#payloadFilter,
+      meta: { redelivered: delivery.redelivered, deliveryCount: delivery.deliveryCount },
     });
+    if (outcome.action === 'give-back') {
+      consumer.giveBack(delivery);
+      return;
+    }
+    if (outcome.action === 'dead-letter') {
+      await this.broker.sendToQueue(this.deadLetterQueueName, { body: delivery.message.body, headers: outcome.headers });
+    }
+    consumer.ack(delivery);
   }
 }

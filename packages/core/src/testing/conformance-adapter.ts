@@ -31,6 +31,19 @@ export interface ConformanceCapabilities {
 
 export type CapabilityName = keyof ConformanceCapabilities;
 
+/** Every capability on: what an adapter declares when its protocol has every property. */
+export const fullCapabilities: ConformanceCapabilities = Object.freeze({
+  durable: true,
+  competingConsumers: true,
+  orderedPerKey: true,
+  delayedRetry: true,
+  deadLetter: true,
+  rpc: true,
+  restartableBroker: true,
+  networkFault: true,
+  consumerProcessKill: true,
+});
+
 /** A listener the suite asks for: instances with the same serviceName compete, others fan out. */
 export interface ListenerSpec {
   readonly channel: string;

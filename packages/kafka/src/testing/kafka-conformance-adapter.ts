@@ -4,7 +4,7 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { TcpProxy, spawnConsumerScript } from '@micro-framework/conformance';
-import type { ConformanceAdapter, ConsumerProcess, DeadLetterRecord, ListenerSpec } from '@micro-framework/core/testing';
+import { fullCapabilities, type ConformanceAdapter, type ConsumerProcess, type DeadLetterRecord, type ListenerSpec } from '@micro-framework/core/testing';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { KafkaBackoff } from '../kafka-backoff.ts';
 import { headersFromKafka } from '../kafka-headers.ts';
@@ -43,17 +43,7 @@ export async function kafkaConformanceAdapter(options: { kafkaTool?: string } = 
 
   return {
     name: 'kafka',
-    capabilities: {
-      durable: true,
-      competingConsumers: true,
-      orderedPerKey: true,
-      delayedRetry: true,
-      deadLetter: true,
-      rpc: true,
-      restartableBroker: true,
-      networkFault: true,
-      consumerProcessKill: true,
-    },
+    capabilities: fullCapabilities,
     reasons: {},
     config: { kafka: { brokers: serviceBrokers, logLevel: process.env['MF_KAFKA_LOG'] === 'warn' ? logLevel.WARN : logLevel.NOTHING } },
     createListener(spec: ListenerSpec) {

@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TcpProxy, spawnConsumerScript } from '@micro-framework/conformance';
-import type { ConformanceAdapter, ConsumerProcess, DeadLetterRecord, ListenerSpec } from '@micro-framework/core/testing';
+import { fullCapabilities, type ConformanceAdapter, type ConsumerProcess, type DeadLetterRecord, type ListenerSpec } from '@micro-framework/core/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { JetStreamListener } from '../jetstream-listener.ts';
@@ -30,17 +30,7 @@ export async function natsJetStreamConformanceAdapter(): Promise<ConformanceAdap
 
   return {
     name: 'nats (JetStream)',
-    capabilities: {
-      durable: true,
-      competingConsumers: true,
-      orderedPerKey: true,
-      delayedRetry: true,
-      deadLetter: true,
-      rpc: true,
-      restartableBroker: true,
-      networkFault: true,
-      consumerProcessKill: true,
-    },
+    capabilities: fullCapabilities,
     reasons: {},
     config: { nats: { servers: serviceUrl } },
     createListener(spec) {
