@@ -1,4 +1,4 @@
-import type { Figure } from './report.ts';
+import type { Figure, PeerLead } from './report.ts';
 
 /** What our route does beyond the raw loop, per broker and measure: the reason named with a shortfall. */
 const reasons: Array<{ broker: RegExp; measure: RegExp; text: string }> = [
@@ -28,4 +28,14 @@ const reasons: Array<{ broker: RegExp; measure: RegExp; text: string }> = [
 export function explainShortfall(figure: Figure): string {
   const reason = reasons.find((r) => r.broker.test(figure.broker) && r.measure.test(figure.measure));
   return `${figure.broker}, ${figure.measure}: ${figure.contestant} is at ${figure.ratioToRaw!.toFixed(2)}× raw. What limits it: ${reason?.text ?? 'not analysed yet'}.`;
+}
+
+/** Why a peer framework is ahead of ours, per broker, measure and peer; filled in from measured runs. */
+const peerReasons: Array<{ broker: RegExp; measure: RegExp; peer: RegExp; text: string }> = [];
+
+/** One line for each peer figure better than ours. */
+export function explainPeerLead({ ours, peer }: PeerLead): string {
+  const reason = peerReasons.find((r) => r.broker.test(ours.broker) && r.measure.test(ours.measure) && r.peer.test(peer.contestant));
+  const factor = ours.higherIsBetter ? peer.summary.median / ours.summary.median : ours.summary.median / peer.summary.median;
+  return `${ours.broker}, ${ours.measure}: ${peer.contestant} is ${factor.toFixed(2)}× better than ${ours.contestant}. What limits ours: ${reason?.text ?? 'not analysed yet'}.`;
 }

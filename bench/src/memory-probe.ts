@@ -9,13 +9,14 @@ import { TopicListener } from '@micro-framework/kafka';
 import { JetStreamListener } from '@micro-framework/nats';
 import { logLevel } from 'kafkajs';
 import { Counter } from './counter.ts';
+import { kafkaBrokers, kafkaPartitions } from './endpoints.ts';
 
 const [broker = '', channel = '', countText = '0'] = process.argv.slice(2);
 const count = Number(countText);
 const setups: Record<string, () => { entrypoint: Entrypoint; config: Partial<Config> }> = {
   amqp: () => ({ entrypoint: new QueueListener({ queueName: channel, queueArguments: { 'x-expires': 600_000 } }), config: {} }),
-  nats: () => ({ entrypoint: new JetStreamListener({ stream: channel, subjects: [`${channel}.in`] }), config: {} }),
-  kafka: () => ({ entrypoint: new TopicListener({ topic: channel, partitions: 8 }), config: { kafka: { brokers: (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(','), logLevel: logLevel.NOTHING } } }),
+  nats: () => ({ entrypoint: new JetStreamListener({ stream: channel, subjects: [channel] }), config: {} }),
+  kafka: () => ({ entrypoint: new TopicListener({ topic: channel, partitions: kafkaPartitions }), config: { kafka: { brokers: kafkaBrokers, logLevel: logLevel.NOTHING } } }),
 };
 const setup = setups[broker]?.();
 if (!setup) throw new Error(`unknown broker ${broker}`);

@@ -28,9 +28,31 @@ export function addRatios(figures: Figure[]): void {
 
 const round = (value: number): string => (value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(2));
 
-/** Figures where we are below 0.9× raw (throughput) or above 1.1× raw (latency). */
+/** Whether a figure is one of ours (a @micro-framework adapter), not a raw client nor a peer framework. */
+export const isOurs = (f: Figure): boolean => f.contestant.startsWith('@micro-framework');
+
+/** Our figures below 0.9× raw (throughput) or above 1.1× raw (latency). */
 export function shortfalls(figures: readonly Figure[]): Figure[] {
-  return figures.filter((f) => !f.contestant.includes('(raw)') && f.ratioToRaw !== undefined && (f.higherIsBetter ? f.ratioToRaw < 0.9 : f.ratioToRaw > 1.1));
+  return figures.filter((f) => isOurs(f) && f.ratioToRaw !== undefined && (f.higherIsBetter ? f.ratioToRaw < 0.9 : f.ratioToRaw > 1.1));
+}
+
+/** A peer framework's figure that beats ours on the same broker and measure. */
+export interface PeerLead {
+  readonly ours: Figure;
+  readonly peer: Figure;
+}
+
+/** Every (ours, peer) pair of a broker and measure where the peer's median is better than ours. */
+export function behindPeers(figures: readonly Figure[]): PeerLead[] {
+  const leads: PeerLead[] = [];
+  for (const ours of figures.filter(isOurs)) {
+    for (const peer of figures) {
+      if (peer.broker !== ours.broker || peer.measure !== ours.measure || isOurs(peer) || peer.contestant.includes('(raw)')) continue;
+      const better = ours.higherIsBetter ? peer.summary.median > ours.summary.median : peer.summary.median < ours.summary.median;
+      if (better) leads.push({ ours, peer });
+    }
+  }
+  return leads;
 }
 
 export function markdown(figures: readonly Figure[], header: Record<string, string>, notes: readonly string[]): string {

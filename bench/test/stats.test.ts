@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { addRatios, figure, markdown, shortfalls } from '../src/report.ts';
+import { addRatios, behindPeers, figure, markdown, shortfalls } from '../src/report.ts';
 import { percentile, summarize } from '../src/stats.ts';
 
 describe('bench statistics', () => {
@@ -13,10 +13,25 @@ describe('bench statistics', () => {
 
   it('computes ratios to the raw client and names shortfalls', () => {
     const base = { broker: 'B', measure: 'consume', unit: 'msg/s', settings: 's', higherIsBetter: true };
-    const figures = [figure({ ...base, contestant: 'client (raw)' }, [100]), figure({ ...base, contestant: 'ours' }, [80])];
+    const figures = [figure({ ...base, contestant: 'client (raw)' }, [100]), figure({ ...base, contestant: '@micro-framework/x' }, [80]), figure({ ...base, contestant: 'Peer' }, [70])];
     addRatios(figures);
     expect(figures[1]?.ratioToRaw).toBeCloseTo(0.8);
-    expect(shortfalls(figures).map((f) => f.contestant)).toEqual(['ours']);
-    expect(markdown(figures, { machine: 'm' }, ['n'])).toContain('| B | consume (msg/s) | ours | 80.00 | 80.00–80.00 | 0.80× | s |');
+    expect(shortfalls(figures).map((f) => f.contestant)).toEqual(['@micro-framework/x']);
+    expect(markdown(figures, { machine: 'm' }, ['n'])).toContain('| B | consume (msg/s) | @micro-framework/x | 80.00 | 80.00–80.00 | 0.80× | s |');
+  });
+
+  it('names every peer framework ahead of ours, for throughput and for latency', () => {
+    const rate = { broker: 'B', measure: 'consume', unit: 'msg/s', settings: 's', higherIsBetter: true };
+    const latency = { broker: 'B', measure: 'p50', unit: 'ms', settings: 's', higherIsBetter: false };
+    const figures = [
+      figure({ ...rate, contestant: 'client (raw)' }, [200]),
+      figure({ ...rate, contestant: '@micro-framework/x' }, [100]),
+      figure({ ...rate, contestant: 'Peer A' }, [150]),
+      figure({ ...rate, contestant: 'Peer B' }, [90]),
+      figure({ ...latency, contestant: '@micro-framework/x' }, [2]),
+      figure({ ...latency, contestant: 'Peer A' }, [3]),
+      figure({ ...latency, contestant: 'Peer B' }, [1]),
+    ];
+    expect(behindPeers(figures).map(({ ours, peer }) => `${ours.measure}: ${peer.contestant}`)).toEqual(['consume: Peer A', 'p50: Peer B']);
   });
 });

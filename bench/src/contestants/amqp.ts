@@ -4,9 +4,9 @@ import amqplib from 'amqplib';
 import type { BrokerBench, DrainContestant, RpcContestant } from '../case.ts';
 import { Counter } from '../counter.ts';
 import { routeDrain, routeRpc } from '../route-contestants.ts';
+import { amqpUrl as url, benchMessage } from '../endpoints.ts';
 
-const url = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
-const body = Buffer.from(JSON.stringify({ id: 1, name: 'bench', amount: 12.5 }));
+const body = Buffer.from(benchMessage);
 
 export async function amqpBench(prefetch: number): Promise<BrokerBench> {
   const publisherConnection = await amqplib.connect(url, { noDelay: true });
@@ -97,7 +97,8 @@ export async function amqpBench(prefetch: number): Promise<BrokerBench> {
   return {
     broker: 'RabbitMQ',
     async prepare(count) {
-      queue = `bench-${randomUUID()}`;
+      // `<group>.<name>`: the queue Moleculer's channel `name` in group `bench` consumes.
+      queue = `bench.${randomUUID()}`;
       await publisher.assertQueue(queue, { durable: true, arguments: { 'x-expires': 600_000 } });
       for (let sent = 0; sent < count; sent += 1) {
         if (!publisher.sendToQueue(queue, body, { persistent: true })) await new Promise((resolve) => publisher.once('drain', resolve));

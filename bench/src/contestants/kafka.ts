@@ -4,10 +4,9 @@ import { Kafka, logLevel } from 'kafkajs';
 import type { BrokerBench, DrainContestant, RpcContestant } from '../case.ts';
 import { Counter } from '../counter.ts';
 import { routeDrain, routeRpc } from '../route-contestants.ts';
+import { kafkaBrokers as brokers, benchMessage, kafkaPartitions as partitions } from '../endpoints.ts';
 
-const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',');
-const body = Buffer.from(JSON.stringify({ id: 1, name: 'bench', amount: 12.5 }));
-const partitions = 8;
+const body = Buffer.from(benchMessage);
 
 export async function kafkaBench(inFlight: number): Promise<BrokerBench> {
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING, clientId: 'bench' });

@@ -5,9 +5,7 @@ import { connect, type Subscription } from '@nats-io/transport-node';
 import type { BrokerBench, DrainContestant, RpcContestant } from '../case.ts';
 import { Counter, pool } from '../counter.ts';
 import { routeDrain, routeRpc } from '../route-contestants.ts';
-
-const servers = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
-const body = JSON.stringify({ id: 1, name: 'bench', amount: 12.5 });
+import { benchMessage as body, natsServers as servers } from '../endpoints.ts';
 
 export async function natsBench(inFlight: number): Promise<BrokerBench> {
   const nc = await connect({ servers });
@@ -44,7 +42,7 @@ export async function natsBench(inFlight: number): Promise<BrokerBench> {
     settings: `JetStreamListener, maxWorkers ${inFlight} (pull size), ack after the route finished`,
     maxWorkers: inFlight,
     config: { nats: { servers } },
-    entrypoint: () => new JetStreamListener({ stream, subjects: [`${stream}.in`] }),
+    entrypoint: () => new JetStreamListener({ stream, subjects: [stream] }),
   });
 
   const rawRpc = (): RpcContestant => {
@@ -82,8 +80,8 @@ export async function natsBench(inFlight: number): Promise<BrokerBench> {
     async prepare(count) {
       stream = `BENCH_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
       streams.push(stream);
-      await jsm.streams.add({ name: stream, subjects: [`${stream}.in`] });
-      await pool(count, 256, () => js.publish(`${stream}.in`, body));
+      await jsm.streams.add({ name: stream, subjects: [stream] });
+      await pool(count, 256, () => js.publish(stream, body));
     },
     probe: 'nats',
     channel: () => stream,

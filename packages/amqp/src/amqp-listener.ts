@@ -9,6 +9,7 @@ import {
   type StopOptions,
 } from '@micro-framework/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import { AmqpAckWindow } from './ack-window.ts';
 import { sharedAmqpConnection, type AmqpConnection } from './amqp-connection.ts';
 import { headersFromAmqp } from './amqp-headers.ts';
 import { type AmqpOptions } from './amqp-options.ts';
@@ -44,6 +45,8 @@ export abstract class AmqpListener extends Entrypoint {
   #detach: (() => void) | undefined;
   #channel: Channel | undefined;
   #consumerTag: string | undefined;
+  /** Acks of the current channel, coalesced per event-loop turn. */
+  #acks: AmqpAckWindow | undefined;
   #stopping = false;
   readonly #declaredTiers = new WeakMap<ChannelModel, Set<number>>();
   #model: ChannelModel | undefined;
@@ -89,6 +92,7 @@ export abstract class AmqpListener extends Entrypoint {
     const channel = this.#channel;
     if (channel && this.#consumerTag) await channel.cancel(this.#consumerTag).catch(() => undefined);
     await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
+    this.#acks?.flush();
     this.#channel = undefined;
     await channel?.close().catch(() => undefined);
   }
@@ -155,18 +159,25 @@ export abstract class AmqpListener extends Entrypoint {
     });
     await this.declareTopology(channel);
     await channel.prefetch(this.#options.amqp?.prefetch ?? this.context.config.maxWorkers);
+    const acks = new AmqpAckWindow(channel);
+    this.#acks = acks;
     const { consumerTag } = await channel.consume(this.queueName, (message) => {
-      if (message) void this.#handle(channel, message);
+      if (!message) return;
+      acks.delivered(message);
+      void this.#handle(channel, acks, message);
     });
     this.#channel = channel;
     this.#consumerTag = consumerTag;
   }
 
-  async #handle(channel: Channel, message: ConsumeMessage): Promise<void> {
+  async #handle(channel: Channel, acks: AmqpAckWindow, message: ConsumeMessage): Promise<void> {
     const settle = (action: 'ack' | 'requeue'): void => {
       try {
-        if (action === 'ack') channel.ack(message);
-        else channel.reject(message, true);
+        if (action === 'ack') acks.ack(message);
+        else {
+          acks.settledElsewhere(message);
+          channel.reject(message, true);
+        }
       } catch {
         // The channel closed: RabbitMQ requeues the message by itself.
       }

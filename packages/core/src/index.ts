@@ -3,6 +3,7 @@ export * from './meta.ts';
 export * from './config.ts';
 export { Extension, defaultStopTimeoutMs, type StopOptions } from './extension.ts';
 export { ConcurrencyLimiter } from './concurrency-limiter.ts';
+export { CoalescedSettler } from './coalesced-settler.ts';
 export * from './runner.ts';
 export * from './runner-context.ts';
 export * from './entrypoint.ts';

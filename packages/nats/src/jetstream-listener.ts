@@ -1,4 +1,5 @@
 import {
+  CoalescedSettler,
   ConfigurationError,
   Entrypoint,
   MicroFrameworkError,
@@ -66,6 +67,8 @@ export class JetStreamListener extends Entrypoint {
   #keepAlive: NodeJS.Timeout | undefined;
   readonly #abandoned = new WeakSet<JsMsg>();
   #slotFreed: Array<() => void> = [];
+  /** Acks of the messages finished in one event-loop turn go out together. */
+  readonly #acks = new CoalescedSettler();
 
   constructor(options: JetStreamListenerOptions) {
     super();
@@ -142,6 +145,7 @@ export class JetStreamListener extends Entrypoint {
     messages?.stop();
     for (const wake of this.#slotFreed.splice(0)) wake();
     const finished = await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
+    this.#acks.flush();
     clearInterval(this.#keepAlive);
     if (!finished) {
       // Not nak'ed: NATS 2.9 forgets the delivery count of a message nak'ed after its pull stopped.
@@ -218,7 +222,7 @@ export class JetStreamListener extends Entrypoint {
   async #handle(message: JsMsg): Promise<void> {
     const settle = (action: 'ack' | 'nak' | 'term'): void => {
       if (this.#abandoned.has(message)) return;
-      if (action === 'ack') message.ack();
+      if (action === 'ack') this.#acks.defer(() => message.ack());
       else if (action === 'nak') message.nak();
       else message.term();
     };

@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import channels from '@moleculer/channels';
+import { logLevel } from 'kafkajs';
+import moleculer from 'moleculer';
+import type { DrainContestant, RpcContestant } from '../../src/case.ts';
+import { Counter } from '../../src/counter.ts';
+import { amqpUrl, kafkaBrokers, kafkaPartitions, natsServers } from '../../src/endpoints.ts';
+import type { PeerContestants, PeerContext } from '../../src/peer-context.ts';
+
+const { ServiceBroker } = moleculer;
+const name = 'Moleculer';
+
+/** A channels adapter configuration (@moleculer/channels `adapter` option) and the per-channel options. */
+interface ChannelSetup {
+  readonly adapter: { type: string; options: Record<string, unknown> };
+  /** Channel name, group and adapter-specific options, for the channel the last prepare() filled. */
+  channel(): { name: string; group: string; options: Record<string, unknown> };
+}
+
+/** Drains with a Moleculer service whose one channel handler counts (acked by the adapter once it returns). */
+function moleculerDrain(settings: string, setup: ChannelSetup): DrainContestant {
+  return {
+    name,
+    settings,
+    async drain(count) {
+      const started = performance.now();
+      const counter = new Counter(count);
+      const channel = setup.channel();
+      const middleware = channels.Middleware({ adapter: setup.adapter } as Parameters<typeof channels.Middleware>[0]);
+      const broker = new ServiceBroker({ nodeID: `bench-drain-${randomUUID().slice(0, 8)}`, logger: false, transporter: null, middlewares: [middleware as moleculer.Middleware] });
+      broker.createService({
+        name: 'bench',
+        channels: { [channel.name]: { group: channel.group, ...channel.options, handler: () => counter.hit() } },
+      } as moleculer.ServiceSchema);
+      await broker.start();
+      await counter.done;
+      const elapsed = performance.now() - started;
+      await broker.stop();
+      return elapsed;
+    },
+  };
+}
+
+/** RPC between two Moleculer brokers (one serving `double`, one calling it) over `transporter`. */
+function moleculerRpc(settings: string, transporter: { type: string; options: Record<string, unknown> }): RpcContestant {
+  const namespace = `bench-${randomUUID().slice(0, 8)}`;
+  // The transporter passes options its typings leave out (AMQP `socketOptions`) on to the client library.
+  const options = { namespace, logger: false, transporter: transporter as moleculer.TransporterConfig, requestTimeout: 30_000 } as const;
+  const server = new ServiceBroker({ ...options, nodeID: `${namespace}-server` });
+  const client = new ServiceBroker({ ...options, nodeID: `${namespace}-client` });
+  server.createService({ name: 'bench', actions: { double: (ctx: moleculer.Context<{ value: number }>) => ctx.params.value * 2 } });
+  return {
+    name,
+    settings,
+    async start() {
+      await Promise.all([server.start(), client.start()]);
+      await client.waitForServices('bench', 60_000);
+      await client.call('bench.double', { value: 0 });
+    },
+    call: (value) => client.call('bench.double', { value }),
+    async stop() {
+      await client.stop();
+      await server.stop();
+    },
+  };
+}
+
+export function moleculerContestants(broker: 'amqp' | 'nats' | 'kafka', context: PeerContext): PeerContestants {
+  const maxInFlight = context.inFlight;
+  switch (broker) {
+    case 'amqp':
+      return {
+        drains: [
+          moleculerDrain(`@moleculer/channels AMQP adapter, maxInFlight ${maxInFlight} (= prefetch), ack after the handler, noDelay`, {
+            adapter: {
+              type: 'AMQP',
+              options: {
+                maxInFlight,
+                amqp: { url: amqpUrl, socketOptions: { noDelay: true }, queueOptions: { durable: true, arguments: { 'x-expires': 600_000 } }, exchangeOptions: { autoDelete: true } },
+              },
+            },
+            // prepare() filled `bench.<id>`: the adapter consumes queue `<group>.<channel name>`.
+            channel: () => ({ name: context.channel().slice('bench.'.length), group: 'bench', options: {} }),
+          }),
+        ],
+        rpc: [moleculerRpc('AMQP transporter, prefetch 100, noDelay (the defaults are prefetch 1 and Nagle on)', { type: 'AMQP', options: { url: amqpUrl, prefetch: 100, socketOptions: { noDelay: true } } })],
+        unsupported: [],
+      };
+    case 'nats':
+      return {
+        drains: [
+          moleculerDrain(`@moleculer/channels NATS JetStream adapter (push consumer, queue group), maxInFlight ${maxInFlight} (= max_ack_pending), deliver_policy all`, {
+            adapter: { type: 'NATS', options: { maxInFlight, nats: { url: natsServers } } },
+            channel: () => ({ name: context.channel(), group: 'bench', options: { nats: { consumerOptions: { config: { deliver_policy: 'all' } } } } }),
+          }),
+        ],
+        rpc: [moleculerRpc('NATS transporter (core NATS)', { type: 'NATS', options: { url: natsServers } })],
+        unsupported: [],
+      };
+    case 'kafka':
+      return {
+        drains: [
+          moleculerDrain(`@moleculer/channels Kafka adapter, eachMessage with a commit per message, partitionsConsumedConcurrently ${kafkaPartitions}`, {
+            adapter: { type: 'Kafka', options: { maxInFlight, kafka: { brokers: kafkaBrokers, logLevel: logLevel.NOTHING } } },
+            channel: () => ({ name: context.channel(), group: `bench-${randomUUID().slice(0, 8)}`, options: { kafka: { fromBeginning: true, partitionsConsumedConcurrently: kafkaPartitions } } }),
+          }),
+        ],
+        rpc: [moleculerRpc('Kafka transporter (@platformatic/kafka)', { type: 'Kafka', options: { bootstrapBrokers: kafkaBrokers } })],
+        unsupported: [],
+      };
+  }
+}

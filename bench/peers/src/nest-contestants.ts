@@ -1,0 +1,149 @@
+import { randomUUID } from 'node:crypto';
+import type { INestMicroservice } from '@nestjs/common';
+import { ClientKafka, ClientNats, ClientRMQ, Transport, type MicroserviceOptions, type RmqContext } from '@nestjs/microservices';
+import { Kafka, logLevel } from 'kafkajs';
+import { lastValueFrom, type Observable } from 'rxjs';
+import type { DrainContestant, RpcContestant } from '../../src/case.ts';
+import { Counter } from '../../src/counter.ts';
+import { amqpUrl, kafkaBrokers, kafkaPartitions, natsServers } from '../../src/endpoints.ts';
+import type { PeerContestants, PeerContext } from '../../src/peer-context.ts';
+import { startNestService, type NestHandler } from './nest-service.ts';
+
+const name = 'NestJS microservices';
+/** Acks an RMQ message once its handler ran: NestJS's documented manual acknowledgement (`noAck: false`). */
+const ackRmq = (context: unknown): void => {
+  const rmq = context as RmqContext;
+  rmq.getChannelRef().ack(rmq.getMessage());
+};
+
+/** Drains with a NestJS microservice whose one event handler counts; the elapsed time includes its start. */
+function nestDrain(settings: string, options: () => MicroserviceOptions, handler: (counter: Counter) => NestHandler): DrainContestant {
+  return {
+    name,
+    settings,
+    async drain(count) {
+      const started = performance.now();
+      const counter = new Counter(count);
+      const app = await startNestService(options(), [handler(counter)]);
+      await counter.done;
+      const elapsed = performance.now() - started;
+      await app.close();
+      return elapsed;
+    },
+  };
+}
+
+/** What the bench uses of a NestJS client proxy (ClientRMQ, ClientNats, ClientKafka). */
+interface NestClient {
+  connect(): Promise<unknown>;
+  close(): unknown;
+  send<Result>(pattern: string, data: unknown): Observable<Result>;
+}
+
+/** RPC through a NestJS microservice doubling its input and a NestJS client proxy. */
+function nestRpc(settings: string, setup: () => Promise<{ server: MicroserviceOptions; client: () => NestClient; pattern: string; ack?: boolean }>): RpcContestant {
+  let app: INestMicroservice | undefined;
+  let client: NestClient | undefined;
+  let pattern = '';
+  const call = (value: number): Promise<unknown> => lastValueFrom(client!.send<number>(pattern, value));
+  return {
+    name,
+    settings,
+    async start() {
+      const parts = await setup();
+      pattern = parts.pattern;
+      app = await startNestService(parts.server, [
+        {
+          kind: 'message',
+          pattern,
+          handle: (data, context) => {
+            if (parts.ack) ackRmq(context);
+            return (data as number) * 2;
+          },
+        },
+      ]);
+      client = parts.client();
+      await client.connect();
+      await call(0);
+    },
+    call,
+    async stop() {
+      await client?.close();
+      await app?.close();
+    },
+  };
+}
+
+export function nestContestants(broker: 'amqp' | 'nats' | 'kafka', context: PeerContext): PeerContestants {
+  switch (broker) {
+    case 'amqp': {
+      const queueOptions = { durable: true, arguments: { 'x-expires': 600_000 } };
+      const socketOptions = { connectionOptions: { noDelay: true } };
+      const rpcQueue = `bench-nest-rpc-${randomUUID()}`;
+      const rpcQueueOptions = { durable: false, arguments: { 'x-expires': 600_000 } };
+      return {
+        drains: [
+          nestDrain(
+            `RMQ transport, noAck false (manual ack in the handler), prefetchCount ${context.inFlight}, noDelay`,
+            () => ({ transport: Transport.RMQ, options: { urls: [amqpUrl], queue: context.channel(), queueOptions, noAck: false, prefetchCount: context.inFlight, socketOptions } }),
+            (counter) => ({ kind: 'event', pattern: 'bench', handle: (_data, ctx) => (ackRmq(ctx), counter.hit()) }),
+          ),
+        ],
+        rpc: [
+          nestRpc('RMQ transport: server noAck false, prefetchCount 100; client direct reply-to; noDelay', async () => ({
+            pattern: 'double',
+            ack: true,
+            server: { transport: Transport.RMQ, options: { urls: [amqpUrl], queue: rpcQueue, queueOptions: rpcQueueOptions, noAck: false, prefetchCount: 100, socketOptions } },
+            client: () => new ClientRMQ({ urls: [amqpUrl], queue: rpcQueue, queueOptions: rpcQueueOptions, socketOptions }),
+          })),
+        ],
+        unsupported: [],
+      };
+    }
+    case 'nats': {
+      const pattern = `bench.nest.${randomUUID().slice(0, 8)}.double`;
+      return {
+        drains: [],
+        rpc: [
+          nestRpc('NATS transport (core request/reply), server queue group', async () => ({
+            pattern,
+            server: { transport: Transport.NATS, options: { servers: [natsServers], queue: 'bench-nest' } },
+            client: () => new ClientNats({ servers: [natsServers] }),
+          })),
+        ],
+        unsupported: ['NATS JetStream, consume+ack: NestJS microservices has no JetStream transport (its NATS transport is core NATS: no stream, no acks).'],
+      };
+    }
+    case 'kafka': {
+      const client = { brokers: kafkaBrokers, logLevel: logLevel.NOTHING };
+      return {
+        drains: [
+          nestDrain(
+            `Kafka transport, eachMessage with autoCommit (default), partitionsConsumedConcurrently ${kafkaPartitions}`,
+            () => ({ transport: Transport.KAFKA, options: { client, consumer: { groupId: `bench-nest-${randomUUID()}` }, subscribe: { fromBeginning: true }, run: { partitionsConsumedConcurrently: kafkaPartitions } } }),
+            (counter) => ({ kind: 'event', pattern: context.channel(), handle: () => counter.hit() }),
+          ),
+        ],
+        rpc: [
+          nestRpc('Kafka transport: request topic, `<topic>.reply` topic, ClientKafka.subscribeToResponseOf', async () => {
+            const pattern = `bench-nest-rpc-${randomUUID()}`;
+            const admin = new Kafka(client).admin();
+            await admin.connect();
+            await admin.createTopics({ waitForLeaders: true, topics: [{ topic: pattern }, { topic: `${pattern}.reply` }] });
+            await admin.disconnect();
+            return {
+              pattern,
+              server: { transport: Transport.KAFKA, options: { client, consumer: { groupId: `${pattern}-server` }, subscribe: { fromBeginning: true } } },
+              client: () => {
+                const proxy = new ClientKafka({ client, consumer: { groupId: `${pattern}-client` } });
+                proxy.subscribeToResponseOf(pattern);
+                return proxy;
+              },
+            };
+          }),
+        ],
+        unsupported: [],
+      };
+    }
+  }
+}
