@@ -50,7 +50,7 @@ export async function natsBench(inFlight: number): Promise<BrokerBench> {
     const subject = `bench.raw.${randomUUID().slice(0, 8)}`;
     return {
       name: '@nats-io/transport-node (raw)',
-      settings: 'core request/reply, queue group',
+      settings: 'core request/reply through nc.request() (the client API), queue group',
       async start() {
         subscription = nc.subscribe(subject, { queue: 'bench', callback: (_error, msg) => {
           msg.respond(JSON.stringify(Number(msg.string()) * 2));

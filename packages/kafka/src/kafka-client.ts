@@ -1,5 +1,6 @@
 import { Extension, type RunnerContext } from '@micro-framework/core';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type Producer } from 'kafkajs';
+import { BatchingSender } from './batching-sender.ts';
 import { kafkaClientKey, kafkaOptionsFromConfig, type KafkaOptions } from './kafka-options.ts';
 
 /**
@@ -11,6 +12,8 @@ export class KafkaClientExtension extends Extension {
   readonly kafka: Kafka;
   readonly producer: Producer;
   readonly admin: Admin;
+  /** The producer's records grouped into as few requests as possible (see BatchingSender). */
+  readonly sender: BatchingSender;
   #connected: Promise<void> | undefined;
   readonly #knownTopics = new Set<string>();
 
@@ -20,6 +23,7 @@ export class KafkaClientExtension extends Extension {
     this.kafka = new Kafka({ brokers: ['127.0.0.1:9092'], logLevel: logLevel.ERROR, ...options });
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     this.admin = this.kafka.admin();
+    this.sender = new BatchingSender(this.producer);
   }
 
   override setup(): Promise<void> {

@@ -25,6 +25,7 @@ import {
   type StopOptions,
 } from '@micro-framework/core';
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
+import { BatchingSender } from './batching-sender.ts';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { headersFromKafka } from './kafka-headers.ts';
 import { brokersFromEnv, kafkaClientKey, type KafkaOptions } from './kafka-options.ts';
@@ -55,7 +56,13 @@ class KafkaRpcServer extends Extension {
     await consumer.connect();
     // Requests sent while no instance ran are stale: their callers have timed out.
     await consumer.subscribe({ topics: [topic], fromBeginning: false });
-    await consumer.run({ eachMessage: async ({ message }) => this.#answer(message) });
+    // The requests of a fetched batch are answered concurrently (each under its route's worker limit),
+    // each reply sent as soon as it is ready; the next batch waits for the slowest of this one.
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        await Promise.all(batch.messages.map((message) => this.#answer(message)));
+      },
+    });
   }
 
   override async stop(): Promise<void> {
@@ -82,11 +89,7 @@ class KafkaRpcServer extends Extension {
       reply = rpcErrorReply(toError(error));
     }
     if (!replyTo || !correlationId) return;
-    await this.#client.producer.send({
-      topic: replyTo,
-      acks: -1,
-      messages: [{ value: Buffer.from(encodeJson(reply)), headers: { [RpcHeader.correlationId]: correlationId } }],
-    });
+    await this.#client.sender.send(replyTo, { value: Buffer.from(encodeJson(reply)), headers: { [RpcHeader.correlationId]: correlationId } });
   }
 }
 
@@ -130,6 +133,7 @@ export class KafkaRpcClient extends RpcClient {
   readonly #pending = new Map<string, Pending>();
   #ready: Promise<{ consumer: Consumer }> | undefined;
   readonly #producer;
+  readonly #sender: BatchingSender;
   readonly #admin;
   readonly #knownTopics = new Set<string>();
 
@@ -137,6 +141,7 @@ export class KafkaRpcClient extends RpcClient {
     super();
     this.#kafka = new Kafka({ brokers: brokersFromEnv(), logLevel: logLevel.ERROR, ...options.kafka });
     this.#producer = this.#kafka.producer({ allowAutoTopicCreation: false });
+    this.#sender = new BatchingSender(this.#producer);
     this.#admin = this.#kafka.admin();
   }
 
@@ -154,13 +159,9 @@ export class KafkaRpcClient extends RpcClient {
       this.#pending.set(correlationId, { resolve, reject, timer });
     });
     reply.catch(() => undefined);
-    await this.#producer.send({
-      topic,
-      acks: -1,
-      messages: [{
-        value: Buffer.from(encodeJson(rpcRequestBody(target, args, options.kwargs))),
-        headers: { [RpcHeader.correlationId]: correlationId, [RpcHeader.replyTo]: this.replyTopic },
-      }],
+    await this.#sender.send(topic, {
+      value: Buffer.from(encodeJson(rpcRequestBody(target, args, options.kwargs))),
+      headers: { [RpcHeader.correlationId]: correlationId, [RpcHeader.replyTo]: this.replyTopic },
     });
     return unwrapRpcReply(await reply, service, target) as T;
   }
@@ -169,7 +170,7 @@ export class KafkaRpcClient extends RpcClient {
   override async close(): Promise<void> {
     for (const [id, pending] of this.#pending) {
       clearTimeout(pending.timer);
-      pending.reject(new RpcTimeout('?', '?', 0));
+      pending.reject(new ExtensionIsStopped('KafkaRpcClient'));
       this.#pending.delete(id);
     }
     const ready = this.#ready;

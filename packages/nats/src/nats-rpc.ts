@@ -23,9 +23,10 @@ import {
   type RpcReplyBody,
   type StopOptions,
 } from '@micro-framework/core';
-import { NoRespondersError, RequestError, TimeoutError, connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
 import { headersFromNats } from './nats-headers.ts';
+import { RpcReplyInbox } from './rpc-reply-inbox.ts';
 import { defaultNatsUrl, natsConnectionKey, type NatsOptions } from './nats-options.ts';
 
 /** `<service>.rpc.<target>`: the subject of one RPC target; instances of the service form queue group `<service>`. */
@@ -124,6 +125,7 @@ export class NatsRpcClient extends RpcClient {
   readonly #options: NatsOptions;
   #connection: Promise<NatsConnection> | undefined;
   readonly #shared: NatsConnection | undefined;
+  #inbox: Promise<RpcReplyInbox> | undefined;
 
   constructor(options: { connection?: NatsConnection; nats?: NatsOptions } = {}) {
     super();
@@ -132,33 +134,37 @@ export class NatsRpcClient extends RpcClient {
   }
 
   override async call<T = unknown>(service: string, target: string, args: readonly unknown[] = [], options: RpcCallOptions = {}): Promise<T> {
-    const connection = await this.#connect();
+    const inbox = await this.#replyInbox();
     const timeoutMs = options.timeoutMs ?? defaultRpcTimeoutMs;
     const started = Date.now();
-    let reply: Msg;
-    try {
-      reply = await connection.request(rpcSubject(service, target), encodeJson(rpcRequestBody(target, args, options.kwargs)), { timeout: timeoutMs });
-    } catch (error) {
-      if (isNoResponders(error)) {
-        if (target === RpcCommand.listTargets || target === RpcCommand.getTarget) throw new RpcNoResponders(service, target);
-        const left = Math.max(1, Math.min(2_000, timeoutMs - (Date.now() - started)));
-        await this.listTargets(service, { timeoutMs: left }).catch((probe: unknown) => {
-          throw probe instanceof RpcNoResponders ? new RpcNoResponders(service, target) : probe;
-        });
-        throw new RpcTargetNotFound(service, target);
-      }
-      if (isTimeout(error)) throw new RpcTimeout(service, target, timeoutMs);
-      throw error;
+    const outcome = await inbox.call(rpcSubject(service, target), encodeJson(rpcRequestBody(target, args, options.kwargs)), timeoutMs);
+    if (outcome.kind === 'timeout') throw new RpcTimeout(service, target, timeoutMs);
+    if (outcome.kind === 'closed') throw new ExtensionIsStopped('NatsRpcClient');
+    if (outcome.kind === 'no-responders') {
+      if (target === RpcCommand.listTargets || target === RpcCommand.getTarget) throw new RpcNoResponders(service, target);
+      const left = Math.max(1, Math.min(2_000, timeoutMs - (Date.now() - started)));
+      await this.listTargets(service, { timeoutMs: left }).catch((probe: unknown) => {
+        throw probe instanceof RpcNoResponders ? new RpcNoResponders(service, target) : probe;
+      });
+      throw new RpcTargetNotFound(service, target);
     }
-    return unwrapRpcReply(parseRpcReply(decodeJson(reply.data)), service, target) as T;
+    return unwrapRpcReply(parseRpcReply(decodeJson(outcome.message.data)), service, target) as T;
   }
 
   /** Drains the connection if this client opened it. */
   override async close(): Promise<void> {
+    const inbox = this.#inbox;
+    this.#inbox = undefined;
+    (await inbox?.catch(() => undefined))?.close();
     if (this.#shared || !this.#connection) return;
     const connection = await this.#connection.catch(() => undefined);
     this.#connection = undefined;
     await connection?.drain().catch(() => undefined);
+  }
+
+  #replyInbox(): Promise<RpcReplyInbox> {
+    this.#inbox ??= this.#connect().then((connection) => new RpcReplyInbox(connection));
+    return this.#inbox;
   }
 
   #connect(): Promise<NatsConnection> {
@@ -166,12 +172,4 @@ export class NatsRpcClient extends RpcClient {
     this.#connection ??= connect({ reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...this.#options });
     return this.#connection;
   }
-}
-
-function isNoResponders(error: unknown): boolean {
-  return error instanceof NoRespondersError || (error instanceof RequestError && error.isNoResponders());
-}
-
-function isTimeout(error: unknown): boolean {
-  return error instanceof TimeoutError || (error instanceof Error && error.cause instanceof TimeoutError);
 }

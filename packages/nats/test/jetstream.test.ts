@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { BackoffContext, DeadLetterHeader, MetaDependency, Route, RpcNoResponders, Runner, inject, type Meta } from '@micro-framework/core';
+import { BackoffContext, DeadLetterHeader, ExtensionIsStopped, MetaDependency, Route, RpcNoResponders, Runner, inject, type Meta } from '@micro-framework/core';
 import { staysQuiet, waitFor } from '@micro-framework/conformance';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { JetStreamListener, NatsBackoff, NatsRpcClient, headersFromNats, subjectMatches } from '../src/index.ts';
+import { JetStreamListener, NatsBackoff, NatsRpcClient, headersFromNats, rpcSubject, subjectMatches } from '../src/index.ts';
 
 // JetStream behaviour the adapter relies on, against the machine's nats-server (NATS_URL).
 const url = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
@@ -91,6 +91,20 @@ describe('RPC and subjects', () => {
     await expect(client.call(`nobody-${randomUUID()}`, 'x', [], { timeoutMs: 5_000 })).rejects.toBeInstanceOf(RpcNoResponders);
     expect(performance.now() - started).toBeLessThan(1_000);
     await client.close();
+  });
+
+  it('rejects the calls still waiting when the client closes, without waiting for their timeout', async () => {
+    const service = `slow-${randomUUID()}`;
+    const silent = nc.subscribe(rpcSubject(service, 'wait')); // receives the request, never replies
+    await nc.flush();
+    const client = new NatsRpcClient({ connection: nc });
+    const pending = client.call(service, 'wait', [], { timeoutMs: 30_000 });
+    await waitFor(() => silent.getReceived() === 1, 'the request reached the silent subscriber');
+    const started = performance.now();
+    await client.close();
+    await expect(pending).rejects.toBeInstanceOf(ExtensionIsStopped);
+    expect(performance.now() - started).toBeLessThan(1_000);
+    silent.unsubscribe();
   });
 
   it('matches subjects with * and > as NATS does', () => {

@@ -1,0 +1,23 @@
+import { Session } from 'node:inspector/promises';
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { natsBench } from './contestants/nats.ts';
+import { amqpBench } from './contestants/amqp.ts';
+import { kafkaBench } from './contestants/kafka.ts';
+import { pool } from './counter.ts';
+const which = process.argv[2] as 'nats' | 'amqp' | 'kafka';
+const index = Number(process.argv[3] ?? 1);
+const bench = await ({ nats: natsBench, amqp: amqpBench, kafka: kafkaBench })[which](100);
+let rpc = [...bench.rpc];
+if (process.argv[4] === 'peers') { const peers = await import('../peers/src/peers.ts'); rpc = [...rpc, ...peers.peerContestants(which, { inFlight: 100, channel: () => bench.channel() }).rpc]; }
+const c = rpc[index]!;
+await c.start();
+await pool(2000, 64, (i) => c.call(i));
+const session = new Session(); session.connect();
+await session.post('Profiler.enable'); await session.post('Profiler.start');
+const t0 = performance.now();
+await pool(8000, 64, (i) => c.call(i));
+const rate = 8000 / ((performance.now() - t0) / 1000);
+const { profile } = await session.post('Profiler.stop');
+mkdirSync('/tmp/prof2', { recursive: true }); writeFileSync('/tmp/prof2/p.cpuprofile', JSON.stringify(profile));
+console.log(c.name, Math.round(rate), "calls/s"); const d = (globalThis as any).__dbg ?? []; console.log(d.length, "batches; sizes", JSON.stringify(d.slice(-20).map((x: number[]) => [x[0], Math.round(x[1]*10)/10, Math.round(x[2]-d[d.length-21]?.[2])])));
+await c.stop(); await bench.close(); process.exit(0);
