@@ -4,7 +4,9 @@
  * (a crash then replays from the first unfinished message).
  */
 export class ContiguousOffsets {
-  readonly #pending: bigint[] = [];
+  /** Offsets handed out, in order; those before `#head` are finished and committed past. */
+  #pending: bigint[] = [];
+  #head = 0;
   readonly #finished = new Set<bigint>();
 
   /** Records that `offset` was handed out (offsets must come in increasing order). */
@@ -19,20 +21,26 @@ export class ContiguousOffsets {
   finish(offset: string): string | undefined {
     this.#finished.add(BigInt(offset));
     let advancedTo: bigint | undefined;
-    while (this.#pending.length > 0 && this.#finished.has(this.#pending[0]!)) {
-      advancedTo = this.#pending.shift()!;
+    while (this.#head < this.#pending.length && this.#finished.has(this.#pending[this.#head]!)) {
+      advancedTo = this.#pending[this.#head]!;
+      this.#head += 1;
       this.#finished.delete(advancedTo);
+    }
+    // Drop the finished prefix now and then rather than shifting the array once per offset.
+    if (this.#head > 1_024 && this.#head * 2 > this.#pending.length) {
+      this.#pending = this.#pending.slice(this.#head);
+      this.#head = 0;
     }
     return advancedTo === undefined ? undefined : String(advancedTo + 1n);
   }
 
   /** The first offset handed out and not finished, if any. */
   get firstPending(): string | undefined {
-    const first = this.#pending[0];
+    const first = this.#pending[this.#head];
     return first === undefined ? undefined : String(first);
   }
 
   get pendingCount(): number {
-    return this.#pending.length;
+    return this.#pending.length - this.#head;
   }
 }

@@ -243,8 +243,8 @@ export class TopicListener extends Entrypoint {
       });
     }, 1_000);
     const offsets = new ContiguousOffsets();
-    // Commits are coalesced: while one is in flight, later advances only raise the offset the next
-    // one writes, so a fast partition does not queue one commit per record.
+    // Commits (and kafkajs's resolved offset) are coalesced: while one is in flight, later advances
+    // only raise the offset the next one writes, so a fast partition does not queue one per record.
     let wanted: string | undefined;
     let committing: Promise<void> | undefined;
     const flushCommits = (): Promise<void> => {
@@ -252,6 +252,7 @@ export class TopicListener extends Entrypoint {
         while (wanted !== undefined) {
           const offset = wanted;
           wanted = undefined;
+          if (!this.#abandoned) resolveOffset(String(BigInt(offset) - 1n));
           await withTimeout(consumer.commitOffsets([{ topic, partition, offset, metadata }]), commitTimeoutMs).catch(() => undefined);
         }
         committing = undefined;
@@ -284,7 +285,6 @@ export class TopicListener extends Entrypoint {
           }
           const next = offsets.finish(message.offset);
           if (next !== undefined && !this.#abandoned) {
-            resolveOffset(String(BigInt(next) - 1n));
             wanted = next;
             void flushCommits();
           }

@@ -13,6 +13,20 @@ describe('ContiguousOffsets', () => {
     expect(offsets.finish('12')).toBe('14');
     expect(offsets.pendingCount).toBe(0);
   });
+
+  it('keeps the prefix right over thousands of offsets finished out of order', () => {
+    const offsets = new ContiguousOffsets();
+    for (let offset = 0; offset < 5_000; offset += 1) offsets.track(String(offset));
+    // Finish pairs in reverse order: each odd offset first (no advance), then its even one.
+    for (let offset = 0; offset < 4_000; offset += 2) {
+      expect(offsets.finish(String(offset + 1))).toBeUndefined();
+      expect(offsets.finish(String(offset))).toBe(String(offset + 2));
+    }
+    expect(offsets.firstPending).toBe('4000');
+    expect(offsets.pendingCount).toBe(1_000);
+    expect(offsets.finish('4001')).toBeUndefined();
+    expect(offsets.finish('4000')).toBe('4002');
+  });
 });
 
 describe('names and headers', () => {
