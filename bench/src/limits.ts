@@ -5,12 +5,17 @@ const reasons: Array<{ broker: RegExp; measure: RegExp; text: string }> = [
   {
     broker: /RabbitMQ/,
     measure: /RPC/,
-    text: 'requests and replies are persistent and wait for publisher confirms on both sides and go through the ufw-rpc topic exchange with the mandatory flag (wire compatibility and no silent loss); the raw loop sends unconfirmed messages to the default exchange',
+    text: 'requests go through the ufw-rpc topic exchange (wire compatibility) with the mandatory flag and a publisher confirm, so a request no queue takes fails at once; replies are confirmed too, and the server acks a request only once its reply is confirmed; the raw loop sends unconfirmed messages to the default exchange and acks at once',
   },
   {
     broker: /RabbitMQ/,
     measure: /consume/,
     text: 'each message is decoded from JSON, its headers converted, and it runs as a worker under the concurrency limit before its ack; the raw loop acks the bytes at once',
+  },
+  {
+    broker: /NATS/,
+    measure: /RPC/,
+    text: 'each call carries the JSON request envelope (target, args, kwargs) and its reply envelope, and runs as a worker under the service\'s concurrency limit; the raw responder doubles a number in its subscription callback',
   },
   {
     broker: /NATS/,
@@ -30,12 +35,33 @@ export function explainShortfall(figure: Figure): string {
   return `${figure.broker}, ${figure.measure}: ${figure.contestant} is at ${figure.ratioToRaw!.toFixed(2)}× raw. What limits it: ${reason?.text ?? 'not analysed yet'}.`;
 }
 
-/** Why a peer framework is ahead of ours, per broker, measure and peer; filled in from measured runs. */
-const peerReasons: Array<{ broker: RegExp; measure: RegExp; peer: RegExp; text: string }> = [];
+/** Why a peer framework is ahead of ours, per broker, measure and peer, from profiles of measured runs. */
+const peerReasons: Array<{ broker: RegExp; measure: RegExp; peer: RegExp; text: string }> = [
+  {
+    broker: /RabbitMQ/,
+    measure: /RPC/,
+    peer: /Moleculer/,
+    text: 'Moleculer publishes requests and replies on a plain channel, without publisher confirms or the mandatory flag (a lost or unroutable request is noticed only at the timeout); ours confirms both, and the server acks a request once its reply is confirmed',
+  },
+  {
+    broker: /RabbitMQ/,
+    measure: /RPC/,
+    peer: /NestJS/,
+    text: 'NestJS sends requests straight to the target queue without the mandatory flag and replies through direct reply-to (no reply queue, and the server acks without waiting for the reply); ours routes through the ufw-rpc topic exchange with mandatory, and acks a request once its reply is confirmed',
+  },
+  {
+    broker: /NATS/,
+    measure: /consume/,
+    peer: /Moleculer/,
+    text: "@moleculer/channels uses a push consumer: the server streams up to max_ack_pending messages without waiting for pull requests; ours pulls at most maxWorkers messages and takes the next one only when a worker slot is free, so no message waits in the client's buffer while its ack wait runs out",
+  },
+];
 
 /** One line for each peer figure better than ours. */
 export function explainPeerLead({ ours, peer }: PeerLead): string {
   const reason = peerReasons.find((r) => r.broker.test(ours.broker) && r.measure.test(ours.measure) && r.peer.test(peer.contestant));
   const factor = ours.higherIsBetter ? peer.summary.median / ours.summary.median : ours.summary.median / peer.summary.median;
-  return `${ours.broker}, ${ours.measure}: ${peer.contestant} is ${factor.toFixed(2)}× better than ${ours.contestant}. What limits ours: ${reason?.text ?? 'not analysed yet'}.`;
+  const overlap = peer.summary.min <= ours.summary.max && ours.summary.min <= peer.summary.max;
+  const spread = overlap ? ' The min–max ranges of the two overlap: the difference is within the spread of the rounds.' : '';
+  return `${ours.broker}, ${ours.measure}: ${peer.contestant} is ${factor.toFixed(2)}× better than ${ours.contestant}.${spread} What limits ours: ${reason?.text ?? (overlap ? 'nothing found beyond run-to-run variation' : 'not analysed yet')}.`;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { explainPeerLead } from '../src/limits.ts';
 import { addRatios, behindPeers, figure, markdown, shortfalls } from '../src/report.ts';
 import { percentile, summarize } from '../src/stats.ts';
 
@@ -33,5 +34,12 @@ describe('bench statistics', () => {
       figure({ ...latency, contestant: 'Peer B' }, [1]),
     ];
     expect(behindPeers(figures).map(({ ours, peer }) => `${ours.measure}: ${peer.contestant}`)).toEqual(['consume: Peer A', 'p50: Peer B']);
+  });
+
+  it('says when a peer lead is within the spread of the rounds', () => {
+    const rate = { broker: 'Kafka', measure: 'RPC sequential p99', unit: 'ms', settings: 's', higherIsBetter: false };
+    const ours = figure({ ...rate, contestant: '@micro-framework/kafka' }, [4, 5, 7]);
+    expect(explainPeerLead({ ours, peer: figure({ ...rate, contestant: 'Peer' }, [3.5, 3.7, 5.4]) })).toContain('within the spread');
+    expect(explainPeerLead({ ours, peer: figure({ ...rate, contestant: 'Peer' }, [1, 2, 3]) })).not.toContain('within the spread');
   });
 });

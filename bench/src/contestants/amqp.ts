@@ -88,7 +88,7 @@ export async function amqpBench(prefetch: number): Promise<BrokerBench> {
   const oursRpc = (): RpcContestant =>
     routeRpc({
       name: '@micro-framework/amqp',
-      settings: 'RpcListener (ufw-rpc, persistent, confirmed replies), AmqpRpcClient (mandatory, confirmed requests), maxWorkers 100',
+      settings: 'RpcListener (ufw-rpc topic exchange, confirmed replies, request acked once its reply is confirmed), AmqpRpcClient (mandatory confirmed requests; a call ends with its reply), maxWorkers 100',
       config: { amqp: { url } },
       listener: () => new RpcListener(),
       client: async () => new AmqpRpcClient({ amqp: { url } }),

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ExtensionIsStopped,
   RpcClient,
   RpcCommand,
   RpcNoResponders,
@@ -61,23 +62,24 @@ export class AmqpRpcClient extends RpcClient {
     });
     // The reply may arrive before the publish confirm: observe it now so it is never "unhandled".
     reply.catch(() => undefined);
-    try {
-      await this.connection.publish(rpcExchange, rpcRoutingKey(service, target), encodeJson(rpcRequestBody(target, args, options.kwargs)), {
+    // The call ends with the reply; the confirm is not awaited first (a reply proves the request was
+    // routed). A nack, a return (no queue bound) or a lost channel before the reply ends it with that error.
+    this.connection
+      .publish(rpcExchange, rpcRoutingKey(service, target), encodeJson(rpcRequestBody(target, args, options.kwargs)), {
         replyTo: this.replyQueue,
         correlationId,
         mandatory: true,
-      });
-    } catch (error) {
-      this.#settle(correlationId, (call) => call.reject(error));
-    }
+        persistent: false,
+      })
+      .catch((error: unknown) => this.#settle(correlationId, (call) => call.reject(error)));
     return (await reply) as T;
   }
 
-  /** Rejects pending calls with RpcTimeout and closes the connection if this client opened it. */
+  /** Rejects pending calls with ExtensionIsStopped and closes the connection if this client opened it. */
   override async close(): Promise<void> {
     for (const [id, call] of this.#pending) {
       clearTimeout(call.timer);
-      call.reject(new RpcTimeout(call.service, call.target, 0));
+      call.reject(new ExtensionIsStopped('AmqpRpcClient'));
       this.#pending.delete(id);
     }
     this.#removeReturnListener?.();

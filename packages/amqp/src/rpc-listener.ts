@@ -94,6 +94,7 @@ class RpcQueueConsumer {
       if (replyTo) {
         await this.#connection.publish(rpcExchange, String(replyTo), encodeJson(reply), {
           correlationId: correlationId === undefined ? undefined : String(correlationId),
+          persistent: false,
         });
       }
       channel.ack(message);
