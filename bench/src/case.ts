@@ -19,6 +19,8 @@ export interface RpcContestant {
 /** Everything the bench measures for one broker. */
 export interface BrokerBench {
   readonly broker: string;
+  /** The broker's name and version as the server reports it, for the results header. */
+  readonly server: string;
   /** Publishes `count` small messages where the next drain will read them. */
   prepare(count: number): Promise<void>;
   readonly drains: readonly DrainContestant[];

@@ -50,6 +50,12 @@ const peerReasons: Array<{ broker: RegExp; measure: RegExp; peer: RegExp; text: 
     text: 'NestJS sends requests straight to the target queue without the mandatory flag and replies through direct reply-to (no reply queue, and the server acks without waiting for the reply); ours routes through the ufw-rpc topic exchange with mandatory, and acks a request once its reply is confirmed',
   },
   {
+    broker: /Kafka/,
+    measure: /RPC/,
+    peer: /Moleculer/,
+    text: "the Kafka client: ours and NestJS both run on kafkajs (its fetch loop sets the round trip) and stay within each other's spread, while Moleculer's Kafka transporter runs on @platformatic/kafka",
+  },
+  {
     broker: /NATS/,
     measure: /consume/,
     peer: /Moleculer/,

@@ -1,11 +1,10 @@
 /** Re-renders bench/results/latest.md from latest.json (after a change of wording, without re-measuring). */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { explainShortfall } from './limits.ts';
-import { markdown, shortfalls, type Figure } from './report.ts';
+import { explainPeerLead, explainShortfall } from './limits.ts';
+import { behindPeers, markdown, shortfalls, type Figure } from './report.ts';
 
 const results = new URL('../results/', import.meta.url);
-const data = JSON.parse(readFileSync(new URL('latest.json', results), 'utf8')) as { header: Record<string, string>; figures: Figure[]; notes: string[] };
-const pending = data.notes.filter((note) => !note.includes(' raw. What limits it: '));
-data.notes = [...shortfalls(data.figures).map(explainShortfall), ...pending];
+const data = JSON.parse(readFileSync(new URL('latest.json', results), 'utf8')) as { header: Record<string, string>; figures: Figure[]; notes: string[]; unsupported: string[] };
+data.notes = [...shortfalls(data.figures).map(explainShortfall), ...behindPeers(data.figures).map(explainPeerLead), ...data.unsupported];
 writeFileSync(new URL('latest.json', results), `${JSON.stringify(data, null, 2)}\n`);
 writeFileSync(new URL('latest.md', results), markdown(data.figures, data.header, data.notes));

@@ -96,6 +96,7 @@ export async function amqpBench(prefetch: number): Promise<BrokerBench> {
 
   return {
     broker: 'RabbitMQ',
+    server: `RabbitMQ ${String((publisherConnection.connection as unknown as { serverProperties?: { version?: unknown } }).serverProperties?.version ?? 'unknown')}`,
     async prepare(count) {
       // `<group>.<name>`: the queue Moleculer's channel `name` in group `bench` consumes.
       queue = `bench.${randomUUID()}`;

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { KafkaRpcClient, KafkaRpcListener, TopicListener } from '@micro-framework/kafka';
 import { Kafka, logLevel } from 'kafkajs';
 import type { BrokerBench, DrainContestant, RpcContestant } from '../case.ts';
@@ -7,6 +8,12 @@ import { routeDrain, routeRpc } from '../route-contestants.ts';
 import { kafkaBrokers as brokers, benchMessage, kafkaPartitions as partitions } from '../endpoints.ts';
 
 const body = Buffer.from(benchMessage);
+
+/** The Kafka version tools/kafka runs, from its pom.xml (the broker API does not report it). */
+function kafkaVersion(): string {
+  const pom = readFileSync(new URL('../../../tools/kafka/pom.xml', import.meta.url), 'utf8');
+  return /<artifactId>kafka_2\.13<\/artifactId>\s*<version>([^<]+)<\/version>/.exec(pom)?.[1] ?? 'unknown';
+}
 
 export async function kafkaBench(inFlight: number): Promise<BrokerBench> {
   const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING, clientId: 'bench' });
@@ -63,6 +70,7 @@ export async function kafkaBench(inFlight: number): Promise<BrokerBench> {
 
   return {
     broker: 'Kafka',
+    server: `Apache Kafka ${kafkaVersion()} (KRaft, one node, started by tools/kafka)`,
     async prepare(count) {
       topic = `bench-${randomUUID()}`;
       topics.push(topic);

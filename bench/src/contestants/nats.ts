@@ -77,6 +77,7 @@ export async function natsBench(inFlight: number): Promise<BrokerBench> {
 
   return {
     broker: 'NATS JetStream (RPC: NATS core)',
+    server: `nats-server ${nc.info?.version ?? 'unknown'}`,
     async prepare(count) {
       stream = `BENCH_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
       streams.push(stream);
