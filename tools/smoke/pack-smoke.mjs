@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Packs the named workspace packages, installs the tarballs into an empty project (no registry, no
+// Packs the named workspace packages, installs the tarballs into an empty project (third-party
+// dependencies from the npm cache, or the registry when the cache lacks them; no
 // other workspace package), and runs the example marked `<!-- smoke -->` in the first package's README.
 // Usage: node tools/smoke/pack-smoke.mjs <package-dir> [more package dirs...] --expect "text"
 import { execFileSync } from 'node:child_process';
@@ -27,7 +28,7 @@ try {
     return join(project, out.trim().split('\n').pop());
   });
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'smoke', private: true, type: 'module' }));
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', ...tarballs], { cwd: project, stdio: 'inherit' });
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', ...tarballs], { cwd: project, stdio: 'inherit' });
   const installed = readdirSync(join(project, 'node_modules', '@micro-framework'));
   writeFileSync(join(project, 'example.mjs'), match[1]);
   const output = execFileSync(process.execPath, ['example.mjs'], {
