@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Route, Runner, type Config, type Entrypoint, type RpcClient } from '@micro-framework/core';
 import type { DrainContestant, RpcContestant } from './case.ts';
-import { Counter } from './counter.ts';
+import { timedDrain } from './timed-drain.ts';
 
 /** Our side of a drain: a service whose no-op route counts the messages its entrypoint delivers. */
 export function routeDrain(options: {
@@ -11,26 +11,17 @@ export function routeDrain(options: {
   config: Partial<Config>;
   entrypoint: () => Entrypoint;
 }): DrainContestant {
-  return {
-    name: options.name,
-    settings: options.settings,
-    async drain(count) {
-      const started = performance.now();
-      const counter = new Counter(count);
-      function benchTarget(): void {
-        counter.hit();
-      }
-      const runner = new Runner({
-        config: { ...options.config, serviceName: `bench-${randomUUID().slice(0, 8)}`, maxWorkers: options.maxWorkers },
-        contexts: [{ routes: [new Route({ target: benchTarget, entrypoint: options.entrypoint() })] }],
-      });
-      await runner.start();
-      await counter.done;
-      const elapsed = performance.now() - started;
-      await runner.stop();
-      return elapsed;
-    },
-  };
+  return timedDrain(options.name, options.settings, async (counter) => {
+    function benchTarget(): void {
+      counter.hit();
+    }
+    const runner = new Runner({
+      config: { ...options.config, serviceName: `bench-${randomUUID().slice(0, 8)}`, maxWorkers: options.maxWorkers },
+      contexts: [{ routes: [new Route({ target: benchTarget, entrypoint: options.entrypoint() })] }],
+    });
+    await runner.start();
+    return runner;
+  });
 }
 
 /** Our side of RPC: a service exposing `double` through the adapter's RPC listener, and its client. */

@@ -3,9 +3,9 @@ import channels from '@moleculer/channels';
 import { logLevel } from 'kafkajs';
 import moleculer from 'moleculer';
 import type { DrainContestant, RpcContestant } from '../../src/case.ts';
-import { Counter } from '../../src/counter.ts';
 import { amqpUrl, kafkaBrokers, kafkaPartitions, natsServers } from '../../src/endpoints.ts';
 import type { PeerContestants, PeerContext } from '../../src/peer-context.ts';
+import { timedDrain } from '../../src/timed-drain.ts';
 
 const { ServiceBroker } = moleculer;
 const name = 'Moleculer';
@@ -19,26 +19,17 @@ interface ChannelSetup {
 
 /** Drains with a Moleculer service whose one channel handler counts (acked by the adapter once it returns). */
 function moleculerDrain(settings: string, setup: ChannelSetup): DrainContestant {
-  return {
-    name,
-    settings,
-    async drain(count) {
-      const started = performance.now();
-      const counter = new Counter(count);
-      const channel = setup.channel();
-      const middleware = channels.Middleware({ adapter: setup.adapter } as Parameters<typeof channels.Middleware>[0]);
-      const broker = new ServiceBroker({ nodeID: `bench-drain-${randomUUID().slice(0, 8)}`, logger: false, transporter: null, middlewares: [middleware as moleculer.Middleware] });
-      broker.createService({
-        name: 'bench',
-        channels: { [channel.name]: { group: channel.group, ...channel.options, handler: () => counter.hit() } },
-      } as moleculer.ServiceSchema);
-      await broker.start();
-      await counter.done;
-      const elapsed = performance.now() - started;
-      await broker.stop();
-      return elapsed;
-    },
-  };
+  return timedDrain(name, settings, async (counter) => {
+    const channel = setup.channel();
+    const middleware = channels.Middleware({ adapter: setup.adapter } as Parameters<typeof channels.Middleware>[0]);
+    const broker = new ServiceBroker({ nodeID: `bench-drain-${randomUUID().slice(0, 8)}`, logger: false, transporter: null, middlewares: [middleware as moleculer.Middleware] });
+    broker.createService({
+      name: 'bench',
+      channels: { [channel.name]: { group: channel.group, ...channel.options, handler: () => counter.hit() } },
+    } as moleculer.ServiceSchema);
+    await broker.start();
+    return broker;
+  });
 }
 
 /** RPC between two Moleculer brokers (one serving `double`, one calling it) over `transporter`. */

@@ -4,9 +4,10 @@ import { ClientKafka, ClientNats, ClientRMQ, Transport, type MicroserviceOptions
 import { Kafka, logLevel } from 'kafkajs';
 import { lastValueFrom, type Observable } from 'rxjs';
 import type { DrainContestant, RpcContestant } from '../../src/case.ts';
-import { Counter } from '../../src/counter.ts';
+import type { Counter } from '../../src/counter.ts';
 import { amqpUrl, kafkaBrokers, kafkaPartitions, natsServers } from '../../src/endpoints.ts';
 import type { PeerContestants, PeerContext } from '../../src/peer-context.ts';
+import { timedDrain } from '../../src/timed-drain.ts';
 import { startNestService, type NestHandler } from './nest-service.ts';
 
 const name = 'NestJS microservices';
@@ -18,19 +19,10 @@ const ackRmq = (context: unknown): void => {
 
 /** Drains with a NestJS microservice whose one event handler counts; the elapsed time includes its start. */
 function nestDrain(settings: string, options: () => MicroserviceOptions, handler: (counter: Counter) => NestHandler): DrainContestant {
-  return {
-    name,
-    settings,
-    async drain(count) {
-      const started = performance.now();
-      const counter = new Counter(count);
-      const app = await startNestService(options(), [handler(counter)]);
-      await counter.done;
-      const elapsed = performance.now() - started;
-      await app.close();
-      return elapsed;
-    },
-  };
+  return timedDrain(name, settings, async (counter) => {
+    const app = await startNestService(options(), [handler(counter)]);
+    return { stop: () => app.close() };
+  });
 }
 
 /** What the bench uses of a NestJS client proxy (ClientRMQ, ClientNats, ClientKafka). */
