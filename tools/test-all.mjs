@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The README's test command (`npm test`): starts the local Kafka broker if none answers, runs every
+// The README's test command (`npm test`): starts RabbitMQ, NATS and the local Kafka broker where one
+// does not answer, runs every
 // nx check target of every project, then prints
 // one closing line with the totals. Under CI (CI=true) the nx cache is skipped so every test really
 // runs against the brokers; locally an unchanged project replays from the cache.
@@ -11,7 +12,9 @@ if (process.env.CI === 'true' || process.env.CI === '1') nxArgs.push('--skip-nx-
 
 const run = (command, args) => spawnSync(command, args, { stdio: 'inherit', env: process.env }).status ?? 1;
 
-// RabbitMQ and NATS run on the machine; Kafka is started here from Apache's jars unless one answers.
+// RabbitMQ and NATS are the machine's services (started if down); Kafka runs from Apache's jars.
+const servicesStatus = run(process.execPath, [new URL('services.mjs', import.meta.url).pathname]);
+if (servicesStatus !== 0) process.exit(servicesStatus);
 const kafkaStatus = run(process.execPath, [new URL('kafka/kafka.mjs', import.meta.url).pathname, 'start']);
 if (kafkaStatus !== 0) process.exit(kafkaStatus);
 const nxStatus = run('npx', nxArgs);

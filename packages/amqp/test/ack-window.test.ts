@@ -1,17 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import amqplib, { type ConsumeMessage } from 'amqplib';
+import { waitFor } from '@micro-framework/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AmqpAckWindow } from '../src/ack-window.ts';
 
 const url = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met before the deadline');
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 describe('AmqpAckWindow on RabbitMQ', () => {
   let connection: amqplib.ChannelModel;
@@ -37,7 +30,7 @@ describe('AmqpAckWindow on RabbitMQ', () => {
       window.delivered(message);
       received.push(message);
     });
-    await until(() => received.length === 6);
+    await waitFor(() => received.length === 6, 'six deliveries', 10_000);
     const [m1, m2, m3, m4, , m6] = received as [ConsumeMessage, ConsumeMessage, ConsumeMessage, ConsumeMessage, ConsumeMessage, ConsumeMessage];
 
     window.ack(m3);
@@ -73,7 +66,7 @@ describe('AmqpAckWindow on RabbitMQ', () => {
     await channel.consume(queue, (message) => {
       if (message) received.push(message);
     });
-    await until(() => received.length === 1);
+    await waitFor(() => received.length === 1, 'one delivery', 10_000);
     window.delivered(received[0]!);
     window.ack(received[0]!);
     await channel.close();
