@@ -159,10 +159,18 @@ export class KafkaRpcClient extends RpcClient {
       this.#pending.set(correlationId, { resolve, reject, timer });
     });
     reply.catch(() => undefined);
-    await this.#sender.send(topic, {
-      value: Buffer.from(encodeJson(rpcRequestBody(target, args, options.kwargs))),
-      headers: { [RpcHeader.correlationId]: correlationId, [RpcHeader.replyTo]: this.replyTopic },
-    });
+    try {
+      await this.#sender.send(topic, {
+        value: Buffer.from(encodeJson(rpcRequestBody(target, args, options.kwargs))),
+        headers: { [RpcHeader.correlationId]: correlationId, [RpcHeader.replyTo]: this.replyTopic },
+      });
+    } catch (error) {
+      // Never sent: stop waiting for a reply that cannot come.
+      const pending = this.#pending.get(correlationId);
+      if (pending) clearTimeout(pending.timer);
+      this.#pending.delete(correlationId);
+      throw error;
+    }
     return unwrapRpcReply(await reply, service, target) as T;
   }
 

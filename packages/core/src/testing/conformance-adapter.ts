@@ -44,6 +44,15 @@ export const fullCapabilities: ConformanceCapabilities = Object.freeze({
   consumerProcessKill: true,
 });
 
+/**
+ * The capabilities of an adapter whose protocol lacks exactly the properties named in `reasons` (each
+ * with the protocol reason the suite prints when it skips a scenario); every other one is on.
+ */
+export function capabilitiesLacking(reasons: Partial<Record<CapabilityName, string>>): ConformanceCapabilities {
+  const names = Object.keys(fullCapabilities) as CapabilityName[];
+  return Object.freeze(Object.fromEntries(names.map((name) => [name, reasons[name] === undefined])) as Record<CapabilityName, boolean>);
+}
+
 /** A listener the suite asks for: instances with the same serviceName compete, others fan out. */
 export interface ListenerSpec {
   readonly channel: string;

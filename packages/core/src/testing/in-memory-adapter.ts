@@ -2,7 +2,7 @@ import { DelayedBackoff } from '../backoff.ts';
 import { InMemoryBroker } from '../memory/in-memory-broker.ts';
 import { InMemoryEventListener } from '../memory/in-memory-event-listener.ts';
 import { InMemoryRpcClient, InMemoryRpcListener } from '../memory/in-memory-rpc.ts';
-import type { ConformanceAdapter, ListenerSpec } from './conformance-adapter.ts';
+import { capabilitiesLacking, type ConformanceAdapter, type ListenerSpec } from './conformance-adapter.ts';
 
 const sourceService = 'conformance';
 
@@ -10,24 +10,15 @@ const sourceService = 'conformance';
 export function inMemoryConformanceAdapter(broker = new InMemoryBroker()): ConformanceAdapter {
   const listeners = new Map<string, InMemoryEventListener>();
   const key = (spec: ListenerSpec): string => `${spec.channel}\u0000${spec.serviceName}`;
+  const reasons = {
+    restartableBroker: 'the in-memory broker lives inside the service process: there is no broker to restart',
+    networkFault: 'the in-memory broker has no network between service and broker',
+    consumerProcessKill: 'the in-memory broker is not shared between processes',
+  };
   return {
     name: 'in-memory',
-    capabilities: {
-      durable: true,
-      competingConsumers: true,
-      orderedPerKey: true,
-      delayedRetry: true,
-      deadLetter: true,
-      rpc: true,
-      restartableBroker: false,
-      networkFault: false,
-      consumerProcessKill: false,
-    },
-    reasons: {
-      restartableBroker: 'the in-memory broker lives inside the service process: there is no broker to restart',
-      networkFault: 'the in-memory broker has no network between service and broker',
-      consumerProcessKill: 'the in-memory broker is not shared between processes',
-    },
+    reasons,
+    capabilities: capabilitiesLacking(reasons),
     createListener(spec) {
       const listener = new InMemoryEventListener({
         sourceService,

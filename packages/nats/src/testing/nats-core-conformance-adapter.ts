@@ -1,4 +1,4 @@
-import type { ConformanceAdapter, DeadLetterRecord, ListenerSpec } from '@micro-framework/core/testing';
+import { capabilitiesLacking, type ConformanceAdapter, type DeadLetterRecord, type ListenerSpec } from '@micro-framework/core/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { headersFromNats, headersToNats } from '../nats-headers.ts';
@@ -25,26 +25,17 @@ export async function natsCoreConformanceAdapter(options: { url?: string } = {})
   }
   const clients: NatsRpcClient[] = [];
 
+  const reasons = {
+    durable: 'core NATS stores no message: only subscribers connected when it is published receive it',
+    delayedRetry: 'core NATS has no redelivery: a retry can only wait in the process (Backoff)',
+    restartableBroker: 'core NATS keeps nothing across a server restart: in-flight messages are lost by design',
+    networkFault: 'core NATS does not keep messages for a subscriber that is cut off: they are lost by design (at most once)',
+    consumerProcessKill: 'core NATS has no acks: a message handed to a process that dies is not delivered again',
+  };
   return {
     name: 'nats (core)',
-    capabilities: {
-      durable: false,
-      competingConsumers: true,
-      orderedPerKey: true,
-      delayedRetry: false,
-      deadLetter: true,
-      rpc: true,
-      restartableBroker: false,
-      networkFault: false,
-      consumerProcessKill: false,
-    },
-    reasons: {
-      durable: 'core NATS stores no message: only subscribers connected when it is published receive it',
-      delayedRetry: 'core NATS has no redelivery: a retry can only wait in the process (Backoff)',
-      restartableBroker: 'core NATS keeps nothing across a server restart: in-flight messages are lost by design',
-      networkFault: 'core NATS does not keep messages for a subscriber that is cut off: they are lost by design (at most once)',
-      consumerProcessKill: 'core NATS has no acks: a message handed to a process that dies is not delivered again',
-    },
+    reasons,
+    capabilities: capabilitiesLacking(reasons),
     config: { nats: { servers: url } },
     createListener(spec: ListenerSpec) {
       return new SubjectListener({ subject: subjectOf(spec.channel), payloadFilter: spec.payloadFilter, format: spec.format, deadLetterStream });
