@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import {
   ExtensionIsStopped,
+  PendingCalls,
   RpcClient,
   RpcCommand,
   RpcNoResponders,
   RpcTargetNotFound,
-  RpcTimeout,
   decodeJson,
   defaultRpcTimeoutMs,
   encodeJson,
@@ -19,15 +19,6 @@ import { AmqpConnection } from './amqp-connection.ts';
 import type { AmqpOptions } from './amqp-options.ts';
 import { rpcExchange, rpcRoutingKey } from './rpc-names.ts';
 
-interface PendingCall {
-  readonly service: string;
-  readonly target: string;
-  readonly deadline: number;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
-  readonly timer: NodeJS.Timeout;
-}
-
 /**
  * Calls RPC targets over RabbitMQ with one exclusive reply queue per client, bound to `ufw-rpc` under
  * its own name. Requests are mandatory: a request no queue takes comes back at once, and the client
@@ -38,7 +29,7 @@ export class AmqpRpcClient extends RpcClient {
   readonly connection: AmqpConnection;
   readonly replyQueue = `rpc.reply-${randomUUID()}`;
   readonly #owned: boolean;
-  readonly #pending = new Map<string, PendingCall>();
+  readonly #pending = new PendingCalls();
   #ready: Promise<void> | undefined;
   #removeReturnListener: (() => void) | undefined;
 
@@ -53,15 +44,7 @@ export class AmqpRpcClient extends RpcClient {
     await this.#setup();
     const timeoutMs = options.timeoutMs ?? defaultRpcTimeoutMs;
     const correlationId = randomUUID();
-    const reply = new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(correlationId);
-        reject(new RpcTimeout(service, target, timeoutMs));
-      }, timeoutMs);
-      this.#pending.set(correlationId, { service, target, deadline: Date.now() + timeoutMs, resolve, reject, timer });
-    });
-    // The reply may arrive before the publish confirm: observe it now so it is never "unhandled".
-    reply.catch(() => undefined);
+    const reply = this.#pending.wait(correlationId, service, target, timeoutMs);
     // The call ends with the reply; the confirm is not awaited first (a reply proves the request was
     // routed). A nack, a return (no queue bound) or a lost channel before the reply ends it with that error.
     this.connection
@@ -71,17 +54,13 @@ export class AmqpRpcClient extends RpcClient {
         mandatory: true,
         persistent: false,
       })
-      .catch((error: unknown) => this.#settle(correlationId, (call) => call.reject(error)));
+      .catch((error: unknown) => this.#pending.reject(correlationId, error));
     return (await reply) as T;
   }
 
   /** Rejects pending calls with ExtensionIsStopped and closes the connection if this client opened it. */
   override async close(): Promise<void> {
-    for (const [id, call] of this.#pending) {
-      clearTimeout(call.timer);
-      call.reject(new ExtensionIsStopped('AmqpRpcClient'));
-      this.#pending.delete(id);
-    }
+    this.#pending.rejectAll(new ExtensionIsStopped('AmqpRpcClient'));
     this.#removeReturnListener?.();
     if (this.#owned) await this.connection.stop();
   }
@@ -110,37 +89,20 @@ export class AmqpRpcClient extends RpcClient {
   #onReply(message: ConsumeMessage): void {
     const id = message.properties.correlationId;
     if (typeof id !== 'string') return;
-    this.#settle(id, (call) => {
-      try {
-        call.resolve(unwrapRpcReply(parseRpcReply(decodeJson(message.content)), call.service, call.target));
-      } catch (error) {
-        call.reject(error);
-      }
-    });
+    this.#pending.settle(id, (call) => unwrapRpcReply(parseRpcReply(decodeJson(message.content)), call.service, call.target));
   }
 
   #onReturned(message: Message): void {
     const id = message.properties.correlationId;
-    if (typeof id !== 'string' || !this.#pending.has(id)) return;
-    this.#settle(id, (call) => {
-      if (call.target === RpcCommand.listTargets || call.target === RpcCommand.getTarget) {
-        call.reject(new RpcNoResponders(call.service, call.target));
-        return;
-      }
+    if (typeof id !== 'string') return;
+    this.#pending.settle(id, async (call) => {
+      if (call.target === RpcCommand.listTargets || call.target === RpcCommand.getTarget) throw new RpcNoResponders(call.service, call.target);
       // Unroutable: is the service up without that target, or is nobody there?
       const timeoutMs = Math.max(1, Math.min(2_000, call.deadline - Date.now()));
-      this.listTargets(call.service, { timeoutMs }).then(
-        () => call.reject(new RpcTargetNotFound(call.service, call.target)),
-        (error: unknown) => call.reject(error instanceof RpcNoResponders ? new RpcNoResponders(call.service, call.target) : error),
-      );
+      await this.listTargets(call.service, { timeoutMs }).catch((error: unknown) => {
+        throw error instanceof RpcNoResponders ? new RpcNoResponders(call.service, call.target) : error;
+      });
+      throw new RpcTargetNotFound(call.service, call.target);
     });
-  }
-
-  #settle(id: string, fn: (call: PendingCall) => void): void {
-    const call = this.#pending.get(id);
-    if (!call) return;
-    this.#pending.delete(id);
-    clearTimeout(call.timer);
-    fn(call);
   }
 }

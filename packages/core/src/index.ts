@@ -25,6 +25,7 @@ export * from './builtin-dependencies.ts';
 export * from './rpc-protocol.ts';
 export * from './rpc-entrypoint.ts';
 export * from './rpc-client.ts';
+export * from './pending-calls.ts';
 export * from './memory/in-memory-broker.ts';
 export * from './memory/in-memory-event-listener.ts';
 export * from './memory/in-memory-producer.ts';

@@ -2,11 +2,11 @@ import { randomUUID } from 'node:crypto';
 import {
   Extension,
   ExtensionIsStopped,
+  PendingCalls,
   RpcClient,
   RpcEntrypoint,
   RpcNoResponders,
   RpcTargetNotFound,
-  RpcTimeout,
   answerIntrospection,
   decodeJson,
   defaultRpcTimeoutMs,
@@ -116,12 +116,6 @@ export class KafkaRpcListener extends RpcEntrypoint {
   }
 }
 
-interface Pending {
-  readonly resolve: (reply: RpcReplyBody) => void;
-  readonly reject: (error: unknown) => void;
-  readonly timer: NodeJS.Timeout;
-}
-
 /**
  * Calls RPC targets over Kafka with a reply topic of its own (`rpc.reply.<uuid>`, deleted by close()).
  * A service whose request topic does not exist fails fast with RpcNoResponders; a service that is down
@@ -130,7 +124,7 @@ interface Pending {
 export class KafkaRpcClient extends RpcClient {
   readonly replyTopic = `rpc.reply.${randomUUID()}`;
   readonly #kafka: Kafka;
-  readonly #pending = new Map<string, Pending>();
+  readonly #pending = new PendingCalls();
   #ready: Promise<{ consumer: Consumer }> | undefined;
   readonly #producer;
   readonly #sender: BatchingSender;
@@ -151,36 +145,22 @@ export class KafkaRpcClient extends RpcClient {
     if (!(await this.#topicExists(topic))) throw new RpcNoResponders(service, target);
     const timeoutMs = options.timeoutMs ?? defaultRpcTimeoutMs;
     const correlationId = randomUUID();
-    const reply = new Promise<RpcReplyBody>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(correlationId);
-        reject(new RpcTimeout(service, target, timeoutMs));
-      }, timeoutMs);
-      this.#pending.set(correlationId, { resolve, reject, timer });
-    });
-    reply.catch(() => undefined);
+    const reply = this.#pending.wait(correlationId, service, target, timeoutMs);
     try {
       await this.#sender.send(topic, {
         value: Buffer.from(encodeJson(rpcRequestBody(target, args, options.kwargs))),
         headers: { [RpcHeader.correlationId]: correlationId, [RpcHeader.replyTo]: this.replyTopic },
       });
     } catch (error) {
-      // Never sent: stop waiting for a reply that cannot come.
-      const pending = this.#pending.get(correlationId);
-      if (pending) clearTimeout(pending.timer);
-      this.#pending.delete(correlationId);
-      throw error;
+      // Never sent: the call ends with the send's error, not at its timeout.
+      this.#pending.reject(correlationId, error);
     }
-    return unwrapRpcReply(await reply, service, target) as T;
+    return unwrapRpcReply((await reply) as RpcReplyBody, service, target) as T;
   }
 
   /** Rejects pending calls, stops consuming replies and deletes the reply topic. */
   override async close(): Promise<void> {
-    for (const [id, pending] of this.#pending) {
-      clearTimeout(pending.timer);
-      pending.reject(new ExtensionIsStopped('KafkaRpcClient'));
-      this.#pending.delete(id);
-    }
+    this.#pending.rejectAll(new ExtensionIsStopped('KafkaRpcClient'));
     const ready = this.#ready;
     this.#ready = undefined;
     if (!ready) return;
@@ -207,15 +187,7 @@ export class KafkaRpcClient extends RpcClient {
       await consumer.run({
         eachMessage: async ({ message }) => {
           const id = headersFromKafka(message.headers)[RpcHeader.correlationId];
-          const pending = id ? this.#pending.get(id) : undefined;
-          if (!id || !pending) return;
-          this.#pending.delete(id);
-          clearTimeout(pending.timer);
-          try {
-            pending.resolve(parseRpcReply(decodeJson(message.value ?? Buffer.alloc(0))));
-          } catch (error) {
-            pending.reject(error);
-          }
+          if (id) this.#pending.settle(id, () => parseRpcReply(decodeJson(message.value ?? Buffer.alloc(0))));
         },
       });
       return { consumer };
