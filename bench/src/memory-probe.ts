@@ -4,7 +4,7 @@
  * Usage: node --conditions=@micro-framework/source memory-probe.ts <amqp|nats|kafka> <channel> <count>
  */
 import { Route, Runner, type Config, type Entrypoint } from '@micro-framework/core';
-import { QueueListener } from '@micro-framework/amqp';
+import { AmqpQueueListener } from '@micro-framework/amqp';
 import { TopicListener } from '@micro-framework/kafka';
 import { JetStreamListener } from '@micro-framework/nats';
 import { logLevel } from 'kafkajs';
@@ -14,7 +14,7 @@ import { kafkaBrokers, kafkaPartitions } from './endpoints.ts';
 const [broker = '', channel = '', countText = '0'] = process.argv.slice(2);
 const count = Number(countText);
 const setups: Record<string, () => { entrypoint: Entrypoint; config: Partial<Config> }> = {
-  amqp: () => ({ entrypoint: new QueueListener({ queueName: channel, queueArguments: { 'x-expires': 600_000 } }), config: {} }),
+  amqp: () => ({ entrypoint: new AmqpQueueListener({ queueName: channel, queueArguments: { 'x-expires': 600_000 } }), config: {} }),
   nats: () => ({ entrypoint: new JetStreamListener({ stream: channel, subjects: [channel] }), config: {} }),
   kafka: () => ({ entrypoint: new TopicListener({ topic: channel, partitions: kafkaPartitions }), config: { kafka: { brokers: kafkaBrokers, logLevel: logLevel.NOTHING } } }),
 };

@@ -63,7 +63,7 @@ const placeOrder = inject(
     try {
       const left = await inventory.call<number>('shop', 'reserve', [order.sku, Math.max(order.quantity, 1)], { timeoutMs: 1_000 });
       log('timer', `reserved ${order.sku} for order ${id} (${left} left); publishing order_placed`);
-      await events.dispatch('order_placed', order);
+      await events.publish('order_placed', order);
     } catch (error) {
       log('timer', `could not reserve for order ${id}: ${(error as Error).message}`);
     }

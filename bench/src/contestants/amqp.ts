@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { AmqpRpcClient, QueueListener, RpcListener } from '@micro-framework/amqp';
+import { AmqpRpcClient, AmqpQueueListener, AmqpRpcListener } from '@micro-framework/amqp';
 import amqplib from 'amqplib';
 import type { BrokerBench, DrainContestant, RpcContestant } from '../case.ts';
 import { Counter } from '../counter.ts';
@@ -36,10 +36,10 @@ export async function amqpBench(prefetch: number): Promise<BrokerBench> {
 
   const ours = routeDrain({
     name: '@micro-framework/amqp',
-    settings: `QueueListener, maxWorkers ${prefetch} (= prefetch), ack after the route finished`,
+    settings: `AmqpQueueListener, maxWorkers ${prefetch} (= prefetch), ack after the route finished`,
     maxWorkers: prefetch,
     config: { amqp: { url } },
-    entrypoint: () => new QueueListener({ queueName: queue, queueArguments: { 'x-expires': 600_000 } }),
+    entrypoint: () => new AmqpQueueListener({ queueName: queue, queueArguments: { 'x-expires': 600_000 } }),
   });
 
   const rawRpc = (): RpcContestant => {
@@ -88,9 +88,9 @@ export async function amqpBench(prefetch: number): Promise<BrokerBench> {
   const oursRpc = (): RpcContestant =>
     routeRpc({
       name: '@micro-framework/amqp',
-      settings: 'RpcListener (ufw-rpc topic exchange, confirmed replies, request acked once its reply is confirmed), AmqpRpcClient (mandatory confirmed requests; a call ends with its reply), maxWorkers 100',
+      settings: 'AmqpRpcListener (ufw-rpc topic exchange, confirmed replies, request acked once its reply is confirmed), AmqpRpcClient (mandatory confirmed requests; a call ends with its reply), maxWorkers 100',
       config: { amqp: { url } },
-      listener: () => new RpcListener(),
+      listener: () => new AmqpRpcListener(),
       client: async () => new AmqpRpcClient({ amqp: { url } }),
     });
 

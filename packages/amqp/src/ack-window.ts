@@ -1,3 +1,4 @@
+import { CoalescedSettler } from '@micro-framework/core';
 import type { Channel, ConsumeMessage } from 'amqplib';
 
 /**
@@ -14,7 +15,8 @@ export class AmqpAckWindow {
   /** Tags finished (to ack) and tags already settled (acked one by one or rejected). */
   readonly #finished = new Set<number>();
   readonly #settled = new Set<number>();
-  #scheduled: ReturnType<typeof setImmediate> | undefined;
+  /** Sends the window's acks once per event-loop turn. */
+  readonly #turn = new CoalescedSettler();
 
   constructor(channel: Channel) {
     this.#channel = channel;
@@ -28,7 +30,7 @@ export class AmqpAckWindow {
   /** Acks `message` at the end of this event-loop turn (or at the next flush()), with the others finished by then. */
   ack(message: ConsumeMessage): void {
     this.#finished.add(message.fields.deliveryTag);
-    this.#scheduled ??= setImmediate(() => this.flush());
+    if (this.#turn.pending === 0) this.#turn.defer(() => this.#sendAcks());
   }
 
   /** Records that `message` was settled another way (rejected): it no longer holds back the window. */
@@ -41,8 +43,10 @@ export class AmqpAckWindow {
    * redelivers every message not acked, so none is lost.
    */
   flush(): void {
-    if (this.#scheduled) clearImmediate(this.#scheduled);
-    this.#scheduled = undefined;
+    this.#turn.flush();
+  }
+
+  #sendAcks(): void {
     if (this.#finished.size === 0) return;
     // The last finished tag of the settled prefix: a `multiple` ack names a delivery still open.
     let upTo: number | undefined;

@@ -5,14 +5,33 @@ import { amqpOptionsFromConfig, connectionKey, defaultAmqpUrl, redactUrl, type A
 /** Runs on every (re)connection with the fresh connection: declare topology, open channels, consume. */
 export type ConnectionAttachment = (model: ChannelModel) => Promise<void>;
 
-/** A publish could not be confirmed: the broker refused it, or no connection came back in time. */
-export class PublishError extends MicroFrameworkError {}
+/**
+ * A publish was not confirmed: RabbitMQ nacked it (`nack`), returned it because no queue took it
+ * (`unroutable`, mandatory publishes), the channel closed first (`closed`), or no connection or
+ * confirm came within publishTimeoutMs (`timeout`; the message says when RabbitMQ blocks the
+ * connection under a resource alarm).
+ */
+export class PublishError extends MicroFrameworkError {
+  readonly reason: 'nack' | 'unroutable' | 'closed' | 'timeout';
+
+  constructor(message: string, reason: PublishError['reason'], options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.reason = reason;
+  }
+}
+
+/** A mandatory publish waiting for its confirm; set `returned` when RabbitMQ returned its message. */
+interface Outstanding {
+  returned: boolean;
+}
 
 /**
  * One recovering connection to RabbitMQ. After a drop it reconnects with backoff and runs every
  * attachment again (topology, consumers), so consumers resume without a restart. Publishes go through
  * a confirm channel: `publish` resolves once the broker confirmed, waits for the connection during an
- * outage, and rejects with PublishError past `publishTimeoutMs`. Never logs the password.
+ * outage, and rejects with PublishError when the confirm does not come within `publishTimeoutMs`
+ * (naming the resource alarm when RabbitMQ blocked the connection), when RabbitMQ nacks it, or when a
+ * mandatory message is returned unroutable. Never logs the password.
  */
 export class AmqpConnection extends Extension {
   readonly options: AmqpOptions;
@@ -24,6 +43,10 @@ export class AmqpConnection extends Extension {
   #closing = false;
   #connecting: Promise<void> | undefined;
   readonly #returnListeners = new Set<(message: Message) => void>();
+  /** Mandatory publishes awaiting their confirm, by exchange and routing key. */
+  readonly #outstanding = new Map<string, Set<Outstanding>>();
+  /** Why RabbitMQ blocked the connection (a resource alarm), while it does. */
+  #blocked: string | undefined;
 
   constructor(options: AmqpOptions = {}) {
     super();
@@ -36,6 +59,11 @@ export class AmqpConnection extends Extension {
 
   get isConnected(): boolean {
     return this.#publisher !== undefined;
+  }
+
+  /** Why RabbitMQ blocks publishing on this connection (say, "low on memory"), or undefined. */
+  get blockedReason(): string | undefined {
+    return this.#blocked;
   }
 
   /** Connects (a few quick retries at start-up, unlimited once connected). Rejects if RabbitMQ is unreachable. */
@@ -73,6 +101,13 @@ export class AmqpConnection extends Extension {
     connection.on('disconnect', () => {
       this.#model = undefined;
       this.#publisher = undefined;
+      this.#blocked = undefined;
+    });
+    connection.on('blocked', (reason: unknown) => {
+      this.#blocked = typeof reason === 'string' && reason.length > 0 ? reason : 'resource alarm';
+    });
+    connection.on('unblocked', () => {
+      this.#blocked = undefined;
     });
     this.#connection = connection;
   }
@@ -103,7 +138,7 @@ export class AmqpConnection extends Extension {
   async channel(): Promise<Channel> {
     await this.publisher();
     const model = this.#model;
-    if (!model) throw new PublishError(`connection to ${redactUrl(this.url)} dropped`);
+    if (!model) throw new PublishError(`connection to ${redactUrl(this.url)} dropped`, 'closed');
     return model.createChannel();
   }
 
@@ -111,9 +146,9 @@ export class AmqpConnection extends Extension {
   async publisher(timeoutMs = this.options.publishTimeoutMs ?? 30_000): Promise<ConfirmChannel> {
     const deadline = Date.now() + timeoutMs;
     while (!this.#publisher) {
-      if (this.#closing) throw new PublishError(`connection to ${redactUrl(this.url)} is closed`);
+      if (this.#closing) throw new PublishError(`connection to ${redactUrl(this.url)} is closed`, 'closed');
       const left = deadline - Date.now();
-      if (left <= 0) throw new PublishError(`no connection to ${redactUrl(this.url)} within ${timeoutMs} ms`);
+      if (left <= 0) throw new PublishError(`no connection to ${redactUrl(this.url)} within ${timeoutMs} ms`, 'timeout');
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.#waiters.push(() => {
@@ -127,38 +162,69 @@ export class AmqpConnection extends Extension {
 
   /**
    * Publishes and resolves once the broker confirmed (persistent, JSON content type unless given).
-   * Rejects with PublishError when the broker nacks, the channel closes first, or no connection
-   * returns within publishTimeoutMs.
+   * Rejects with PublishError when the broker nacks, when a `mandatory` message comes back unroutable,
+   * when the channel closes first, or when no connection and confirm come within publishTimeoutMs.
    */
   async publish(exchange: string, routingKey: string, body: Uint8Array, options: Options.Publish = {}): Promise<void> {
-    const channel = await this.publisher();
-    await new Promise<void>((resolve, reject) => {
-      const onClose = (): void => reject(new PublishError(`channel closed before ${exchange}/${routingKey} was confirmed`));
-      channel.once('close', onClose);
-      try {
-        channel.publish(exchange, routingKey, Buffer.from(body.buffer, body.byteOffset, body.byteLength), {
-          persistent: true,
-          contentType: 'application/json',
-          ...options,
-        }, (error: unknown) => {
-          channel.removeListener('close', onClose);
-          if (error) reject(new PublishError(`broker did not confirm ${exchange}/${routingKey}`, { cause: error }));
-          else resolve();
-        });
-      } catch (error) {
-        channel.removeListener('close', onClose);
-        reject(new PublishError(`could not publish to ${exchange}/${routingKey}`, { cause: error }));
-      }
-    });
+    const timeoutMs = this.options.publishTimeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
+    const channel = await this.publisher(timeoutMs);
+    const key = `${exchange}\u0000${routingKey}`;
+    const outstanding: Outstanding = { returned: false };
+    if (options.mandatory) {
+      let waiting = this.#outstanding.get(key);
+      if (!waiting) this.#outstanding.set(key, (waiting = new Set()));
+      waiting.add(outstanding);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    let onClose: (() => void) | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        onClose = (): void => reject(new PublishError(`channel closed before ${exchange}/${routingKey} was confirmed`, 'closed'));
+        channel.once('close', onClose);
+        timer = setTimeout(() => {
+          const blocked = this.#blocked ? `: RabbitMQ blocks the connection (${this.#blocked})` : '';
+          reject(new PublishError(`no confirm for ${exchange}/${routingKey} within ${timeoutMs} ms${blocked}`, 'timeout'));
+        }, Math.max(1, deadline - Date.now()));
+        try {
+          channel.publish(exchange, routingKey, Buffer.from(body.buffer, body.byteOffset, body.byteLength), {
+            persistent: true,
+            contentType: 'application/json',
+            ...options,
+          }, (error: unknown) => {
+            if (error) reject(new PublishError(`broker did not confirm ${exchange}/${routingKey}`, 'nack', { cause: error }));
+            else if (outstanding.returned) reject(new PublishError(`no queue took ${exchange}/${routingKey} (returned unroutable)`, 'unroutable'));
+            else resolve();
+          });
+        } catch (error) {
+          reject(new PublishError(`could not publish to ${exchange}/${routingKey}`, 'closed', { cause: error }));
+        }
+      });
+    } finally {
+      clearTimeout(timer);
+      if (onClose) channel.removeListener('close', onClose);
+      const waiting = this.#outstanding.get(key);
+      if (waiting?.delete(outstanding) && waiting.size === 0) this.#outstanding.delete(key);
+    }
+  }
+
+  /**
+   * A returned message is attributed to every mandatory publish to its exchange and routing key still
+   * awaiting its confirm (RabbitMQ sends the return before that confirm): each then fails as
+   * unroutable. When a return and an earlier routed publish race, the earlier one fails too and its
+   * caller publishes again: a duplicate, never a loss.
+   */
+  #onReturned(message: Message): void {
+    const waiting = this.#outstanding.get(`${message.fields.exchange}\u0000${message.fields.routingKey}`);
+    for (const outstanding of waiting ?? []) outstanding.returned = true;
+    for (const listener of this.#returnListeners) listener(message);
   }
 
   async #onConnect(model: ChannelModel): Promise<void> {
     const publisher = await model.createConfirmChannel();
     publisher.on('error', () => undefined);
     publisher.setMaxListeners(0);
-    publisher.on('return', (message: Message) => {
-      for (const listener of this.#returnListeners) listener(message);
-    });
+    publisher.on('return', (message: Message) => this.#onReturned(message));
     for (const attachment of this.#attachments) await attachment(model);
     this.#model = model;
     this.#publisher = publisher;

@@ -1,27 +1,32 @@
 import {
-  Entrypoint,
   ConfigurationError,
+  Entrypoint,
+  RetryHeader,
   defaultStopTimeoutMs,
   writeRetryHeaders,
-  type Headers,
+  type DeadLetterCopy,
+  type IncomingMessage,
   type PayloadFormat,
   type RetryState,
+  type Settlement,
   type StopOptions,
 } from '@micro-framework/core';
-import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Channel, ChannelModel, ConsumeMessage, MessageProperties, Options } from 'amqplib';
 import { AmqpAckWindow } from './ack-window.ts';
-import { sharedAmqpConnection, type AmqpConnection } from './amqp-connection.ts';
+import { PublishError, sharedAmqpConnection, type AmqpConnection } from './amqp-connection.ts';
 import { headersFromAmqp } from './amqp-headers.ts';
 import { type AmqpOptions } from './amqp-options.ts';
 import { delayTierMs, delayTierQueueName } from './delay-tiers.ts';
 
 export interface AmqpListenerOptions {
-  /** Drops (acks without calling the target) payloads for which it returns false. */
+  /** Drops (acks without calling the target) payloads for which it returns false; a throw dead-letters the message (reason `filter`). */
   readonly payloadFilter?: (payload: unknown) => boolean;
   /** `json` (default) parses the body; `raw` passes the bytes. */
   readonly format?: PayloadFormat;
-  /** Extra queue arguments (x-queue-type: quorum, x-delivery-limit...), also given to the dead-letter queue. */
+  /** Extra arguments of the listener's queue (x-queue-type: quorum, x-delivery-limit, x-expires...). */
   readonly queueArguments?: Record<string, unknown>;
+  /** Arguments of its dead-letter queue `<queue>.dlq` (none by default: it does not inherit queueArguments). */
+  readonly deadLetterQueueArguments?: Record<string, unknown>;
   /** Connection options; default the service config's `amqp` key. */
   readonly amqp?: AmqpOptions;
 }
@@ -33,13 +38,19 @@ export interface AmqpBinding {
   readonly routingKey: string;
 }
 
+/** A tier queue nobody used for this long is deleted by RabbitMQ (x-expires, on top of the tier's own delay). */
+const tierLeaseMs = 24 * 3_600_000;
+/** A tier is declared again (renewing its lease) before a retry when its last declaration is older than this. */
+const tierRenewMs = 3_600_000;
+
 /**
- * Consumes one durable queue with manual acks and a prefetch of the context's maxWorkers. A message
- * is acked only once its route finished (success, callback done, retry confirmed on a delay queue, or
- * dead letter confirmed on `<queue>.dlq`); a stopped route's message is rejected with requeue. After a
- * connection loss the queue is declared and consumed again.
+ * Consumes one durable queue with manual acks and a prefetch of the context's maxWorkers, and carries
+ * out core's decision for each message: ack once its route finished; a retry or a dead letter is
+ * published mandatory and acked only once RabbitMQ confirmed it took it (a returned or unconfirmed
+ * one hands the message back instead); a hand-back is a reject with requeue. After a connection loss
+ * the queue is declared and consumed again.
  */
-export abstract class AmqpListener extends Entrypoint {
+export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
   readonly #options: AmqpListenerOptions;
   #connection: AmqpConnection | undefined;
   #detach: (() => void) | undefined;
@@ -48,7 +59,8 @@ export abstract class AmqpListener extends Entrypoint {
   /** Acks of the current channel, coalesced per event-loop turn. */
   #acks: AmqpAckWindow | undefined;
   #stopping = false;
-  readonly #declaredTiers = new WeakMap<ChannelModel, Set<number>>();
+  /** When each delay tier was last declared on the current connection. */
+  #tiersDeclared = new Map<number, number>();
   #model: ChannelModel | undefined;
 
   protected constructor(options: AmqpListenerOptions) {
@@ -85,12 +97,20 @@ export abstract class AmqpListener extends Entrypoint {
     this.#detach = await this.connection.attach((model) => this.#consume(model));
   }
 
-  /** Cancels the consumer, drains in-flight calls (up to the timeout), then closes the channel. */
-  override async stop(options: StopOptions = {}): Promise<void> {
+  /** Cancels the consumer (and its renewal after a reconnection): RabbitMQ sends no more messages. */
+  override async stopIntake(): Promise<void> {
     this.#stopping = true;
     this.#detach?.();
     const channel = this.#channel;
-    if (channel && this.#consumerTag) await channel.cancel(this.#consumerTag).catch(() => undefined);
+    const tag = this.#consumerTag;
+    this.#consumerTag = undefined;
+    if (channel && tag) await channel.cancel(tag).catch(() => undefined);
+  }
+
+  /** Stops intake, drains in-flight deliveries (up to the timeout), sends their acks, then closes the channel. */
+  override async stop(options: StopOptions = {}): Promise<void> {
+    await this.stopIntake();
+    const channel = this.#channel;
     await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
     this.#acks?.flush();
     this.#channel = undefined;
@@ -98,28 +118,20 @@ export abstract class AmqpListener extends Entrypoint {
   }
 
   /**
-   * Publishes the original message to the delay queue of its tier, which dead-letters it back to this
-   * queue when due; resolves once RabbitMQ confirmed. The original is acked after that.
+   * Publishes the original message (its headers with their AMQP types, plus the retry state) to the
+   * delay queue of its tier, which dead-letters it back to this queue when due. Resolves once
+   * RabbitMQ confirmed a queue took it; the original is acked after that.
    */
-  override async scheduleRetry(entryId: unknown, retry: RetryState, delayMs: number): Promise<void> {
-    const message = entryId as ConsumeMessage;
+  override async scheduleRetry(message: ConsumeMessage, retry: RetryState, delayMs: number): Promise<void> {
     const tier = delayTierMs(delayMs);
-    const queue = delayTierQueueName(this.queueName, tier);
-    const model = this.#model;
-    if (!model) throw new ConfigurationError(`${this.queueName}: no connection to declare the delay queue`);
-    await this.#declareTier(model, tier);
-    await this.connection.publish('', queue, message.content, {
-      ...message.properties,
-      headers: writeRetryHeaders(headersFromAmqp(message.properties.headers), retry),
-      persistent: true,
-    });
+    const headers = { ...message.properties.headers, ...writeRetryHeaders({}, retry) };
+    await this.#publishToQueue(delayTierQueueName(this.queueName, tier), message, headers, (force) => this.#declareTier(tier, force));
   }
 
   /** Declares the exchange, the queue, its binding and its dead-letter queue on a channel. */
   protected async declareTopology(channel: Channel): Promise<void> {
-    const args = this.#options.queueArguments;
-    await channel.assertQueue(this.queueName, { durable: true, arguments: args });
-    await channel.assertQueue(this.deadLetterQueueName, { durable: true, arguments: args });
+    await channel.assertQueue(this.queueName, { durable: true, arguments: this.#options.queueArguments });
+    await this.#declareDeadLetterQueue();
     const binding = this.binding;
     if (binding) {
       await channel.assertExchange(binding.exchange, binding.exchangeType, { durable: true });
@@ -127,23 +139,70 @@ export abstract class AmqpListener extends Entrypoint {
     }
   }
 
-  async #declareTier(model: ChannelModel, tier: number): Promise<void> {
-    let declared = this.#declaredTiers.get(model);
-    if (!declared) this.#declaredTiers.set(model, (declared = new Set()));
-    if (declared.has(tier)) return;
-    const channel = await model.createChannel();
+  /**
+   * Declares `<queue>.dlq` with deadLetterQueueArguments when it does not exist. An existing one is
+   * kept as it is (one declared by an older version with the main queue's arguments keeps working).
+   */
+  async #declareDeadLetterQueue(): Promise<void> {
+    const exists = await this.#withChannel((channel) => channel.checkQueue(this.deadLetterQueueName)).then(
+      () => true,
+      () => false,
+    );
+    if (!exists) {
+      await this.#withChannel((channel) =>
+        channel.assertQueue(this.deadLetterQueueName, { durable: true, arguments: this.#options.deadLetterQueueArguments }),
+      );
+    }
+  }
+
+  /**
+   * Publishes a copy of `message` with `headers` to `queue` through the default exchange, mandatory.
+   * `declare(false)` runs first (it may skip a recent declaration); when RabbitMQ returns the message
+   * because the queue is gone, `declare(true)` declares it again and the copy is published once more.
+   */
+  async #publishToQueue(
+    queue: string,
+    message: ConsumeMessage,
+    headers: Record<string, unknown>,
+    declare: (force: boolean) => Promise<void>,
+  ): Promise<void> {
+    const properties = republished(message.properties, headers);
+    await declare(false);
     try {
-      await channel.assertQueue(delayTierQueueName(this.queueName, tier), {
+      await this.connection.publish('', queue, message.content, properties);
+    } catch (error) {
+      if (!(error instanceof PublishError && error.reason === 'unroutable')) throw error;
+      await declare(true);
+      await this.connection.publish('', queue, message.content, properties);
+    }
+  }
+
+  /** Declares a delay tier unless it was declared on this connection within tierRenewMs (each declaration renews its lease). */
+  async #declareTier(tier: number, force: boolean): Promise<void> {
+    const declaredAt = this.#tiersDeclared.get(tier);
+    if (!force && declaredAt !== undefined && Date.now() - declaredAt < tierRenewMs) return;
+    await this.#withChannel((channel) =>
+      channel.assertQueue(delayTierQueueName(this.queueName, tier), {
         durable: true,
         arguments: {
           'x-message-ttl': tier,
           'x-dead-letter-exchange': '',
           'x-dead-letter-routing-key': this.queueName,
-          // A tier nobody used for a day disappears (only once empty of consumers and unused).
-          'x-expires': tier + 24 * 3_600_000,
+          'x-expires': tier + tierLeaseMs,
         },
-      });
-      declared.add(tier);
+      }),
+    );
+    this.#tiersDeclared.set(tier, Date.now());
+  }
+
+  /** Runs `declare` on a short-lived channel of the current connection (a failed declaration closes only it). */
+  async #withChannel(declare: (channel: Channel) => Promise<unknown>): Promise<void> {
+    const model = this.#model;
+    if (!model) throw new PublishError(`${this.queueName}: no connection to declare on`, 'closed');
+    const channel = await model.createChannel();
+    channel.on('error', () => undefined);
+    try {
+      await declare(channel);
     } finally {
       await channel.close().catch(() => undefined);
     }
@@ -151,6 +210,7 @@ export abstract class AmqpListener extends Entrypoint {
 
   async #consume(model: ChannelModel): Promise<void> {
     if (this.#stopping) return;
+    if (this.#model !== model) this.#tiersDeclared = new Map();
     this.#model = model;
     const channel = await model.createChannel();
     channel.on('error', () => undefined);
@@ -161,56 +221,60 @@ export abstract class AmqpListener extends Entrypoint {
     await channel.prefetch(this.#options.amqp?.prefetch ?? this.context.config.maxWorkers);
     const acks = new AmqpAckWindow(channel);
     this.#acks = acks;
+    const settlement: Settlement<ConsumeMessage> = {
+      giveBackDelay: 'process',
+      ack: (message) => acks.ack(message),
+      deadLetter: (message, copy) => this.#deadLetter(message, copy),
+      giveBack: (message) => {
+        acks.settledElsewhere(message);
+        channel.reject(message, true);
+      },
+    };
     const { consumerTag } = await channel.consume(this.queueName, (message) => {
       if (!message) return;
       acks.delivered(message);
-      void this.#handle(channel, acks, message);
+      void this.deliver(message, this.#incoming(message), settlement);
     });
     this.#channel = channel;
     this.#consumerTag = consumerTag;
   }
 
-  async #handle(channel: Channel, acks: AmqpAckWindow, message: ConsumeMessage): Promise<void> {
-    const settle = (action: 'ack' | 'requeue'): void => {
-      try {
-        if (action === 'ack') acks.ack(message);
-        else {
-          acks.settledElsewhere(message);
-          channel.reject(message, true);
-        }
-      } catch {
-        // The channel closed: RabbitMQ requeues the message by itself.
-      }
+  #incoming(message: ConsumeMessage): IncomingMessage {
+    return {
+      body: message.content,
+      headers: headersFromAmqp(message.properties.headers),
+      channel: this.channelName,
+      format: this.#options.format,
+      payloadFilter: this.#options.payloadFilter,
+      meta: { redelivered: message.fields.redelivered },
     };
-    try {
-      const outcome = await this.deliver(message, {
-        body: message.content,
-        headers: headersFromAmqp(message.properties.headers),
-        channel: this.channelName,
-        format: this.#options.format,
-        payloadFilter: this.#options.payloadFilter,
-        meta: { redelivered: message.fields.redelivered },
-      });
-      if (outcome.action === 'give-back') {
-        settle('requeue');
-        return;
-      }
-      if (outcome.action === 'dead-letter') await this.#deadLetter(message, outcome.headers);
-      settle('ack');
-    } catch {
-      // The dead letter could not be confirmed: give the message back rather than lose it.
-      settle('requeue');
-    }
   }
 
-  /** Publishes the body to `<queue>.dlq` with the described headers plus where it came from; resolves once confirmed. */
-  async #deadLetter(message: ConsumeMessage, described: Headers): Promise<void> {
+  /**
+   * Publishes the body to `<queue>.dlq` with its own headers (AMQP types kept, retry headers dropped),
+   * the dead-letter description and where it came from; resolves once RabbitMQ confirmed.
+   */
+  async #deadLetter(message: ConsumeMessage, copy: DeadLetterCopy): Promise<void> {
+    const headers: Record<string, unknown> = { ...message.properties.headers };
+    for (const name of Object.values(RetryHeader)) delete headers[name];
+    Object.assign(headers, copy.description, { 'x-original-queue': this.queueName });
     const binding = this.binding;
-    const headers: Headers = { ...described, 'x-original-queue': this.queueName };
     if (binding) {
       headers['x-original-exchange'] = binding.exchange;
       headers['x-original-routing-key'] = message.fields.routingKey;
     }
-    await this.connection.publish('', this.deadLetterQueueName, message.content, { ...message.properties, headers, persistent: true });
+    await this.#publishToQueue(this.deadLetterQueueName, message, headers, async (force) => {
+      if (force) await this.#declareDeadLetterQueue();
+    });
   }
+}
+
+/**
+ * The properties of a republished copy: the original's, persistent, with `headers`, and without a
+ * per-message expiration (a copy parked in a delay or dead-letter queue must not expire there).
+ */
+function republished(properties: MessageProperties, headers: Record<string, unknown>): Options.Publish {
+  const { expiration: _expiration, headers: _headers, deliveryMode: _deliveryMode, ...kept } = properties;
+  const defined = Object.fromEntries(Object.entries(kept).filter(([, value]) => value !== undefined));
+  return { ...defined, headers, persistent: true, mandatory: true };
 }

@@ -1,7 +1,7 @@
 import { listenerTargetName } from '@micro-framework/core';
 import { AmqpListener, type AmqpBinding, type AmqpListenerOptions } from './amqp-listener.ts';
 
-export interface EventListenerOptions extends AmqpListenerOptions {
+export interface AmqpEventListenerOptions extends AmqpListenerOptions {
   /** The service that dispatches the event. */
   readonly sourceService: string;
   readonly eventName: string;
@@ -17,11 +17,11 @@ export function eventExchangeName(sourceService: string): string {
  * `<source>.events`, routing key = event name, queue `<source>.<event>__<service>.<target>`. Instances
  * of one service share the queue (competing consumers); each service gets its own copy (fan-out).
  */
-export class EventListener extends AmqpListener {
+export class AmqpEventListener extends AmqpListener {
   readonly sourceService: string;
   readonly eventName: string;
 
-  constructor(options: EventListenerOptions) {
+  constructor(options: AmqpEventListenerOptions) {
     super(options);
     this.sourceService = options.sourceService;
     this.eventName = options.eventName;

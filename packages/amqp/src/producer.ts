@@ -3,16 +3,16 @@ import { AmqpConnection, sharedAmqpConnection } from './amqp-connection.ts';
 import { type AmqpOptions } from './amqp-options.ts';
 import { eventExchangeName } from './event-listener.ts';
 
-export interface AmqpDispatchOptions {
+export interface AmqpPublishOptions {
   readonly headers?: Headers;
   readonly messageId?: string;
 }
 
 /**
  * Publishes events of one source service to its `<source>.events` topic exchange (declared durable on
- * first use). `dispatch` resolves once RabbitMQ confirmed the persistent message.
+ * first use). `publish` resolves once RabbitMQ confirmed the persistent message.
  */
-export class AmqpEventDispatcher {
+export class AmqpPublisher {
   readonly sourceService: string;
   readonly connection: AmqpConnection;
   readonly #owned: boolean;
@@ -25,8 +25,8 @@ export class AmqpEventDispatcher {
     this.connection = options.connection ?? new AmqpConnection(options.amqp ?? { url: process.env['AMQP_URL'] });
   }
 
-  /** Publishes `payload` (JSON, or bytes as they are) as `eventName`; rejects with PublishError if unconfirmed. */
-  async dispatch(eventName: string, payload: unknown, options: AmqpDispatchOptions = {}): Promise<void> {
+  /** Publishes `payload` (JSON, or bytes as they are) as event `eventName`; rejects with PublishError if unconfirmed. */
+  async publish(eventName: string, payload: unknown, options: AmqpPublishOptions = {}): Promise<void> {
     if (this.#owned) await this.connection.setup();
     const exchange = eventExchangeName(this.sourceService);
     this.#exchangeDeclared ??= this.connection.publisher().then((channel) => channel.assertExchange(exchange, 'topic', { durable: true })).then(() => undefined);
@@ -40,25 +40,25 @@ export class AmqpEventDispatcher {
     });
   }
 
-  /** Closes the connection if this dispatcher opened it. */
+  /** Closes the connection if this publisher opened it. */
   async close(): Promise<void> {
     if (this.#owned) await this.connection.stop();
   }
 }
 
-/** Injects an AmqpEventDispatcher for the running service's events, on the context's shared connection. */
-export class AmqpProducer implements Dependency<AmqpEventDispatcher> {
-  readonly #dispatchers = new WeakMap<AmqpConnection, AmqpEventDispatcher>();
+/** Injects an AmqpPublisher of the running service's events, on the context's shared connection. */
+export class AmqpProducer implements Dependency<AmqpPublisher> {
+  readonly #publishers = new WeakMap<AmqpConnection, AmqpPublisher>();
 
-  async get(worker: Worker): Promise<AmqpEventDispatcher> {
+  async get(worker: Worker): Promise<AmqpPublisher> {
     const context = worker.context;
     if (!context) throw new Error('AmqpProducer needs a worker run by a runner');
     const connection = await sharedAmqpConnection(context);
-    let dispatcher = this.#dispatchers.get(connection);
-    if (!dispatcher) {
-      dispatcher = new AmqpEventDispatcher({ sourceService: worker.config.serviceName, connection });
-      this.#dispatchers.set(connection, dispatcher);
+    let publisher = this.#publishers.get(connection);
+    if (!publisher) {
+      publisher = new AmqpPublisher({ sourceService: worker.config.serviceName, connection });
+      this.#publishers.set(connection, publisher);
     }
-    return dispatcher;
+    return publisher;
   }
 }

@@ -1,6 +1,6 @@
 import { AmqpListener, type AmqpBinding, type AmqpListenerOptions } from './amqp-listener.ts';
 
-export interface QueueListenerOptions extends AmqpListenerOptions {
+export interface AmqpQueueListenerOptions extends AmqpListenerOptions {
   /** The durable queue to consume (declared if missing). */
   readonly queueName: string;
   /** Bind the queue to this exchange (declared durable) with `routingKey`; omit to consume the queue as is. */
@@ -11,11 +11,11 @@ export interface QueueListenerOptions extends AmqpListenerOptions {
 }
 
 /** Consumes an explicitly named queue, optionally bound to an exchange. */
-export class QueueListener extends AmqpListener {
+export class AmqpQueueListener extends AmqpListener {
   readonly #queueName: string;
   readonly #binding: AmqpBinding | undefined;
 
-  constructor(options: QueueListenerOptions) {
+  constructor(options: AmqpQueueListenerOptions) {
     super(options);
     this.#queueName = options.queueName;
     this.#binding = options.exchange

@@ -11,6 +11,7 @@ import {
   encodeJson,
   parseRpcReply,
   rpcRequestBody,
+  rpcRequestHeaders,
   unwrapRpcReply,
   type RpcCallOptions,
 } from '@micro-framework/core';
@@ -23,7 +24,9 @@ import { rpcExchange, rpcRoutingKey } from './rpc-names.ts';
  * Calls RPC targets over RabbitMQ with one exclusive reply queue per client, bound to `ufw-rpc` under
  * its own name. Requests are mandatory: a request no queue takes comes back at once, and the client
  * then asks the service for its targets to tell "service down" (RpcNoResponders) from "no such
- * target" (RpcTargetNotFound). Late replies of timed-out calls are dropped.
+ * target" (RpcTargetNotFound). Requests carry the caller's deadline (AMQP `expiration` and the
+ * `x-rpc-deadline` header), so one still queued when the caller gave up is never run. Late replies of
+ * timed-out calls are dropped.
  */
 export class AmqpRpcClient extends RpcClient {
   readonly connection: AmqpConnection;
@@ -53,6 +56,8 @@ export class AmqpRpcClient extends RpcClient {
         correlationId,
         mandatory: true,
         persistent: false,
+        expiration: String(Math.max(1, Math.ceil(timeoutMs))),
+        headers: rpcRequestHeaders(timeoutMs),
       })
       .catch((error: unknown) => this.#pending.reject(correlationId, error));
     return (await reply) as T;

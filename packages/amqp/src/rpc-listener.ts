@@ -1,17 +1,11 @@
 import {
   Extension,
-  ExtensionIsStopped,
   RpcCommand,
+  RpcDispatcher,
   RpcEntrypoint,
-  answerIntrospection,
-  decodeJson,
   defaultStopTimeoutMs,
-  encodeJson,
-  parseRpcRequest,
-  rpcErrorReply,
-  toError,
+  type RpcAnswer,
   type RpcEntrypointOptions,
-  type RpcReplyBody,
   type StopOptions,
 } from '@micro-framework/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
@@ -20,30 +14,37 @@ import { headersFromAmqp } from './amqp-headers.ts';
 import { connectionKey, type AmqpOptions } from './amqp-options.ts';
 import { rpcExchange, rpcRoutingKey, rpcServiceQueueName, rpcTargetQueueName } from './rpc-names.ts';
 
-type RequestHandler = (request: ReturnType<typeof parseRpcRequest>, message: ConsumeMessage) => Promise<RpcReplyBody>;
+type Answer = (message: ConsumeMessage) => Promise<RpcAnswer>;
+type Track = (work: Promise<void>) => Promise<void>;
 
 /**
- * Consumes one RPC queue: decodes each request, answers through `ufw-rpc` with the request's reply_to
- * and correlation_id, and acks once the reply is confirmed. A request refused because the service is
- * stopping is requeued for another instance. Consumers are re-created after a reconnection.
+ * Consumes one RPC queue and carries out the dispatcher's answer for each request: a reply goes
+ * through `ufw-rpc` with the request's reply_to and correlation_id, then the request is acked; a
+ * request whose caller gave up is acked without a reply; one refused because its route is stopping
+ * is requeued for another instance. A reply RabbitMQ does not confirm is not retried (the caller's
+ * timeout ends the call): the request is acked rather than run again and again. Consumers are
+ * re-created after a reconnection.
  */
 class RpcQueueConsumer {
   readonly #connection: AmqpConnection;
   readonly #queue: string;
   readonly #bindings: readonly string[];
   readonly #prefetch: number;
-  readonly #handle: RequestHandler;
+  readonly #answer: Answer;
+  readonly #track: Track;
   #channel: Channel | undefined;
   #tag: string | undefined;
   #detach: (() => void) | undefined;
   #stopping = false;
 
-  constructor(connection: AmqpConnection, queue: string, bindings: readonly string[], prefetch: number, handle: RequestHandler) {
+  /** `track` counts each request, from receipt to its ack, as in-flight work of the owner. */
+  constructor(connection: AmqpConnection, queue: string, bindings: readonly string[], prefetch: number, answer: Answer, track: Track = (work) => work) {
     this.#connection = connection;
     this.#queue = queue;
     this.#bindings = bindings;
     this.#prefetch = prefetch;
-    this.#handle = handle;
+    this.#answer = answer;
+    this.#track = track;
   }
 
   async start(): Promise<void> {
@@ -54,7 +55,9 @@ class RpcQueueConsumer {
   async cancel(): Promise<void> {
     this.#stopping = true;
     this.#detach?.();
-    if (this.#channel && this.#tag) await this.#channel.cancel(this.#tag).catch(() => undefined);
+    const tag = this.#tag;
+    this.#tag = undefined;
+    if (this.#channel && tag) await this.#channel.cancel(tag).catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -72,34 +75,31 @@ class RpcQueueConsumer {
     for (const key of this.#bindings) await channel.bindQueue(this.#queue, rpcExchange, key);
     await channel.prefetch(this.#prefetch);
     const { consumerTag } = await channel.consume(this.#queue, (message) => {
-      if (message) void this.#answer(channel, message);
+      if (message) void this.#track(this.#settle(channel, message));
     });
     this.#channel = channel;
     this.#tag = consumerTag;
   }
 
-  async #answer(channel: Channel, message: ConsumeMessage): Promise<void> {
-    let reply: RpcReplyBody;
+  async #settle(channel: Channel, message: ConsumeMessage): Promise<void> {
+    const answer = await this.#answer(message);
     try {
-      reply = await this.#handle(parseRpcRequest(decodeJson(message.content)), message);
-    } catch (error) {
-      if (error instanceof ExtensionIsStopped) {
-        try { channel.reject(message, true); } catch { /* channel gone: requeued by RabbitMQ */ }
+      if (answer.kind === 'give-back') {
+        channel.reject(message, true);
         return;
       }
-      reply = rpcErrorReply(toError(error));
-    }
-    const { replyTo, correlationId } = message.properties;
-    try {
-      if (replyTo) {
-        await this.#connection.publish(rpcExchange, String(replyTo), encodeJson(reply), {
-          correlationId: correlationId === undefined ? undefined : String(correlationId),
-          persistent: false,
-        });
+      const { replyTo, correlationId } = message.properties;
+      if (answer.kind === 'reply' && replyTo) {
+        await this.#connection
+          .publish(rpcExchange, String(replyTo), answer.body, {
+            correlationId: correlationId === undefined ? undefined : String(correlationId),
+            persistent: false,
+          })
+          .catch(() => undefined);
       }
       channel.ack(message);
     } catch {
-      try { channel.reject(message, true); } catch { /* channel gone: requeued by RabbitMQ */ }
+      // The channel closed: RabbitMQ requeues the request by itself.
     }
   }
 }
@@ -117,12 +117,16 @@ class RpcIntrospection extends Extension {
   override async start(): Promise<void> {
     const service = this.context.config.serviceName;
     const keys = [RpcCommand.listTargets, RpcCommand.getTarget].map((command) => rpcRoutingKey(service, command));
-    this.#consumer = new RpcQueueConsumer(this.#connection, rpcServiceQueueName(service), keys, 10, async (request) => {
-      const reply = answerIntrospection(this.runner, request);
-      if (!reply) throw new Error(`unexpected command ${request.command} on ${rpcServiceQueueName(service)}`);
-      return reply;
-    });
+    const dispatcher = new RpcDispatcher(this.runner);
+    const queue = rpcServiceQueueName(service);
+    this.#consumer = new RpcQueueConsumer(this.#connection, queue, keys, 10, (message) =>
+      dispatcher.answer(message, { body: message.content, headers: headersFromAmqp(message.properties.headers), channel: queue }),
+    );
     await this.#consumer.start();
+  }
+
+  override async stopIntake(): Promise<void> {
+    await this.#consumer?.cancel();
   }
 
   override async stop(): Promise<void> {
@@ -135,9 +139,9 @@ class RpcIntrospection extends Extension {
  * Exposes the route's target over RPC on RabbitMQ, wire-compatible with micro_framework: queue
  * `rpc-<service>-<target>` bound to `ufw-rpc` with `<service>.<target>`; replies go to `ufw-rpc` with
  * the request's reply_to as routing key and its correlation_id. A target error is replied, never
- * retried nor dead-lettered.
+ * retried nor dead-lettered; a request whose caller's deadline passed is dropped unanswered.
  */
-export class RpcListener extends RpcEntrypoint {
+export class AmqpRpcListener extends RpcEntrypoint<ConsumeMessage> {
   readonly #amqp: AmqpOptions | undefined;
   #consumer: RpcQueueConsumer | undefined;
 
@@ -155,12 +159,19 @@ export class RpcListener extends RpcEntrypoint {
     await this.context.shared(`${connectionKey(connection.options)}:rpc-introspection`, () => new RpcIntrospection(connection));
     const service = this.context.config.serviceName;
     const keys = [rpcRoutingKey(service, this.rpcName)];
-    this.#consumer = new RpcQueueConsumer(connection, this.queueName, keys, this.context.config.maxWorkers, (request, message) =>
-      this.handleRequest(
-        request,
-        { headers: headersFromAmqp(message.properties.headers), channel: this.queueName, redelivered: message.fields.redelivered },
+    const dispatcher = new RpcDispatcher(this.runner);
+    this.#consumer = new RpcQueueConsumer(connection, this.queueName, keys, this.context.config.maxWorkers, (message) =>
+      dispatcher.answer(
         message,
+        {
+          body: message.content,
+          headers: headersFromAmqp(message.properties.headers),
+          channel: this.queueName,
+          meta: { redelivered: message.fields.redelivered },
+        },
+        this,
       ),
+      (work) => this.track(work),
     );
   }
 
@@ -168,8 +179,12 @@ export class RpcListener extends RpcEntrypoint {
     await this.#consumer?.start();
   }
 
-  override async stop(options: StopOptions = {}): Promise<void> {
+  override async stopIntake(): Promise<void> {
     await this.#consumer?.cancel();
+  }
+
+  override async stop(options: StopOptions = {}): Promise<void> {
+    await this.stopIntake();
     await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
     await this.#consumer?.close();
   }

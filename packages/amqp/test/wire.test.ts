@@ -1,36 +1,25 @@
-import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { Route, Runner, RemoteError, Backoff, inject, MetaDependency } from '@micro-framework/core';
+import { Route, RemoteError, Backoff, inject, MetaDependency } from '@micro-framework/core';
 import { waitFor } from '@micro-framework/conformance';
 import type { Channel, ConsumeMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AmqpBackoff, AmqpConnection, AmqpEventDispatcher, AmqpRpcClient, EventListener, RpcListener } from '../src/index.ts';
+import { AmqpBackoff, AmqpConnection, AmqpPublisher, AmqpRpcClient, AmqpEventListener, AmqpRpcListener } from '../src/index.ts';
+import { listQueues, services, unique, url } from './helpers.ts';
 
 // Wire-format and topology tests against the real RabbitMQ: what a Python micro_framework or Nameko
 // service sends and expects, byte for byte.
-const url = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const connection = new AmqpConnection({ url });
 let channel: Channel;
-const runners: Runner[] = [];
-const unique = (label: string) => `${label}-${randomUUID().slice(0, 8)}`;
+const { serve, stopAll } = services();
 
 beforeAll(async () => {
   await connection.setup();
   channel = await connection.channel();
 });
-afterEach(async () => {
-  await Promise.all(runners.splice(0).map((runner) => runner.stop({ timeoutMs: 2_000 })));
-});
+afterEach(stopAll);
 afterAll(async () => {
   await channel.close();
   await connection.stop();
 });
-
-async function serve(serviceName: string, routes: Route[]): Promise<void> {
-  const runner = new Runner({ config: { serviceName, amqp: { url } }, contexts: [{ routes }] });
-  runners.push(runner);
-  await runner.start();
-}
 
 /** A temporary queue receiving what is published to exchange/key. */
 async function tap(exchange: string, key: string, type = 'topic'): Promise<ConsumeMessage[]> {
@@ -42,22 +31,12 @@ async function tap(exchange: string, key: string, type = 'topic'): Promise<Consu
   return received;
 }
 
-/** The broker's own view of its queues (rabbitmqctl lists arguments as [name, type, value]). */
-function listQueues(): Array<{ name: string; durable: boolean; arguments: Record<string, unknown> }> {
-  const raw = JSON.parse(execFileSync('rabbitmqctl', ['list_queues', 'name', 'durable', 'arguments', '--formatter', 'json', '-q'], { encoding: 'utf8' })) as Array<{
-    name: string;
-    durable: boolean;
-    arguments: Array<[string, string, unknown]>;
-  }>;
-  return raw.map((q) => ({ ...q, arguments: Object.fromEntries(q.arguments.map(([name, , value]) => [name, value])) }));
-}
-
 describe('events on the wire', () => {
   it('dispatches a persistent JSON body to <source>.events with the event name as routing key', async () => {
     const source = unique('shop');
     const received = await tap(`${source}.events`, 'order_placed');
-    const dispatcher = new AmqpEventDispatcher({ sourceService: source, amqp: { url } });
-    await dispatcher.dispatch('order_placed', { id: 1, total: 9.5, note: 'é' }, { headers: { trace: 't-1' } });
+    const dispatcher = new AmqpPublisher({ sourceService: source, amqp: { url } });
+    await dispatcher.publish('order_placed', { id: 1, total: 9.5, note: 'é' }, { headers: { trace: 't-1' } });
     await dispatcher.close();
     await waitFor(() => received.length === 1, 'the event');
     const [message] = received;
@@ -74,7 +53,7 @@ describe('events on the wire', () => {
     const handleOrder = inject({ meta: new MetaDependency() }, function handleOrder({ meta }, payload: unknown) {
       seen.push({ payload, headers: meta.headers });
     });
-    await serve(unique('billing'), [new Route({ target: handleOrder, entrypoint: new EventListener({ sourceService: source, eventName: 'order_placed' }) })]);
+    await serve(unique('billing'), [new Route({ target: handleOrder, entrypoint: new AmqpEventListener({ sourceService: source, eventName: 'order_placed' }) })]);
     channel.publish(`${source}.events`, 'order_placed', Buffer.from('{"id": 7, "items": ["a"]}'), {
       contentType: 'application/json', deliveryMode: 2, headers: { 'nameko.call_id_stack': ['svc.x.1'], attempt: 2 },
     });
@@ -90,7 +69,7 @@ describe('events on the wire', () => {
       calls += 1;
       if (calls === 1) throw new Error('retry me');
     }
-    await serve(service, [new Route({ target: handleOrder, entrypoint: new EventListener({ sourceService: source, eventName: 'created' }), backoff: new AmqpBackoff({ maxRetries: 1, interval: 200 }) })]);
+    await serve(service, [new Route({ target: handleOrder, entrypoint: new AmqpEventListener({ sourceService: source, eventName: 'created' }), backoff: new AmqpBackoff({ maxRetries: 1, interval: 200 }) })]);
     channel.publish(`${source}.events`, 'created', Buffer.from('{}'));
     await waitFor(() => calls === 2, 'the retry');
     const queue = `${source}.created__${service}.handleOrder`;
@@ -111,7 +90,7 @@ describe('RPC on the wire', () => {
     function add(a: number, b: number): number {
       return a + b;
     }
-    await serve(service, [new Route({ target: add, entrypoint: new RpcListener() })]);
+    await serve(service, [new Route({ target: add, entrypoint: new AmqpRpcListener() })]);
     const replyQueue = unique('py-reply');
     const received = await tap('ufw-rpc', replyQueue);
     channel.publish('ufw-rpc', `${service}.add`, Buffer.from(JSON.stringify({ command: 'add', command_args: [2], command_kwargs: {} })), {
@@ -132,7 +111,7 @@ describe('RPC on the wire', () => {
     function reserve(): never {
       throw Object.assign(new Error('no stock'), { name: 'OutOfStock', data: { sku: 'A' } });
     }
-    await serve(service, [new Route({ target: reserve, entrypoint: new RpcListener(), backoff: new Backoff({ maxRetries: 0 }) })]);
+    await serve(service, [new Route({ target: reserve, entrypoint: new AmqpRpcListener(), backoff: new Backoff({ maxRetries: 0 }) })]);
     const replyQueue = unique('py-reply');
     const received = await tap('ufw-rpc', replyQueue);
     channel.publish('ufw-rpc', `${service}.reserve`, Buffer.from('{"command": "reserve", "command_args": [], "command_kwargs": {}}'), {

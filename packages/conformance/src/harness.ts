@@ -5,11 +5,14 @@ import {
   Runner,
   inject,
   type Backoff,
+  type Config,
+  type Entrypoint,
   type Meta,
   type MessageTranslator,
 } from '@micro-framework/core';
 import type { ConformanceAdapter, DeadLetterRecord, ListenerSpec } from '@micro-framework/core/testing';
-import { waitFor } from './poll.ts';
+import { expect } from 'vitest';
+import { staysQuiet, waitFor } from './poll.ts';
 
 /** One call the target saw. */
 export interface Call {
@@ -17,6 +20,8 @@ export interface Call {
   readonly meta: Meta;
   /** performance.now() when the call started. */
   readonly at: number;
+  /** performance.now() when the handler settled (undefined while it runs). */
+  end?: number;
   readonly instance: string;
 }
 
@@ -37,6 +42,7 @@ export class Harness {
   readonly adapter: ConformanceAdapter;
   readonly calls: Call[] = [];
   readonly #runners: Runner[] = [];
+  #deliveries = 0;
   readonly #cleanups: Array<() => void | Promise<void>> = [];
 
   constructor(adapter: ConformanceAdapter) {
@@ -58,18 +64,38 @@ export class Harness {
     const instance = options.instance ?? 'default';
     const handler = options.handler;
     // Named `handle` so every instance of a service derives the same queue / consumer names.
-    const handle = inject({ meta: new MetaDependency() }, function handle({ meta }, payload: unknown) {
-      calls.push({ payload, meta, at: performance.now(), instance });
-      return handler?.(payload, meta);
+    const handle = inject({ meta: new MetaDependency() }, async function handle({ meta }, payload: unknown) {
+      const call: Call = { payload, meta, at: performance.now(), instance };
+      calls.push(call);
+      try {
+        return await handler?.(payload, meta);
+      } finally {
+        call.end = performance.now();
+      }
     });
     const entrypoint = this.adapter.createListener(options.spec);
+    this.#countDeliveries(entrypoint);
     const common = { target: handle, entrypoint, backoff: options.backoff, translators: options.translators };
     return options.callback ? new CallbackRoute({ ...common, callbackTarget: options.callback }) : new Route(common);
   }
 
+  /** How many messages the listeners built by this harness received from the broker (hand-backs and redeliveries included). */
+  get deliveries(): number {
+    return this.#deliveries;
+  }
+
+  /** Counts every message the entrypoint is handed by its broker, whatever becomes of it. */
+  #countDeliveries(entrypoint: Entrypoint): void {
+    const deliver = entrypoint.deliver.bind(entrypoint) as (...args: unknown[]) => Promise<unknown>;
+    (entrypoint as unknown as { deliver: (...args: unknown[]) => Promise<unknown> }).deliver = (...args) => {
+      this.#deliveries += 1;
+      return deliver(...args);
+    };
+  }
+
   /** Starts a runner of `serviceName` with these routes; stopped after the test unless stopped before. */
-  async startService(serviceName: string, routes: Route[], maxWorkers = 10): Promise<Runner> {
-    const runner = new Runner({ config: { ...this.adapter.config, serviceName, maxWorkers }, contexts: [{ routes }] });
+  async startService(serviceName: string, routes: Route[], maxWorkers = 10, config: Partial<Config> = {}): Promise<Runner> {
+    const runner = new Runner({ config: { ...this.adapter.config, ...config, serviceName, maxWorkers }, contexts: [{ routes }] });
     this.#runners.push(runner);
     await runner.start();
     return runner;
@@ -87,6 +113,21 @@ export class Harness {
     let found: DeadLetterRecord[] = [];
     await waitFor(async () => (found = await read.call(this.adapter, spec)).length >= count, `${count} dead letter(s)`);
     return found;
+  }
+
+  /**
+   * Proves that nothing of `spec` is left to redeliver (every message was acked or committed): stops
+   * the running instances of its service, starts a fresh one, publishes a sentinel, and checks that
+   * the fresh instance handles the sentinel and nothing else within a quiet window.
+   */
+  async expectNothingLeft(spec: ListenerSpec, quietMs = 1_500): Promise<void> {
+    await Promise.all(this.#runners.map((runner) => runner.stop({ timeoutMs: 5_000 })));
+    const fresh: unknown[] = [];
+    await this.startService(spec.serviceName, [this.listenerRoute({ spec, instance: 'fresh', handler: (payload) => void fresh.push(payload) })]);
+    await this.publishJson(spec.channel, { sentinel: true });
+    await waitFor(() => fresh.length >= 1, 'the fresh instance to handle the sentinel', 60_000);
+    await staysQuiet(() => fresh.length > 1, quietMs);
+    expect(fresh, 'a fresh consumer found messages left unacked').toEqual([{ sentinel: true }]);
   }
 
   callsFor(predicate: (call: Call) => boolean): Call[] {

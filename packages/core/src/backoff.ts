@@ -1,7 +1,9 @@
-import { isRetryable } from './errors.ts';
+import { clampDelay } from './abortable-delay.ts';
+import { describeError, isRetryable } from './errors.ts';
 import { constantInterval, type IntervalProvider } from './interval-providers.ts';
 import type { RetryState } from './meta.ts';
 import type { Route } from './route.ts';
+import { safeHeaderValue } from './safe-header.ts';
 import type { Worker } from './worker.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -48,9 +50,12 @@ export class Backoff {
     return this.maxRetries;
   }
 
-  /** Milliseconds to wait before retrying the worker's failed call (never negative). */
+  /**
+   * Milliseconds to wait before retrying the worker's failed call: never negative nor longer than a
+   * timer can wait (see clampDelay), whatever the interval provider returned.
+   */
   getInterval(worker: Worker): number {
-    return Math.max(0, this.#interval(worker.meta.retry));
+    return clampDelay(this.#interval(worker.meta.retry));
   }
 
   /**
@@ -64,15 +69,19 @@ export class Backoff {
     return worker.meta.retry.retryCount < this.getMaxRetries(worker);
   }
 
-  /** The retry state the next attempt carries: count + 1, first error time kept, last error recorded. */
+  /**
+   * The retry state the next attempt carries: count + 1, first error time kept, last error recorded
+   * (name and message made safe for headers, see safeHeaderValue).
+   */
   nextRetryState(worker: Worker, now = Date.now()): RetryState {
     const current = worker.meta.retry;
+    const error = worker.exception ? describeError(worker.exception) : undefined;
     return {
       retryCount: current.retryCount + 1,
       firstErrorTime: current.firstErrorTime ?? worker.finishedAt ?? now,
       lastRetryTime: now,
-      lastErrorName: worker.exception?.name,
-      lastErrorMessage: worker.exception?.message,
+      lastErrorName: error && safeHeaderValue(error.name),
+      lastErrorMessage: error && safeHeaderValue(error.message),
     };
   }
 
@@ -81,14 +90,14 @@ export class Backoff {
    * to the broker (the entrypoint may then ack the original). Rejects with ExtensionIsStopped when the
    * route stops during the wait: the entrypoint gives the message back.
    */
-  async retry(route: Route, entryId: unknown, worker: Worker): Promise<Worker | null> {
+  async retry<D>(route: Route<D>, entryId: D, worker: Worker): Promise<Worker | null> {
     return this.executeRetry(route, entryId, worker, this.nextRetryState(worker), this.getInterval(worker));
   }
 
   /** Waits `intervalMs` in process, then runs a new worker with the next retry state. */
-  protected async executeRetry(
-    route: Route,
-    entryId: unknown,
+  protected async executeRetry<D>(
+    route: Route<D>,
+    entryId: D,
     worker: Worker,
     retry: RetryState,
     intervalMs: number,
@@ -105,9 +114,9 @@ export class Backoff {
  * must implement `scheduleRetry` (the adapters' listeners do).
  */
 export class DelayedBackoff extends Backoff {
-  protected override async executeRetry(
-    route: Route,
-    entryId: unknown,
+  protected override async executeRetry<D>(
+    route: Route<D>,
+    entryId: D,
     _worker: Worker,
     retry: RetryState,
     intervalMs: number,

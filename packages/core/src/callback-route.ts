@@ -3,7 +3,7 @@ import { DecodeError } from './errors.ts';
 import { Route, type RouteOptions } from './route.ts';
 import type { Target, Worker } from './worker.ts';
 
-export interface CallbackRouteOptions extends RouteOptions {
+export interface CallbackRouteOptions<D = unknown> extends RouteOptions<D> {
   /** Called with the original (translated) arguments and the error once no retry is left. */
   readonly callbackTarget: Target;
   readonly callbackWorkerClass?: CallbackWorkerClass;
@@ -16,12 +16,12 @@ export interface CallbackRouteOptions extends RouteOptions {
  * if the callback succeeds the message is acked; if it throws, the message is dead-lettered. A decode
  * failure skips the callback (there are no translated arguments to give it) and is dead-lettered.
  */
-export class CallbackRoute extends Route {
+export class CallbackRoute<D = unknown> extends Route<D> {
   readonly callbackTarget: Target;
   readonly callbackWorkerClass: CallbackWorkerClass;
   readonly callbackMethodName: string | undefined;
 
-  constructor(options: CallbackRouteOptions) {
+  constructor(options: CallbackRouteOptions<D>) {
     super(options);
     this.callbackTarget = options.callbackTarget;
     this.callbackWorkerClass = options.callbackWorkerClass ?? CallbackWorker;
@@ -41,13 +41,13 @@ export class CallbackRoute extends Route {
   }
 
   /** Runs the callback target under the context's limit and resolves to its finished worker. */
-  async startCallbackRoute(entryId: unknown, worker: Worker): Promise<Worker> {
+  async startCallbackRoute(entryId: D, worker: Worker): Promise<Worker> {
     const callbackWorker = await this.getCallbackWorkerInstance(worker);
     return await this.runWorker(entryId, callbackWorker);
   }
 
   /** Null (retry scheduled) and successes pass through; a final failure runs the callback. */
-  override async handleFinishedWorker(entryId: unknown, worker: Worker | null): Promise<Worker | null> {
+  override async handleFinishedWorker(entryId: D, worker: Worker | null): Promise<Worker | null> {
     if (worker === null || !worker.exception || worker.exception instanceof DecodeError) return worker;
     return await this.startCallbackRoute(entryId, worker);
   }

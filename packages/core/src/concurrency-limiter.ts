@@ -1,3 +1,5 @@
+import { ExtensionIsStopped } from './errors.ts';
+
 /** A counting semaphore with FIFO waiters and in-flight metrics. */
 export class ConcurrencyLimiter {
   readonly limit: number;
@@ -18,9 +20,19 @@ export class ConcurrencyLimiter {
     return this.#peak;
   }
 
-  /** Runs fn when a slot is free; the slot is released when fn settles, whatever the outcome. */
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.#active >= this.limit) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  /** How many calls wait for a slot. */
+  get waiting(): number {
+    return this.#waiters.length;
+  }
+
+  /**
+   * Runs fn when a slot is free; the slot is released when fn settles, whatever the outcome. When
+   * `signal` is aborted before fn could start (at once, or while waiting for a slot), fn never runs
+   * and the call rejects with the signal's reason (ExtensionIsStopped by default).
+   */
+  async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) throw refusal(signal);
+    if (this.#active >= this.limit) await this.#slot(signal);
     else this.#active += 1;
     this.#peak = Math.max(this.#peak, this.#active);
     try {
@@ -31,4 +43,31 @@ export class ConcurrencyLimiter {
       else this.#active -= 1;
     }
   }
+
+  /** Waits until a holder hands its slot over; on abort, leaves the queue and rejects. */
+  #slot(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const granted = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        if (signal?.aborted) {
+          // The slot came with the abort: pass it on rather than start.
+          const next = this.#waiters.shift();
+          if (next) next();
+          else this.#active -= 1;
+          reject(refusal(signal));
+        } else resolve();
+      };
+      const onAbort = (): void => {
+        const index = this.#waiters.indexOf(granted);
+        if (index >= 0) this.#waiters.splice(index, 1);
+        reject(refusal(signal!));
+      };
+      this.#waiters.push(granted);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+}
+
+function refusal(signal: AbortSignal): Error {
+  return signal.reason instanceof Error ? signal.reason : new ExtensionIsStopped('work');
 }

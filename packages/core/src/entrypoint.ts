@@ -1,10 +1,19 @@
-import { deadLetterOutcome, deliveryOutcomeOf, type DeliveryOutcome } from './delivery-outcome.ts';
-import { ConfigurationError, DecodeError } from './errors.ts';
+import { abortableDelay } from './abortable-delay.ts';
+import {
+  deadLetterCopy,
+  outcomeOfWorker,
+  type DeadLetterCopy,
+  type DeliveryOutcome,
+  type FailureContext,
+} from './delivery-outcome.ts';
+import { ConfigurationError, DecodeError, ExtensionIsStopped, toError } from './errors.ts';
 import { Extension } from './extension.ts';
+import { GiveBackLedger, giveBackDelay, giveBackPolicyOf, messageFingerprint } from './give-back-policy.ts';
 import type { Headers, Meta, RetryState } from './meta.ts';
 import { decodePayload, type PayloadFormat } from './payload-decoder.ts';
 import { readRetryHeaders } from './retry-headers.ts';
 import type { Route } from './route.ts';
+import type { SettledAction, Settlement } from './settlement.ts';
 import type { Worker } from './worker.ts';
 
 /** One message as a listener received it, before decoding. */
@@ -18,84 +27,110 @@ export interface IncomingMessage {
   readonly payloadFilter?: (payload: unknown) => boolean;
   /** Retry state kept outside the headers (say, a KV store); default the one in the headers. */
   readonly retry?: RetryState;
+  /**
+   * The message's identity across redeliveries (stream sequence, topic-partition-offset), to count
+   * how often the service handed it back; default a digest of channel, headers and body.
+   */
+  readonly id?: string;
   /** Further meta for the target (redelivered, partition...). */
   readonly meta?: Partial<Meta>;
 }
 
 /**
  * Where calls come from (a queue, a topic, a subject, an RPC address, a timer). An entrypoint is
- * bound to one route and hands it each message through `callRoute`; it acks, gives back or replies
- * according to what the route returned.
+ * bound to one route and hands it each message it receives, typed `D` (its broker's delivery), which
+ * reaches the route as its entry id and comes back to `scheduleRetry`.
  */
-export abstract class Entrypoint extends Extension {
-  #route: Route | undefined;
+export abstract class Entrypoint<D = unknown> extends Extension {
+  #route: Route<D> | undefined;
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #giveBacks = new GiveBackLedger();
 
   /** Binds this entrypoint to its route. Called by the route; an entrypoint serves one route. */
-  bindRoute(route: Route): void {
+  bindRoute(route: Route<D>): void {
     if (this.#route && this.#route !== route) {
       throw new ConfigurationError(`${this.constructor.name} is already bound to another route`);
     }
     this.#route = route;
   }
 
-  get route(): Route {
+  get route(): Route<D> {
     if (!this.#route) throw new ConfigurationError(`${this.constructor.name} is not bound to a route`);
     return this.#route;
   }
 
-  /** Number of route calls this entrypoint started that have not settled. */
+  /** Number of deliveries and route calls this entrypoint started that have not settled. */
   get inFlightCount(): number {
     return this.#inFlight.size;
   }
 
-  /**
-   * Runs the route for one message. Resolves to the final worker (result or exception set), or null
-   * when a retry was scheduled on the broker (the original may be acked). Rejects with
-   * ExtensionIsStopped when the route is stopped: the message must go back to the broker.
-   */
-  async callRoute(entryId: unknown, args: readonly unknown[], meta?: Partial<Meta>): Promise<Worker | null> {
-    const call = this.route.startRoute(entryId, args, meta);
-    this.#inFlight.add(call);
-    try {
-      return await call;
-    } finally {
-      this.#inFlight.delete(call);
-    }
+  /** Aborted once the route stops taking work: cuts delayed hand-backs short. */
+  get stopSignal(): AbortSignal {
+    return this.route.stopSignal;
   }
 
   /**
-   * Decodes the message, applies the payload filter, runs the route and says what to do with the
-   * message. A body that cannot be decoded never reaches the route: it comes back as a `decode` dead
-   * letter. Never rejects: a refusal (stopped route) or a failure to finish is a `give-back`.
+   * Runs the route for one call. Resolves to the final worker (result or exception set), or null
+   * when a retry was scheduled on the broker (the original may be acked). Rejects with
+   * ExtensionIsStopped when the route is stopped: the message must go back to the broker.
    */
-  async deliver(entryId: unknown, message: IncomingMessage): Promise<DeliveryOutcome> {
+  async callRoute(entryId: D, args: readonly unknown[], meta?: Partial<Meta>): Promise<Worker | null> {
+    return this.track(this.route.startRoute(entryId, args, meta));
+  }
+
+  /**
+   * Handles one message from decode to settlement, with the one failure policy every adapter shares:
+   * decide (see decide), then carry the decision out through `settlement`. A dead letter that cannot
+   * be stored, or a failure to settle, hands the message back after a growing delay, at most
+   * `config.giveBack.limit` times, then dead-letters it with reason `give-back-limit`. Never rejects.
+   */
+  async deliver(delivery: D, message: IncomingMessage, settlement: Settlement<D>): Promise<SettledAction> {
+    return this.track(this.#deliver(delivery, message, settlement));
+  }
+
+  /**
+   * What to do with one message: decode it (a failure is a `decode` dead letter), apply the payload
+   * filter (a throw is a `filter` dead letter, false an ack), run the route and map its result.
+   * Never rejects: whatever is thrown on the way becomes an Error inside an outcome.
+   */
+  async decide(delivery: D, message: IncomingMessage): Promise<DeliveryOutcome> {
     const { headers, retry: fromHeaders } = readRetryHeaders(message.headers);
-    const retry = message.retry ?? fromHeaders;
+    const context: FailureContext = { headers, originalChannel: message.channel, retry: message.retry ?? fromHeaders };
     let payload: unknown;
     try {
       payload = decodePayload(message.body, message.format ?? 'json');
     } catch (error) {
-      return deadLetterOutcome(error as DecodeError, { headers, originalChannel: message.channel, retry });
+      return { action: 'dead-letter', ...deadLetterCopy(DecodeError.from(error), context, 'decode') };
     }
-    if (message.payloadFilter && !message.payloadFilter(payload)) return { action: 'ack' };
-    const meta = { ...message.meta, headers, retry, channel: message.channel };
-    const [result] = await Promise.allSettled([this.callRoute(entryId, [payload], meta)]);
-    return deliveryOutcomeOf(result, message.channel);
+    if (message.payloadFilter) {
+      try {
+        if (!message.payloadFilter(payload)) return { action: 'ack' };
+      } catch (error) {
+        return { action: 'dead-letter', ...deadLetterCopy(toError(error), context, 'filter') };
+      }
+    }
+    try {
+      const meta = { ...message.meta, headers, retry: context.retry, channel: message.channel };
+      return outcomeOfWorker(await this.callRoute(delivery, [payload], meta), message.channel);
+    } catch (error) {
+      const stopping = error instanceof ExtensionIsStopped && this.route.isStopped;
+      return { action: 'give-back', cause: stopping ? 'stopping' : 'failure', error: toError(error) };
+    }
   }
 
   /**
    * Delivers the message of `entryId` again after `delayMs`, carrying `retry`. Resolves only once the
-   * broker has accepted the retry; rejects otherwise (the original is then given back, never lost).
-   * Entrypoints without broker-delayed retries throw ConfigurationError: use the in-process Backoff.
+   * broker has accepted the retry; rejects otherwise (the original is then given back, never lost),
+   * or with DeliveryLimitReached when the broker will not deliver it again. Entrypoints without
+   * broker-delayed retries throw ConfigurationError: use the in-process Backoff.
    */
-  async scheduleRetry(_entryId: unknown, _retry: RetryState, _delayMs: number): Promise<void> {
+  async scheduleRetry(_entryId: D, _retry: RetryState, _delayMs: number): Promise<void> {
     throw new ConfigurationError(
       `${this.constructor.name} cannot schedule broker-delayed retries; use the in-process Backoff`,
     );
   }
 
-  /** Waits until every in-flight route call settled or the timeout passed; true when all settled. */
+  /** Waits until every in-flight delivery and route call settled or the timeout passed; true when all settled. */
   protected async drain(timeoutMs: number): Promise<boolean> {
     if (this.#inFlight.size === 0) return true;
     let timer: NodeJS.Timeout | undefined;
@@ -108,5 +143,97 @@ export abstract class Entrypoint extends Extension {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Counts `work` as in flight until it settles: drain (and so stop) waits for it. */
+  protected async track<T>(work: Promise<T>): Promise<T> {
+    this.#inFlight.add(work);
+    try {
+      return await work;
+    } finally {
+      this.#inFlight.delete(work);
+    }
+  }
+
+  async #deliver(delivery: D, message: IncomingMessage, settlement: Settlement<D>): Promise<SettledAction> {
+    const outcome = await this.decide(delivery, message);
+    switch (outcome.action) {
+      case 'ack':
+        return this.#done(delivery, message, settlement, 'acked');
+      case 'retry-scheduled':
+        return this.#done(delivery, message, settlement, 'retry-scheduled');
+      case 'dead-letter':
+        try {
+          await settlement.deadLetter(delivery, outcome);
+        } catch (error) {
+          return this.#failedToSettle(delivery, message, settlement, toError(error), undefined);
+        }
+        return this.#done(delivery, message, settlement, 'dead-lettered');
+      case 'give-back':
+        if (outcome.cause === 'stopping') return this.#giveBack(delivery, settlement, 0);
+        return this.#failedToSettle(delivery, message, settlement, outcome.error, message);
+    }
+  }
+
+  async #done(delivery: D, message: IncomingMessage, settlement: Settlement<D>, action: SettledAction): Promise<SettledAction> {
+    try {
+      await settlement.ack(delivery);
+    } catch {
+      // The channel is gone: the broker delivers the message again.
+    }
+    if (this.#giveBacks.size > 0) this.#giveBacks.forget(this.#identity(message));
+    return action;
+  }
+
+  /**
+   * The service could not settle the message (`error`). Hand it back after a growing delay; past the
+   * limit (or where the protocol cannot hand back), dead-letter it with reason `give-back-limit` when
+   * `failed` says how (a dead letter that itself failed is not tried again that way); where even that
+   * fails, leave it to the broker with the longest delay.
+   */
+  async #failedToSettle(
+    delivery: D,
+    message: IncomingMessage,
+    settlement: Settlement<D>,
+    error: Error,
+    failed: IncomingMessage | undefined,
+  ): Promise<SettledAction> {
+    const policy = giveBackPolicyOf(this.context.config);
+    const count = this.#giveBacks.increment(this.#identity(message));
+    if (count <= policy.limit && settlement.giveBackDelay !== 'none') {
+      return this.#giveBack(delivery, settlement, giveBackDelay(policy, count));
+    }
+    if (failed) {
+      const { headers, retry } = readRetryHeaders(failed.headers);
+      const copy: DeadLetterCopy = deadLetterCopy(error, { headers, originalChannel: failed.channel, retry: failed.retry ?? retry }, 'give-back-limit');
+      try {
+        await settlement.deadLetter(delivery, copy);
+        return this.#done(delivery, message, settlement, 'dead-lettered');
+      } catch {
+        // Not even the dead letter can be stored: the broker keeps the message.
+      }
+    }
+    if (settlement.giveBackDelay === 'none') return 'dropped';
+    return this.#giveBack(delivery, settlement, policy.maxDelayMs);
+  }
+
+  /** Hands the message back after `delayMs`; a stop cuts a delay waited in process short. */
+  async #giveBack(delivery: D, settlement: Settlement<D>, delayMs: number): Promise<SettledAction> {
+    if (settlement.giveBackDelay === 'none') return 'dropped';
+    let delay = delayMs;
+    if (settlement.giveBackDelay === 'process' && delay > 0) {
+      await abortableDelay(delay, this.stopSignal).catch(() => undefined);
+      delay = 0;
+    }
+    try {
+      await settlement.giveBack(delivery, delay);
+    } catch {
+      // The channel is gone: the broker delivers the message again.
+    }
+    return 'given-back';
+  }
+
+  #identity(message: IncomingMessage): string {
+    return message.id ?? messageFingerprint(message.channel, message.headers, message.body);
   }
 }

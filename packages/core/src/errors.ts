@@ -106,8 +106,106 @@ export function isRetryable(error: unknown): boolean {
   return true;
 }
 
-/** Turns anything thrown into an Error, keeping Error instances as they are. */
+/**
+ * A value was thrown that is not an Error (a string, a BigInt, a plain object, undefined...). Its
+ * message describes the value; `thrown` keeps it as it was. Retryable like any user error.
+ */
+export class NonErrorThrown extends MicroFrameworkError {
+  readonly thrown: unknown;
+
+  constructor(thrown: unknown) {
+    super(describeValue(thrown));
+    this.thrown = thrown;
+  }
+}
+
+/** A value could not be encoded (an RPC result or a payload JSON cannot represent: BigInt, a cycle...). */
+export class EncodeError extends MicroFrameworkError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { ...options, retryable: false });
+  }
+}
+
+/**
+ * The broker will not deliver the message again (JetStream max_deliver, a quorum queue's delivery
+ * limit), so no broker-delayed retry can be scheduled: the route treats its retries as spent.
+ */
+export class DeliveryLimitReached extends MicroFrameworkError {
+  constructor(message: string) {
+    super(message, { retryable: false });
+  }
+}
+
+/**
+ * Turns anything thrown into an Error, keeping Error instances as they are. Never throws: not on a
+ * BigInt, a cyclic object, undefined, nor a Proxy whose every trap throws.
+ */
 export function toError(thrown: unknown): Error {
-  if (thrown instanceof Error) return thrown;
-  return new Error(typeof thrown === 'string' ? thrown : JSON.stringify(thrown) ?? String(thrown));
+  try {
+    if (thrown instanceof Error) return thrown;
+  } catch {
+    // A Proxy whose getPrototypeOf trap throws: describe it like any other value.
+  }
+  return new NonErrorThrown(thrown);
+}
+
+/**
+ * The name and message of an error, read without trusting it: a getter that throws, or a name or
+ * message that is not a string, gives a description instead of an exception.
+ */
+export function describeError(error: unknown): { name: string; message: string } {
+  const read = (key: 'name' | 'message'): string => {
+    try {
+      const value = (error as Record<string, unknown>)[key];
+      return typeof value === 'string' ? value : describeValue(value);
+    } catch {
+      return key === 'name' ? 'Error' : '[unreadable]';
+    }
+  };
+  return { name: read('name') || 'Error', message: read('message') };
+}
+
+/** A short text for any value, for error messages and logs; never throws. */
+export function describeValue(value: unknown): string {
+  try {
+    switch (typeof value) {
+      case 'string':
+        return value;
+      case 'bigint':
+        return `${value.toString()}n`;
+      case 'undefined':
+        return 'undefined';
+      case 'function':
+        return `[function ${value.name || 'anonymous'}]`;
+      case 'object':
+        return value === null ? 'null' : stringifyObject(value);
+      default:
+        return String(value);
+    }
+  } catch {
+    return '[unprintable value]';
+  }
+}
+
+/** JSON of an object with cycles marked and BigInts written as numbers-with-n, or its tag. */
+function stringifyObject(value: object): string {
+  try {
+    const seen = new WeakSet<object>();
+    const text = JSON.stringify(value, (_key, item: unknown) => {
+      if (typeof item === 'bigint') return `${item.toString()}n`;
+      if (typeof item === 'object' && item !== null) {
+        if (seen.has(item)) return '[Circular]';
+        seen.add(item);
+      }
+      return item;
+    });
+    if (text !== undefined) return text;
+  } catch {
+    // A throwing toJSON or getter: fall back to the object's tag.
+  }
+  try {
+    return Object.prototype.toString.call(value);
+  } catch {
+    return '[unprintable value]';
+  }
 }

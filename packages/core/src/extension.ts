@@ -43,6 +43,13 @@ export abstract class Extension {
   /** Begins accepting work. May throw: the runner stops what it had started. */
   async start(): Promise<void> {}
 
+  /**
+   * Stops taking new work (cancel a consumer, unsubscribe, stop fetching) without waiting for work in
+   * flight. The runner calls it on every extension before it stops any: no consumer keeps taking
+   * messages only to hand them back. Idempotent.
+   */
+  async stopIntake(): Promise<void> {}
+
   /** Commands a graceful stop: refuse new work, let in-flight work finish (up to the timeout), release. */
   async stop(_options?: StopOptions): Promise<void> {}
 }

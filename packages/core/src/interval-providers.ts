@@ -1,3 +1,4 @@
+import { maxDelayMs } from './abortable-delay.ts';
 import type { RetryState } from './meta.ts';
 
 /** Gives the wait in milliseconds before the next retry; receives the retry state of the failed attempt. */
@@ -14,11 +15,11 @@ export function constantInterval(ms: number): IntervalProvider {
   return () => ms;
 }
 
-/** start, start + increment, start + 2 × increment... never more than max. */
+/** start, start + increment, start + 2 × increment... never more than max (default: the longest timer, about 24.8 days). */
 export function linearInterval(options: { startMs: number; incrementMs: number; maxMs?: number }): IntervalProvider {
   const start = nonNegative('startMs', options.startMs);
   const increment = nonNegative('incrementMs', options.incrementMs);
-  const max = nonNegative('maxMs', options.maxMs ?? Number.MAX_SAFE_INTEGER);
+  const max = Math.min(nonNegative('maxMs', options.maxMs ?? maxDelayMs), maxDelayMs);
   return ({ retryCount }) => Math.min(max, start + increment * retryCount);
 }
 

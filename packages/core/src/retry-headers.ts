@@ -1,4 +1,5 @@
 import type { Headers, RetryState } from './meta.ts';
+import { safeHeaderValue } from './safe-header.ts';
 
 /** Header names that carry the retry state on the wire. Every adapter uses these. */
 export const RetryHeader = {
@@ -11,13 +12,13 @@ export const RetryHeader = {
 
 const retryHeaderNames: ReadonlySet<string> = new Set(Object.values(RetryHeader));
 
-/** Writes the retry state into headers (returns a new object; other headers are kept). */
+/** Writes the retry state into headers (returns a new object; other headers are kept); error texts made header-safe. */
 export function writeRetryHeaders(headers: Headers, state: RetryState): Headers {
   const out: Headers = { ...headers, [RetryHeader.count]: String(state.retryCount) };
   if (state.firstErrorTime !== undefined) out[RetryHeader.firstErrorTime] = String(state.firstErrorTime);
   if (state.lastRetryTime !== undefined) out[RetryHeader.lastRetryTime] = String(state.lastRetryTime);
-  if (state.lastErrorName !== undefined) out[RetryHeader.lastErrorName] = state.lastErrorName;
-  if (state.lastErrorMessage !== undefined) out[RetryHeader.lastErrorMessage] = state.lastErrorMessage;
+  if (state.lastErrorName !== undefined) out[RetryHeader.lastErrorName] = safeHeaderValue(state.lastErrorName);
+  if (state.lastErrorMessage !== undefined) out[RetryHeader.lastErrorMessage] = safeHeaderValue(state.lastErrorMessage);
   return out;
 }
 

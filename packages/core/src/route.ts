@@ -1,6 +1,8 @@
+import { abortableDelay } from './abortable-delay.ts';
 import { Backoff } from './backoff.ts';
+import { CallbackWorker } from './callback-worker.ts';
 import type { Entrypoint } from './entrypoint.ts';
-import { ExtensionIsStopped } from './errors.ts';
+import { DeliveryLimitReached, ExtensionIsStopped } from './errors.ts';
 import { Extension, type StopOptions } from './extension.ts';
 import { createMeta, type Meta } from './meta.ts';
 import type { Runner } from './runner.ts';
@@ -8,9 +10,9 @@ import type { RunnerContext } from './runner-context.ts';
 import type { MessageTranslator } from './translator.ts';
 import { targetName, Worker, type Target, type WorkerClass } from './worker.ts';
 
-export interface RouteOptions {
+export interface RouteOptions<D = unknown> {
   readonly target: Target;
-  readonly entrypoint: Entrypoint;
+  readonly entrypoint: Entrypoint<D>;
   readonly translators?: readonly MessageTranslator[];
   readonly workerClass?: WorkerClass;
   readonly backoff?: Backoff;
@@ -23,18 +25,19 @@ export interface RouteOptions {
 /**
  * Links an entrypoint to a target. Each message runs in a worker under the context's concurrency
  * limit; a failure is retried while the backoff allows; `handleFinishedWorker` sees the final worker.
+ * `D` is the entrypoint's delivery, passed along as the entry id.
  */
-export class Route extends Extension {
+export class Route<D = unknown> extends Extension {
   readonly target: Target;
   readonly methodName: string | undefined;
   readonly workerClass: WorkerClass;
-  readonly #entrypoint: Entrypoint;
+  readonly #entrypoint: Entrypoint<D>;
   readonly #translators: readonly MessageTranslator[];
   readonly #backoff: Backoff | undefined;
   readonly #metricLabel: string;
   readonly #stopping = new AbortController();
 
-  constructor(options: RouteOptions) {
+  constructor(options: RouteOptions<D>) {
     super();
     this.target = options.target;
     this.methodName = options.methodName;
@@ -50,7 +53,7 @@ export class Route extends Extension {
     return this.#backoff;
   }
 
-  get entrypoint(): Entrypoint {
+  get entrypoint(): Entrypoint<D> {
     return this.#entrypoint;
   }
 
@@ -67,6 +70,11 @@ export class Route extends Extension {
     return this.#stopping.signal.aborted;
   }
 
+  /** Aborted (with ExtensionIsStopped) once the route refuses new work. */
+  get stopSignal(): AbortSignal {
+    return this.#stopping.signal;
+  }
+
   override bind(runner: Runner, context: RunnerContext): void {
     super.bind(runner, context);
     this.#entrypoint.bind(runner, context);
@@ -80,15 +88,24 @@ export class Route extends Extension {
     await this.#entrypoint.start();
   }
 
-  /** Refuses new work at once, then stops the entrypoint, which drains in-flight calls and releases. */
-  override async stop(options?: StopOptions): Promise<void> {
+  /** Refuses new work and makes the entrypoint stop taking messages; in-flight work goes on. */
+  override async stopIntake(): Promise<void> {
     this.refuseNewWork();
+    await this.#entrypoint.stopIntake();
+  }
+
+  /** Stops intake (if not done yet), then stops the entrypoint, which drains in-flight calls and releases. */
+  override async stop(options?: StopOptions): Promise<void> {
+    await this.stopIntake();
     await this.#entrypoint.stop(options);
   }
 
-  /** Makes startRoute reject with ExtensionIsStopped and cuts in-process backoff waits short. */
+  /**
+   * Makes startRoute reject with ExtensionIsStopped, refuses calls still waiting for a worker slot,
+   * and cuts in-process backoff waits and delayed hand-backs short.
+   */
   refuseNewWork(): void {
-    if (!this.isStopped) this.#stopping.abort();
+    if (!this.isStopped) this.#stopping.abort(new ExtensionIsStopped(`route ${this.#metricLabel}`));
   }
 
   /** Builds the worker of one call (not run yet). */
@@ -105,9 +122,14 @@ export class Route extends Extension {
     });
   }
 
-  /** Runs the worker under the context's concurrency limit; resolves to the same worker, finished. */
-  async runWorker(_entryId: unknown, worker: Worker): Promise<Worker> {
-    return this.context.spawnWorker(worker, this.#metricLabel);
+  /**
+   * Runs the worker under the context's concurrency limit; resolves to the same worker, finished. An
+   * attempt of the target still waiting for a slot when the route stops is refused with
+   * ExtensionIsStopped (handed back unstarted); a callback worker finishes its message regardless.
+   */
+  async runWorker(_entryId: D, worker: Worker): Promise<Worker> {
+    const refuseOn = worker instanceof CallbackWorker ? undefined : this.#stopping.signal;
+    return this.context.spawnWorker(worker, this.#metricLabel, refuseOn);
   }
 
   /**
@@ -115,18 +137,24 @@ export class Route extends Extension {
    * retry, or null when the backoff scheduled the retry on the broker (the entrypoint decides what to
    * do with the original message).
    */
-  async runBackoff(entryId: unknown, worker: Worker): Promise<Worker | null> {
+  async runBackoff(entryId: D, worker: Worker): Promise<Worker | null> {
     const backoff = this.#backoff;
     let current: Worker | null = worker;
     while (backoff && current?.exception && backoff.canRetry(current)) {
       if (this.isStopped) throw new ExtensionIsStopped(`route ${this.#metricLabel}`);
-      current = await backoff.retry(this, entryId, current);
+      try {
+        current = await backoff.retry(this, entryId, current);
+      } catch (error) {
+        // The broker will not deliver it again: the retries are spent.
+        if (error instanceof DeliveryLimitReached) return current;
+        throw error;
+      }
     }
     return current;
   }
 
   /** Override to act on the final worker; returns the worker (or null when a retry was scheduled). */
-  async handleFinishedWorker(_entryId: unknown, worker: Worker | null): Promise<Worker | null> {
+  async handleFinishedWorker(_entryId: D, worker: Worker | null): Promise<Worker | null> {
     return worker;
   }
 
@@ -134,27 +162,15 @@ export class Route extends Extension {
    * Handles one call: worker, retries, then handleFinishedWorker. Resolves to the final worker or null
    * (retry scheduled on the broker). Rejects with ExtensionIsStopped once the route is stopping.
    */
-  async startRoute(entryId: unknown, args: readonly unknown[], meta?: Partial<Meta>): Promise<Worker | null> {
+  async startRoute(entryId: D, args: readonly unknown[], meta?: Partial<Meta>): Promise<Worker | null> {
     if (this.isStopped) throw new ExtensionIsStopped(`route ${this.#metricLabel}`);
     let worker: Worker | null = await this.runWorker(entryId, await this.getWorkerInstance(args, meta));
     if (worker.exception && this.#backoff?.canRetry(worker)) worker = await this.runBackoff(entryId, worker);
     return this.handleFinishedWorker(entryId, worker);
   }
 
-  /** Waits `ms`, or rejects with ExtensionIsStopped as soon as the route stops. */
+  /** Waits `ms` (see clampDelay), or rejects with ExtensionIsStopped as soon as the route stops. */
   async wait(ms: number): Promise<void> {
-    const signal = this.#stopping.signal;
-    if (signal.aborted) throw new ExtensionIsStopped(`route ${this.#metricLabel}`);
-    await new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(new ExtensionIsStopped(`route ${this.#metricLabel}`));
-      };
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+    await abortableDelay(ms, this.#stopping.signal);
   }
 }

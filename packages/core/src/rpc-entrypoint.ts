@@ -1,16 +1,7 @@
 import { Entrypoint } from './entrypoint.ts';
 import { RpcTargetNotFound } from './errors.ts';
-import type { Meta } from './meta.ts';
 import type { Runner } from './runner.ts';
-import {
-  RpcCommand,
-  rpcCallArguments,
-  rpcErrorReply,
-  rpcSuccessReply,
-  type RpcReplyBody,
-  type RpcRequestBody,
-  type RpcTargetInfo,
-} from './rpc-protocol.ts';
+import { RpcCommand, rpcErrorReply, rpcSuccessReply, type RpcReplyBody, type RpcRequestBody, type RpcTargetInfo } from './rpc-protocol.ts';
 import { injectedDeclaration } from './dependency.ts';
 import { targetName } from './worker.ts';
 
@@ -22,9 +13,9 @@ export interface RpcEntrypointOptions {
 
 /**
  * Exposes its route's target over RPC. Only routes whose entrypoint is an RpcEntrypoint are callable;
- * adapters subclass it with their transport.
+ * adapters subclass it with their transport and answer requests with an RpcDispatcher.
  */
-export abstract class RpcEntrypoint extends Entrypoint {
+export abstract class RpcEntrypoint<D = unknown> extends Entrypoint<D> {
   readonly #name: string | undefined;
   readonly description: string | null;
 
@@ -53,30 +44,15 @@ export abstract class RpcEntrypoint extends Entrypoint {
     const arity = declared ? Math.max(0, declared.fn.length - 1) : typeof fn === 'function' ? fn.length : 0;
     return { name: this.rpcName, description: this.description, arity };
   }
-
-  /**
-   * Answers one request addressed to this target (or an introspection command). Resolves to the
-   * reply body; a target error becomes an error reply, never retried nor dead-lettered. Rejects with
-   * ExtensionIsStopped when the route is stopping: the adapter gives the request back or lets it time out.
-   */
-  async handleRequest(request: RpcRequestBody, meta: Partial<Meta>, entryId: unknown): Promise<RpcReplyBody> {
-    const introspection = answerIntrospection(this.runner, request);
-    if (introspection) return introspection;
-    if (request.command !== this.rpcName) {
-      return rpcErrorReply(new RpcTargetNotFound(this.runner.config.serviceName, request.command));
-    }
-    const worker = await this.callRoute(entryId, rpcCallArguments(request), meta);
-    if (worker === null) return rpcSuccessReply(null);
-    return worker.exception ? rpcErrorReply(worker.exception) : rpcSuccessReply(worker.result);
-  }
 }
 
 /** Every RPC entrypoint of the runner, by name. */
-export function rpcEntrypoints(runner: Runner): Map<string, RpcEntrypoint> {
-  const found = new Map<string, RpcEntrypoint>();
+export function rpcEntrypoints(runner: Runner): Map<string, RpcEntrypoint<unknown>> {
+  const found = new Map<string, RpcEntrypoint<unknown>>();
   for (const context of runner.contexts) {
     for (const route of context.routes) {
-      if (route.entrypoint instanceof RpcEntrypoint) found.set(route.entrypoint.rpcName, route.entrypoint);
+      const entrypoint: unknown = route.entrypoint;
+      if (entrypoint instanceof RpcEntrypoint) found.set(entrypoint.rpcName, entrypoint);
     }
   }
   return found;

@@ -1,4 +1,5 @@
-import { DecodeError, RemoteError, RpcTargetNotFound } from './errors.ts';
+import { DecodeError, EncodeError, RemoteError, RpcTargetNotFound, describeError, describeValue } from './errors.ts';
+import type { Headers } from './meta.ts';
 
 /** The request body every adapter sends (wire-compatible with the Python micro_framework and Nameko). */
 export interface RpcRequestBody {
@@ -79,19 +80,62 @@ export function rpcSuccessReply(data: unknown): RpcReplyBody {
   return { data: data === undefined ? null : data, exception: null };
 }
 
-/** A reply carrying the error's name and message; `data` (own enumerable property) goes in kwargs. */
+/**
+ * A reply carrying the error's name and message (read safely, see describeError); `data` (own
+ * enumerable property) goes in kwargs. A RemoteError passes on the remote name and message.
+ */
 export function rpcErrorReply(error: Error): RpcReplyBody {
-  const data = (error as { data?: unknown }).data;
+  const { name, message } = describeError(error);
+  let data: unknown;
+  try {
+    data = (error as { data?: unknown }).data;
+  } catch {
+    data = undefined;
+  }
   return {
     data: null,
     exception: {
-      exception: error instanceof RemoteError ? error.remoteName : error.name,
-      message: error instanceof RemoteError ? error.remoteMessage : error.message,
-      args: [error.message],
+      exception: error instanceof RemoteError ? error.remoteName : name,
+      message: error instanceof RemoteError ? error.remoteMessage : message,
+      args: [message],
       kwargs: data === undefined ? {} : { data },
       module: error instanceof RpcTargetNotFound ? '@micro-framework/core' : null,
     },
   };
+}
+
+/**
+ * The bytes of a reply, whatever it holds. A result JSON cannot encode (a BigInt, a cycle, a
+ * throwing toJSON) becomes an EncodeError reply; an error reply whose data cannot be encoded is sent
+ * without its data. Never throws.
+ */
+export function encodeRpcReply(reply: RpcReplyBody): Uint8Array {
+  try {
+    return encodeJson(reply);
+  } catch (failure) {
+    if (reply.exception === null) {
+      const reason = describeError(failure);
+      return encodeRpcReply(rpcErrorReply(new EncodeError(`the result could not be encoded as JSON: ${reason.name}: ${reason.message}`)));
+    }
+    const { exception, message } = reply.exception;
+    return encodeJson({ data: null, exception: { exception: describeValue(exception), message: describeValue(message), args: [describeValue(message)], kwargs: {}, module: null } });
+  }
+}
+
+/** Header carrying when the caller stops waiting for a reply (epoch ms): a service drops a request past it. */
+export const rpcDeadlineHeader = 'x-rpc-deadline';
+
+/** The headers a request carries: its caller's deadline. */
+export function rpcRequestHeaders(timeoutMs: number, now = Date.now()): Headers {
+  return { [rpcDeadlineHeader]: String(now + timeoutMs) };
+}
+
+/** The caller's deadline of a request (epoch ms), if it sent one. */
+export function rpcDeadlineOf(headers: Headers): number | undefined {
+  const value = headers[rpcDeadlineHeader];
+  if (value === undefined) return undefined;
+  const deadline = Number(value);
+  return Number.isFinite(deadline) ? deadline : undefined;
 }
 
 /** Validates a decoded reply; throws DecodeError when its shape is wrong. */

@@ -7,7 +7,7 @@ import type { Runner } from './runner.ts';
 import type { Worker } from './worker.ts';
 
 export interface RunnerContextOptions {
-  readonly routes: readonly Route[];
+  readonly routes: readonly Route<never>[];
   /** Other extensions the routes rely on; started before the routes, stopped after them. */
   readonly extensions?: readonly Extension[];
   /** Overrides of the runner's config for this context (maxWorkers, broker URLs...). */
@@ -29,7 +29,7 @@ export interface WorkerMetrics {
  * Connections that the routes share are `shared` extensions of the context.
  */
 export class RunnerContext {
-  readonly routes: readonly Route[];
+  readonly routes: readonly Route<never>[];
   readonly extensions: readonly Extension[];
   readonly metricLabel: string | undefined;
   readonly #overrides: Partial<Config> | undefined;
@@ -55,6 +55,11 @@ export class RunnerContext {
   get runner(): Runner {
     if (!this.#runner) throw new ConfigurationError('RunnerContext is not bound to a runner');
     return this.#runner;
+  }
+
+  /** True once bound to a runner (start began). */
+  get isBound(): boolean {
+    return this.#runner !== undefined;
   }
 
   /** Workers currently running in this context. */
@@ -84,29 +89,44 @@ export class RunnerContext {
   }
 
   /**
-   * Stops the routes (every route refuses new work first, then each drains, in reverse order, within
-   * one shared deadline), then the extensions and shared resources in reverse order.
+   * Stops in three phases (what Runner.stop does across all its contexts): stopIntake, then
+   * stopRoutes (all in parallel, one deadline), then stopExtensions.
    */
   async stop(options: StopOptions = {}): Promise<void> {
     const deadline = Date.now() + (options.timeoutMs ?? defaultStopTimeoutMs);
-    const remaining = (): StopOptions => ({ timeoutMs: Math.max(0, deadline - Date.now()) });
+    await this.stopIntake();
+    const errors = [...(await this.stopRoutes(deadline)), ...(await this.stopExtensions(deadline))];
+    if (errors.length > 0) throw new AggregateError(errors, 'some extensions failed to stop');
+  }
+
+  /**
+   * Phase 1 of a stop: every route refuses new work (calls still waiting for a worker slot are
+   * handed back unstarted) and every entrypoint and extension stops taking messages.
+   */
+  async stopIntake(): Promise<void> {
     for (const route of this.routes) route.refuseNewWork();
+    await Promise.allSettled([...this.routes, ...this.extensions, ...this.#sharedOrder].map((extension) => extension.stopIntake()));
+  }
+
+  /** Phase 2: every route drains its in-flight calls, all in parallel, until `deadline` (epoch ms). Returns the errors. */
+  async stopRoutes(deadline: number): Promise<unknown[]> {
+    const results = await Promise.allSettled(this.routes.map((route) => route.stop({ timeoutMs: Math.max(0, deadline - Date.now()) })));
+    return results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
+  }
+
+  /** Phase 3: the extensions, then the shared resources (connections), in reverse order. Returns the errors. */
+  async stopExtensions(deadline: number): Promise<unknown[]> {
     const errors: unknown[] = [];
-    const stopEach = async (extensions: readonly Extension[]): Promise<void> => {
-      for (const extension of [...extensions].reverse()) {
-        try {
-          await extension.stop(remaining());
-        } catch (error) {
-          errors.push(error);
-        }
+    for (const extension of [...[...this.extensions].reverse(), ...[...this.#sharedOrder].reverse()]) {
+      try {
+        await extension.stop({ timeoutMs: Math.max(0, deadline - Date.now()) });
+      } catch (error) {
+        errors.push(error);
       }
-    };
-    await stopEach(this.routes);
-    await stopEach(this.extensions);
-    await stopEach(this.#sharedOrder);
+    }
     this.#shared.clear();
     this.#sharedOrder.length = 0;
-    if (errors.length > 0) throw new AggregateError(errors, 'some extensions failed to stop');
+    return errors;
   }
 
   /**
@@ -130,8 +150,11 @@ export class RunnerContext {
     return (await existing) as T;
   }
 
-  /** Runs the worker once a slot of maxWorkers is free; resolves to the finished worker. */
-  async spawnWorker<W extends Worker>(worker: W, metricLabel: string): Promise<W> {
+  /**
+   * Runs the worker once a slot of maxWorkers is free; resolves to the finished worker. Rejects
+   * without running it when `refuseOn` aborts first (see ConcurrencyLimiter.run).
+   */
+  async spawnWorker<W extends Worker>(worker: W, metricLabel: string, refuseOn?: AbortSignal): Promise<W> {
     const limiter = this.#limiter;
     if (!limiter) throw new ConfigurationError('RunnerContext is not bound to a runner');
     const metrics = this.metrics(metricLabel);
@@ -147,7 +170,7 @@ export class RunnerContext {
         else metrics.succeeded += 1;
       }
       return worker;
-    });
+    }, refuseOn);
   }
 
   /** The live counters of one metric label (created on first use). */

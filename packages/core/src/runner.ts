@@ -61,20 +61,21 @@ export class Runner {
   }
 
   /**
-   * Graceful stop: every route refuses new work, in-flight calls finish (up to timeoutMs, default
-   * 30 s; past it they are abandoned unacked so the broker delivers them again), then connections
-   * close. Idempotent: later calls return the same promise.
+   * Graceful stop, in three phases across every context: (1) every route refuses new work and every
+   * consumer stops taking messages, so none is taken only to be handed back; (2) all in-flight calls
+   * drain in parallel under one deadline (timeoutMs, default 30 s; past it they are abandoned unacked
+   * so the broker delivers them again); (3) extensions and connections close, contexts in reverse
+   * order. Idempotent: later calls return the same promise.
    */
   stop(options: StopOptions = {}): Promise<void> {
     if (!this.#stopping) {
       this.#state = 'stopping';
       const deadline = Date.now() + (options.timeoutMs ?? defaultStopTimeoutMs);
       this.#stopping = (async () => {
-        for (const context of this.#contexts) for (const route of context.routes) route.refuseNewWork();
-        const errors: unknown[] = [];
-        for (const context of [...this.#contexts].reverse()) {
-          await context.stop({ timeoutMs: Math.max(0, deadline - Date.now()) }).catch((error) => errors.push(error));
-        }
+        const contexts = this.#contexts.filter((context) => context.isBound);
+        await Promise.all(contexts.map((context) => context.stopIntake()));
+        const errors = (await Promise.all(contexts.map((context) => context.stopRoutes(deadline)))).flat();
+        for (const context of [...contexts].reverse()) errors.push(...(await context.stopExtensions(deadline)));
         this.#state = 'stopped';
         if (errors.length > 0) throw new AggregateError(errors, `runner of ${this.config.serviceName} stopped with errors`);
       })();

@@ -12,7 +12,7 @@ export interface TimeEntrypointOptions {
  * Calls its route every `intervalMs`. A tick never overlaps the previous call: the next one is
  * scheduled when the current call settles. The target receives no arguments; meta carries `tick`.
  */
-export class TimeEntrypoint extends Entrypoint {
+export class TimeEntrypoint extends Entrypoint<number> {
   readonly intervalMs: number;
   readonly eager: boolean;
   #timer: NodeJS.Timeout | undefined;
@@ -30,10 +30,15 @@ export class TimeEntrypoint extends Entrypoint {
     this.#schedule(this.eager ? 0 : this.intervalMs);
   }
 
-  /** Cancels the next tick and waits for a running call, up to the timeout. */
-  override async stop(options: StopOptions = {}): Promise<void> {
+  /** Cancels the next tick. */
+  override async stopIntake(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
+  }
+
+  /** Cancels the next tick and waits for a running call, up to the timeout. */
+  override async stop(options: StopOptions = {}): Promise<void> {
+    await this.stopIntake();
     await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
   }
 

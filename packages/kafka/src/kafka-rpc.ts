@@ -4,20 +4,16 @@ import {
   ExtensionIsStopped,
   PendingCalls,
   RpcClient,
+  RpcDispatcher,
   RpcEntrypoint,
   RpcNoResponders,
-  RpcTargetNotFound,
-  answerIntrospection,
   decodeJson,
   defaultRpcTimeoutMs,
   defaultStopTimeoutMs,
   encodeJson,
   parseRpcReply,
-  parseRpcRequest,
-  rpcEntrypoints,
-  rpcErrorReply,
   rpcRequestBody,
-  toError,
+  rpcRequestHeaders,
   unwrapRpcReply,
   type RpcCallOptions,
   type RpcEntrypointOptions,
@@ -26,6 +22,7 @@ import {
 } from '@micro-framework/core';
 import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
 import { BatchingSender } from './batching-sender.ts';
+import { ContiguousOffsets } from './contiguous-offsets.ts';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { headersFromKafka } from './kafka-headers.ts';
 import { brokersFromEnv, kafkaClientKey, type KafkaOptions } from './kafka-options.ts';
@@ -37,10 +34,18 @@ export function rpcRequestTopic(service: string): string {
 
 export const RpcHeader = { correlationId: 'x-correlation-id', replyTo: 'x-reply-to' } as const;
 
-/** Consumes a service's request topic and answers through each request's reply topic. */
+/**
+ * Consumes a service's request topic and answers through each request's reply topic. The requests of
+ * a batch are answered concurrently (each under its route's worker limit), each reply sent as soon as
+ * it is ready; only the contiguous prefix of settled requests is resolved (and auto-committed), so a
+ * request refused because its route is stopping is fetched again by the partition's next owner. A
+ * request whose caller gave up is committed unanswered. Nothing a request does escapes the batch.
+ */
 class KafkaRpcServer extends Extension {
   readonly #client: KafkaClientExtension;
   #consumer: Consumer | undefined;
+  #dispatcher: RpcDispatcher | undefined;
+  #intakeStopped = false;
 
   constructor(client: KafkaClientExtension) {
     super();
@@ -50,55 +55,69 @@ class KafkaRpcServer extends Extension {
   override async start(): Promise<void> {
     const service = this.context.config.serviceName;
     const topic = rpcRequestTopic(service);
+    this.#dispatcher = new RpcDispatcher(this.runner);
     await this.#client.ensureTopics([{ topic, numPartitions: 1 }]);
     const consumer = this.#client.kafka.consumer({ groupId: topic, maxWaitTimeInMs: 50, allowAutoTopicCreation: false });
     this.#consumer = consumer;
     await consumer.connect();
-    // Requests sent while no instance ran are stale: their callers have timed out.
+    // A new group starts at the end: requests sent before any instance ran are stale.
     await consumer.subscribe({ topics: [topic], fromBeginning: false });
-    // The requests of a fetched batch are answered concurrently (each under its route's worker limit),
-    // each reply sent as soon as it is ready; the next batch waits for the slowest of this one.
     await consumer.run({
-      eachBatch: async ({ batch }) => {
-        await Promise.all(batch.messages.map((message) => this.#answer(message)));
+      eachBatchAutoResolve: false,
+      eachBatch: async ({ batch, resolveOffset }) => {
+        if (this.#intakeStopped) return;
+        const offsets = new ContiguousOffsets();
+        for (const message of batch.messages) offsets.track(message.offset);
+        await Promise.all(
+          batch.messages.map(async (message) => {
+            if (!(await this.#answer(message, topic))) return;
+            const next = offsets.finish(message.offset);
+            if (next !== undefined) resolveOffset(String(BigInt(next) - 1n));
+          }),
+        );
       },
     });
   }
 
+  /** Stops fetching requests; those in flight are answered. */
+  override async stopIntake(): Promise<void> {
+    this.#intakeStopped = true;
+    try {
+      this.#consumer?.pause([{ topic: rpcRequestTopic(this.context.config.serviceName) }]);
+    } catch {
+      // Not running: nothing is fetched.
+    }
+  }
+
   override async stop(): Promise<void> {
+    await this.stopIntake();
     await this.#consumer?.disconnect().catch(() => undefined);
     this.#consumer = undefined;
   }
 
-  async #answer(message: KafkaMessage): Promise<void> {
+  /** Answers one request; false when it was handed back (its route is stopping). Never rejects. */
+  async #answer(message: KafkaMessage, topic: string): Promise<boolean> {
     const headers = headersFromKafka(message.headers);
+    const answer = await this.#dispatcher!.answer(message, { body: message.value ?? Buffer.alloc(0), headers, channel: topic });
+    if (answer.kind === 'give-back') return false;
     const replyTo = headers[RpcHeader.replyTo];
     const correlationId = headers[RpcHeader.correlationId];
-    let reply: RpcReplyBody | undefined;
-    try {
-      const request = parseRpcRequest(decodeJson(message.value ?? Buffer.alloc(0)));
-      reply = answerIntrospection(this.runner, request);
-      if (!reply) {
-        const entrypoint = rpcEntrypoints(this.runner).get(request.command);
-        reply = entrypoint
-          ? await entrypoint.handleRequest(request, { headers, channel: rpcRequestTopic(this.context.config.serviceName) }, message)
-          : rpcErrorReply(new RpcTargetNotFound(this.context.config.serviceName, request.command));
-      }
-    } catch (error) {
-      if (error instanceof ExtensionIsStopped) return;
-      reply = rpcErrorReply(toError(error));
+    if (answer.kind === 'reply' && replyTo && correlationId) {
+      // A reply the broker does not take is not retried: the caller's timeout ends the call.
+      await this.#client.sender
+        .send(replyTo, { value: Buffer.from(answer.body), headers: { [RpcHeader.correlationId]: correlationId } })
+        .catch(() => undefined);
     }
-    if (!replyTo || !correlationId) return;
-    await this.#client.sender.send(replyTo, { value: Buffer.from(encodeJson(reply)), headers: { [RpcHeader.correlationId]: correlationId } });
+    return true;
   }
 }
 
 /**
  * Exposes the route's target over RPC on Kafka: requests go to the service's request topic
  * `<service>.rpc` (consumed by one instance of the service), replies to the caller's reply topic with
- * the correlation id in headers.
+ * the correlation id in headers. A request whose caller's deadline passed is not run.
  */
-export class KafkaRpcListener extends RpcEntrypoint {
+export class KafkaRpcListener extends RpcEntrypoint<KafkaMessage> {
   readonly #kafka: KafkaOptions | undefined;
 
   constructor(options: RpcEntrypointOptions & { kafka?: KafkaOptions } = {}) {
@@ -117,7 +136,8 @@ export class KafkaRpcListener extends RpcEntrypoint {
 }
 
 /**
- * Calls RPC targets over Kafka with a reply topic of its own (`rpc.reply.<uuid>`, deleted by close()).
+ * Calls RPC targets over Kafka with a reply topic of its own (`rpc.reply.<uuid>`, deleted by close());
+ * each request carries its deadline (`x-rpc-deadline`).
  * A service whose request topic does not exist fails fast with RpcNoResponders; a service that is down
  * while its topic exists can only be noticed at the deadline (RpcTimeout): Kafka cannot tell.
  */
@@ -149,7 +169,7 @@ export class KafkaRpcClient extends RpcClient {
     try {
       await this.#sender.send(topic, {
         value: Buffer.from(encodeJson(rpcRequestBody(target, args, options.kwargs))),
-        headers: { [RpcHeader.correlationId]: correlationId, [RpcHeader.replyTo]: this.replyTopic },
+        headers: { ...rpcRequestHeaders(timeoutMs), [RpcHeader.correlationId]: correlationId, [RpcHeader.replyTo]: this.replyTopic },
       });
     } catch (error) {
       // Never sent: the call ends with the send's error, not at its timeout.

@@ -3,7 +3,7 @@ import { Kafka, logLevel, type Producer, type RecordMetadata } from 'kafkajs';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { brokersFromEnv, type KafkaOptions } from './kafka-options.ts';
 
-export interface KafkaSendOptions {
+export interface KafkaPublishOptions {
   readonly key?: string;
   readonly headers?: Headers;
   readonly partition?: number;
@@ -26,7 +26,8 @@ export class KafkaPublisher {
       new Kafka({ brokers: brokersFromEnv(), logLevel: logLevel.ERROR, ...options.kafka }).producer({ idempotent: true, maxInFlightRequests: 1 });
   }
 
-  async send(topic: string, payload: unknown, options: KafkaSendOptions = {}): Promise<RecordMetadata[]> {
+  /** Publishes `payload` (JSON, or bytes as they are) to `topic`; resolves once all in-sync replicas acknowledged. */
+  async publish(topic: string, payload: unknown, options: KafkaPublishOptions = {}): Promise<RecordMetadata[]> {
     if (this.#owned) {
       this.#connected ??= this.#producer.connect();
       await this.#connected;

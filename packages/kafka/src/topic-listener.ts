@@ -1,21 +1,26 @@
 import {
   ConfigurationError,
+  ConsumerSupervisor,
   Entrypoint,
   ExtensionIsStopped,
+  clampDelay,
   defaultStopTimeoutMs,
   listenerTargetName,
   readRetryHeaders,
   writeRetryHeaders,
-  type Headers,
+  type DeadLetterCopy,
+  type IncomingMessage,
   type PayloadFormat,
   type RetryState,
+  type Settlement,
   type StopOptions,
 } from '@micro-framework/core';
-import type { Batch, Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { ContiguousOffsets } from './contiguous-offsets.ts';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { headersFromKafka } from './kafka-headers.ts';
 import { type KafkaOptions } from './kafka-options.ts';
+import { PartitionCommits } from './partition-commits.ts';
 import { deadLetterTopicName, defaultGroupId, retryDueHeader, retryTopicName } from './topic-names.ts';
 
 export interface TopicListenerOptions {
@@ -28,20 +33,34 @@ export interface TopicListenerOptions {
   readonly groupId?: string;
   /** Where a group without committed offsets starts. Default true (earliest): nothing published before the first deployment is skipped. */
   readonly fromBeginning?: boolean;
+  /** Drops (commits without calling the target) payloads for which it returns false; a throw dead-letters the record (reason `filter`). */
   readonly payloadFilter?: (payload: unknown) => boolean;
   readonly format?: PayloadFormat;
   /** Partitions of the topic (and of its retry and dead-letter topics) when this listener creates them. Default 1. */
   readonly partitions?: number;
   /** Consumer session timeout (ms); heartbeats keep slow calls in the group. Default 30,000. */
   readonly sessionTimeoutMs?: number;
+  /** Most retry records held in memory until they are due; past it, fetching the retry topic waits. Default 10,000. */
+  readonly maxHeldRetries?: number;
   readonly kafka?: KafkaOptions;
 }
 
-/** Where one message is in the listener, for scheduleRetry and the dead letter. */
-interface Delivery {
+/** Where one record is in the listener: what scheduleRetry and the dead letter read. */
+export interface KafkaDelivery {
   readonly topic: string;
   readonly partition: number;
   readonly message: KafkaMessage;
+}
+
+/** The retry records of one partition of the retry topic this member holds, runs and commits. */
+interface RetryPartition {
+  readonly offsets: ContiguousOffsets;
+  readonly commits: PartitionCommits;
+  /** Timers of the records held until they are due. */
+  readonly timers: Set<NodeJS.Timeout>;
+  /** The highest offset taken so far, and the one a previous owner had handed out (its commit metadata). */
+  last: bigint | undefined;
+  readonly previous: bigint | undefined;
 }
 
 const deliveredMarker = 'delivered:';
@@ -57,23 +76,37 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * Consumes a topic (and the group's retry topic) with manual commits. Up to the context's maxWorkers
- * messages run at once, across partitions and across keys of a partition, while messages of one key
- * run in order. Only the contiguous prefix of finished messages of a partition is committed, so a
- * crash replays from the first unfinished one. The commit metadata records how far a partition was
- * handed to workers, so a replayed message is marked `redelivered`. Fetching a partition waits while
- * its batch runs (back-pressure); heartbeats keep slow calls in the group.
+ * Consumes a topic (and the group's retry topic) with manual commits, and carries out core's
+ * decision for each record. Up to the context's maxWorkers records run at once, across partitions and
+ * across keys of a partition, while records of one key run one at a time, in order. Only the
+ * contiguous prefix of finished records of a partition is committed, so a crash replays from the
+ * first unfinished one; the commit metadata records how far a partition was handed to workers, so a
+ * replayed record is marked `redelivered`. A hand-back makes the partition fetch again from that
+ * record. Retry records are held in memory until due, each on its own timer (a short retry never
+ * waits behind a long one), and released on a rebalance for the partition's next owner. A consumer
+ * kafkajs gives up on is replaced.
  */
-export class TopicListener extends Entrypoint {
+export class TopicListener extends Entrypoint<KafkaDelivery> {
   readonly topic: string;
   readonly #options: TopicListenerOptions;
   #client: KafkaClientExtension | undefined;
   #consumer: Consumer | undefined;
-  #stopping = new AbortController();
+  #supervisor: ConsumerSupervisor | undefined;
+  readonly #intake = new AbortController();
   #abandoned = false;
   /** Per topic-partition: the highest offset a previous owner handed to workers (from commit metadata). */
   #previouslyDelivered = new Map<string, bigint>();
   #markersLoaded: Promise<void> | undefined;
+  readonly #retryPartitions = new Map<number, RetryPartition>();
+  #held = 0;
+  #heldFreed: Array<() => void> = [];
+  /** Commits happen through PartitionCommits; acks and hand-backs are the return value of #handle. */
+  readonly #settlement: Settlement<KafkaDelivery> = {
+    giveBackDelay: 'process',
+    ack: () => undefined,
+    deadLetter: (delivery, copy) => this.#deadLetter(delivery, copy),
+    giveBack: () => undefined,
+  };
 
   constructor(options: TopicListenerOptions) {
     super();
@@ -93,9 +126,18 @@ export class TopicListener extends Entrypoint {
     return deadLetterTopicName(this.groupId);
   }
 
+  /** How many retry records wait in memory for their due time. */
+  get heldRetries(): number {
+    return this.#held;
+  }
+
   get #kafka(): KafkaClientExtension {
     if (!this.#client) throw new ConfigurationError('TopicListener is not set up');
     return this.#client;
+  }
+
+  get #intakeStopped(): boolean {
+    return this.#intake.signal.aborted;
   }
 
   override async setup(): Promise<void> {
@@ -109,12 +151,63 @@ export class TopicListener extends Entrypoint {
   }
 
   override async start(): Promise<void> {
-    await this.#startConsumer();
+    this.#supervisor = new ConsumerSupervisor({ start: (signal) => this.#startConsumer(signal) });
+    await this.#supervisor.start();
   }
 
-  /** Creates, connects and runs the group consumer; a crash kafkajs gives up on starts a new one. */
-  async #startConsumer(): Promise<void> {
-    const maxWorkers = this.context.config.maxWorkers;
+  /**
+   * Stops fetching: no restart of the consumer from now on, every partition paused, retries held in
+   * memory released (uncommitted: fetched again later). Running calls go on.
+   */
+  override async stopIntake(): Promise<void> {
+    if (this.#intakeStopped) return;
+    this.#intake.abort(new ExtensionIsStopped(`listener of ${this.topic}`));
+    this.#releaseRetries();
+    await this.#supervisor?.stop();
+    try {
+      this.#consumer?.pause([{ topic: this.topic }, { topic: this.retryTopic }]);
+    } catch {
+      // Not running (yet, or any more): nothing is fetched.
+    }
+  }
+
+  /**
+   * Stops intake, lets running calls finish and commit (up to the timeout), then leaves the group.
+   * Past the timeout the calls are abandoned uncommitted: the partition goes to another member, which
+   * replays them.
+   */
+  override async stop(options: StopOptions = {}): Promise<void> {
+    await this.stopIntake();
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    const timeoutMs = options.timeoutMs ?? defaultStopTimeoutMs;
+    const finished = await this.drain(timeoutMs);
+    if (!finished) this.#abandoned = true;
+    if (!consumer) return;
+    const disconnected = consumer.disconnect().catch(() => undefined);
+    if (finished) await Promise.race([disconnected, new Promise((resolve) => setTimeout(resolve, Math.max(1_000, timeoutMs)).unref())]);
+  }
+
+  /**
+   * Produces the record to the group's retry topic with the retry state and its due time, and
+   * resolves once the broker acknowledged it (acks from all in-sync replicas). The original is
+   * committed after that. The listener holds the retry until it is due.
+   */
+  override async scheduleRetry(delivery: KafkaDelivery, retry: RetryState, delayMs: number): Promise<void> {
+    const { headers } = readRetryHeaders(headersFromKafka(delivery.message.headers));
+    await this.#kafka.producer.send({
+      topic: this.retryTopic,
+      acks: -1,
+      messages: [{
+        key: delivery.message.key,
+        value: delivery.message.value,
+        headers: { ...writeRetryHeaders(headers, retry), [retryDueHeader]: String(Date.now() + clampDelay(delayMs)), ...this.#origin(delivery) },
+      }],
+    });
+  }
+
+  /** Creates, connects and runs the group consumer; the supervisor calls it again when kafkajs gives the consumer up. */
+  async #startConsumer(signal: AbortSignal): Promise<void> {
     const consumer = this.#kafka.kafka.consumer({
       groupId: this.groupId,
       sessionTimeout: this.#options.sessionTimeoutMs ?? 30_000,
@@ -125,27 +218,29 @@ export class TopicListener extends Entrypoint {
       // consumer whose operation failed for good (restartOnFailure), rejoining with a fresh one.
       retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5_000 },
     });
-    this.#consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.#markersLoaded = undefined;
+      this.#releaseRetries();
     });
+    consumer.on(consumer.events.REBALANCING, () => this.#releaseRetries());
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       // kafkajs does not restart after some crashes (say, no group coordinator while the broker
       // restarts): replace the consumer so consumption resumes without a service restart.
-      if (payload.restart || this.#consumer !== consumer || this.#stopping.signal.aborted) return;
+      if (payload.restart || this.#consumer !== consumer) return;
       this.#consumer = undefined;
+      this.#releaseRetries();
       void consumer.disconnect().catch(() => undefined);
-      setTimeout(() => {
-        if (!this.#stopping.signal.aborted) void this.#startConsumer().catch(() => this.#retryStart());
-      }, 1_000);
+      this.#supervisor?.lost();
     });
     try {
       await consumer.connect();
       await consumer.subscribe({ topics: [this.topic, this.retryTopic], fromBeginning: this.#options.fromBeginning ?? true });
+      if (signal.aborted) throw new ExtensionIsStopped(`listener of ${this.topic}`);
+      this.#consumer = consumer;
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: maxWorkers,
+        partitionsConsumedConcurrently: this.context.config.maxWorkers,
         eachBatch: (payload) => this.#eachBatch(payload, consumer),
       });
     } catch (error) {
@@ -155,49 +250,7 @@ export class TopicListener extends Entrypoint {
     }
   }
 
-  #retryStart(): void {
-    setTimeout(() => {
-      if (!this.#stopping.signal.aborted && !this.#consumer) void this.#startConsumer().catch(() => this.#retryStart());
-    }, 2_000);
-  }
-
-  /**
-   * Stops fetching, lets running calls finish and commit (up to the timeout), then leaves the group.
-   * Past the timeout the calls are abandoned uncommitted: the partition goes to another member, which
-   * replays them.
-   */
-  override async stop(options: StopOptions = {}): Promise<void> {
-    const consumer = this.#consumer;
-    this.#consumer = undefined;
-    if (!consumer) return;
-    this.#stopping.abort();
-    const timeoutMs = options.timeoutMs ?? defaultStopTimeoutMs;
-    const finished = await this.drain(timeoutMs);
-    if (!finished) this.#abandoned = true;
-    const disconnected = consumer.disconnect().catch(() => undefined);
-    if (finished) await Promise.race([disconnected, new Promise((resolve) => setTimeout(resolve, Math.max(1_000, timeoutMs)).unref())]);
-  }
-
-  /**
-   * Produces the message to the group's retry topic with the retry state and its due time, and
-   * resolves once the broker acknowledged it (acks from all in-sync replicas). The original is
-   * committed after that. The listener holds the retry until it is due.
-   */
-  override async scheduleRetry(entryId: unknown, retry: RetryState, delayMs: number): Promise<void> {
-    const delivery = entryId as Delivery;
-    const { headers } = readRetryHeaders(headersFromKafka(delivery.message.headers));
-    await this.#kafka.producer.send({
-      topic: this.retryTopic,
-      acks: -1,
-      messages: [{
-        key: delivery.message.key,
-        value: delivery.message.value,
-        headers: { ...writeRetryHeaders(headers, retry), [retryDueHeader]: String(Date.now() + delayMs), ...this.#origin(delivery) },
-      }],
-    });
-  }
-
-  #origin(delivery: Delivery): Record<string, string> {
+  #origin(delivery: KafkaDelivery): Record<string, string> {
     const fromRetry = delivery.topic === this.retryTopic;
     const headers = headersFromKafka(delivery.message.headers);
     return {
@@ -224,12 +277,16 @@ export class TopicListener extends Entrypoint {
     await this.#markersLoaded;
   }
 
-  async #eachBatch({ batch, heartbeat, isRunning, isStale, resolveOffset }: EachBatchPayload, consumer: Consumer): Promise<void> {
-    if (batch.isEmpty() || this.#stopping.signal.aborted) return;
+  async #eachBatch(payload: EachBatchPayload, consumer: Consumer): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    if (batch.isEmpty() || this.#intakeStopped) return;
     await this.#loadMarkers();
+    if (batch.topic === this.retryTopic) {
+      await this.#takeRetries(payload, consumer);
+      return;
+    }
     const { topic, partition } = batch;
-    const partitionKey = `${topic}:${partition}`;
-    const previous = this.#previouslyDelivered.get(partitionKey);
+    const previous = this.#previouslyDelivered.get(`${topic}:${partition}`);
     // Record how far this partition is handed to workers before any of it runs.
     const metadata = `${deliveredMarker}${batch.lastOffset()}`;
     await withTimeout(consumer.commitOffsets([{ topic, partition, offset: batch.firstOffset() ?? batch.messages[0]!.offset, metadata }]), commitTimeoutMs);
@@ -243,29 +300,18 @@ export class TopicListener extends Entrypoint {
       });
     }, 1_000);
     const offsets = new ContiguousOffsets();
-    // Commits (and kafkajs's resolved offset) are coalesced: while one is in flight, later advances
-    // only raise the offset the next one writes, so a fast partition does not queue one per record.
-    let wanted: string | undefined;
-    let committing: Promise<void> | undefined;
-    const flushCommits = (): Promise<void> => {
-      committing ??= (async () => {
-        while (wanted !== undefined) {
-          const offset = wanted;
-          wanted = undefined;
-          if (!this.#abandoned) resolveOffset(String(BigInt(offset) - 1n));
-          await withTimeout(consumer.commitOffsets([{ topic, partition, offset, metadata }]), commitTimeoutMs).catch(() => undefined);
-        }
-        committing = undefined;
-      })();
-      return committing;
-    };
+    // kafkajs's resolved offset follows the commits, so a hand-back is fetched again from there.
+    const commits = new PartitionCommits((offset) => {
+      if (!this.#abandoned) resolveOffset(String(BigInt(offset) - 1n));
+      return withTimeout(consumer.commitOffsets([{ topic, partition, offset, metadata }]), commitTimeoutMs);
+    });
     const chains = new Map<string, Promise<void>>();
     const running: Promise<void>[] = [];
     let gaveBack = false;
     let stale = false;
     try {
       for (const message of batch.messages) {
-        if (!isRunning() || isStale() || this.#stopping.signal.aborted || gaveBack) break;
+        if (!isRunning() || isStale() || this.#intakeStopped || gaveBack) break;
         offsets.track(message.offset);
         const redelivered = previous !== undefined && BigInt(message.offset) <= previous;
         const key = message.key ? message.key.toString('base64') : `offset:${message.offset}`;
@@ -278,29 +324,25 @@ export class TopicListener extends Entrypoint {
             gaveBack = true;
             return;
           }
-          const done = await this.#handle({ topic, partition, message }, redelivered, batch);
-          if (!done) {
+          if (!(await this.#handle({ topic, partition, message }, redelivered, batch.highWatermark))) {
             gaveBack = true;
             return;
           }
           const next = offsets.finish(message.offset);
-          if (next !== undefined && !this.#abandoned) {
-            wanted = next;
-            void flushCommits();
-          }
+          if (next !== undefined && !this.#abandoned) commits.advance(next);
         });
         chains.set(key, run);
         running.push(run);
       }
       await Promise.all(running);
-      while (committing || wanted !== undefined) await flushCommits();
+      await commits.settled();
     } finally {
       clearInterval(beating);
     }
     if (gaveBack && !stale && !this.#abandoned) {
-      // Something was not finished (the route is stopping): fetch it again from the first unfinished offset.
+      // Something was not finished: fetch it again from the first unfinished offset.
       const first = offsets.firstPending;
-      if (first !== undefined && !this.#stopping.signal.aborted) {
+      if (first !== undefined && !this.#intakeStopped) {
         try {
           consumer.seek({ topic, partition, offset: first });
         } catch {
@@ -310,57 +352,111 @@ export class TopicListener extends Entrypoint {
     }
   }
 
-  /** Runs one message; true when it is finished (may be committed), false when it must be fetched again. */
-  async #handle(delivery: Delivery, redelivered: boolean, batch: Batch): Promise<boolean> {
-    const { message } = delivery;
-    const { [retryDueHeader]: due, ...headers } = headersFromKafka(message.headers);
-    if (delivery.topic === this.retryTopic && Number(due ?? 0) > Date.now()) {
-      try {
-        await this.#waitUntil(Number(due));
-      } catch {
-        return false;
-      }
+  /**
+   * Takes the records of a retry-topic batch: each runs when due, on a timer of its own, and the batch
+   * ends at once (fetching moves on; commits follow the contiguous finished prefix). Memory stays
+   * bounded: past maxHeldRetries held records, taking more waits.
+   */
+  async #takeRetries({ batch, resolveOffset, isRunning, isStale }: EachBatchPayload, consumer: Consumer): Promise<void> {
+    const { partition } = batch;
+    let state = this.#retryPartitions.get(partition);
+    if (!state) {
+      const created: RetryPartition = {
+        offsets: new ContiguousOffsets(),
+        commits: new PartitionCommits((offset) =>
+          withTimeout(
+            consumer.commitOffsets([{ topic: this.retryTopic, partition, offset, metadata: `${deliveredMarker}${created.last ?? BigInt(offset) - 1n}` }]),
+            commitTimeoutMs,
+          ),
+        ),
+        timers: new Set(),
+        last: undefined,
+        previous: this.#previouslyDelivered.get(`${this.retryTopic}:${partition}`),
+      };
+      this.#retryPartitions.set(partition, (state = created));
     }
-    const outcome = await this.deliver(delivery, {
+    const maxHeld = this.#options.maxHeldRetries ?? 10_000;
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale() || this.#intakeStopped || this.#retryPartitions.get(partition) !== state) return;
+      const offset = BigInt(message.offset);
+      if (state.last !== undefined && offset <= state.last) continue;
+      while (this.#held >= maxHeld && this.#retryPartitions.get(partition) === state) {
+        await new Promise<void>((resolve) => this.#heldFreed.push(resolve));
+      }
+      if (this.#retryPartitions.get(partition) !== state) return;
+      state.last = offset;
+      state.offsets.track(message.offset);
+      resolveOffset(message.offset);
+      const due = Number(headersFromKafka(message.headers)[retryDueHeader] ?? 0);
+      this.#runRetryWhenDue(state, { topic: this.retryTopic, partition, message }, Number.isFinite(due) ? due : 0);
+    }
+  }
+
+  #runRetryWhenDue(state: RetryPartition, delivery: KafkaDelivery, due: number): void {
+    const wait = due - Date.now();
+    if (wait <= 0) {
+      void this.#runRetry(state, delivery);
+      return;
+    }
+    this.#held += 1;
+    const timer = setTimeout(() => {
+      if (!state.timers.delete(timer)) return;
+      this.#freeHeld(1);
+      void this.#runRetry(state, delivery);
+    }, clampDelay(wait));
+    state.timers.add(timer);
+  }
+
+  async #runRetry(state: RetryPartition, delivery: KafkaDelivery): Promise<void> {
+    if (this.#retryPartitions.get(delivery.partition) !== state || this.#intakeStopped) return;
+    const redelivered = state.previous !== undefined && BigInt(delivery.message.offset) <= state.previous;
+    const done = await this.#handle(delivery, redelivered, undefined);
+    // Rebalanced or stopping meanwhile: the partition's next owner runs it (again) from the commit.
+    if (this.#retryPartitions.get(delivery.partition) !== state || this.#intakeStopped) return;
+    if (!done) {
+      // Handed back after core's delay (the service failed to settle it): run it again.
+      this.#runRetryWhenDue(state, delivery, 0);
+      return;
+    }
+    const next = state.offsets.finish(delivery.message.offset);
+    if (next !== undefined && !this.#abandoned) state.commits.advance(next);
+  }
+
+  /** Drops every retry held in memory (rebalance, crash, stop): uncommitted, they come back to the partition's owner. */
+  #releaseRetries(): void {
+    for (const state of this.#retryPartitions.values()) {
+      for (const timer of state.timers) clearTimeout(timer);
+      this.#freeHeld(state.timers.size);
+      state.timers.clear();
+    }
+    this.#retryPartitions.clear();
+    for (const wake of this.#heldFreed.splice(0)) wake();
+  }
+
+  #freeHeld(count: number): void {
+    this.#held = Math.max(0, this.#held - count);
+    for (const wake of this.#heldFreed.splice(0)) wake();
+  }
+
+  /** Runs one record; true when it is finished (may be committed), false when it must be fetched again. */
+  async #handle(delivery: KafkaDelivery, redelivered: boolean, highWatermark: string | undefined): Promise<boolean> {
+    const { message } = delivery;
+    const { [retryDueHeader]: _due, ...headers } = headersFromKafka(message.headers);
+    const incoming: IncomingMessage = {
       body: message.value ?? Buffer.alloc(0),
       headers,
       channel: this.topic,
       format: this.#options.format,
       payloadFilter: this.#options.payloadFilter,
-      meta: { redelivered, key: message.key?.toString('utf8'), partition: delivery.partition, offset: message.offset, highWatermark: batch.highWatermark },
-    });
-    if (outcome.action === 'give-back') return false;
-    if (outcome.action === 'dead-letter') return this.#deadLetter(delivery, outcome.headers);
-    return true;
+      id: `${delivery.topic}:${delivery.partition}:${message.offset}`,
+      meta: { redelivered, key: message.key?.toString('utf8'), partition: delivery.partition, offset: message.offset, highWatermark },
+    };
+    return (await this.deliver(delivery, incoming, this.#settlement)) !== 'given-back';
   }
 
-  /** Produces the record to the dead-letter topic with where it came from; false (fetch again) if the broker did not take it. */
-  async #deadLetter(delivery: Delivery, described: Headers): Promise<boolean> {
-    const headers = { ...described, ...this.#origin(delivery), 'x-consumer-group': this.groupId };
-    try {
-      await this.#kafka.producer.send({ topic: this.deadLetterTopic, acks: -1, messages: [{ key: delivery.message.key, value: delivery.message.value, headers }] });
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  #waitUntil(due: number): Promise<void> {
-    const signal = this.#stopping.signal;
-    return new Promise<void>((resolve, reject) => {
-      if (signal.aborted) {
-        reject(new ExtensionIsStopped(`listener of ${this.topic}`));
-        return;
-      }
-      const timer = setTimeout(() => {
-        signal.removeEventListener('abort', onAbort);
-        resolve();
-      }, due - Date.now());
-      const onAbort = (): void => {
-        clearTimeout(timer);
-        reject(new ExtensionIsStopped(`listener of ${this.topic}`));
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
+  /** Produces the record to the dead-letter topic with where it came from; resolves once the broker took it. */
+  async #deadLetter(delivery: KafkaDelivery, copy: DeadLetterCopy): Promise<void> {
+    const headers = { ...copy.headers, ...this.#origin(delivery), 'x-consumer-group': this.groupId };
+    await this.#kafka.producer.send({ topic: this.deadLetterTopic, acks: -1, messages: [{ key: delivery.message.key, value: delivery.message.value, headers }] });
   }
 }

@@ -1,15 +1,15 @@
 import {
   CoalescedSettler,
   ConfigurationError,
+  ConsumerSupervisor,
+  DeliveryLimitReached,
   Entrypoint,
-  MicroFrameworkError,
-  deadLetterOutcome,
   defaultStopTimeoutMs,
   listenerTargetName,
-  readRetryHeaders,
-  type Headers,
+  type DeadLetterCopy,
   type PayloadFormat,
   type RetryState,
+  type Settlement,
   type StopOptions,
 } from '@micro-framework/core';
 import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
@@ -26,6 +26,7 @@ export interface JetStreamListenerOptions {
   readonly consumerName?: string;
   /** Subject filter of the consumer; default the only subject when there is one. */
   readonly filterSubject?: string;
+  /** Drops (acks without calling the target) payloads for which it returns false; a throw dead-letters the message (reason `filter`). */
   readonly payloadFilter?: (payload: unknown) => boolean;
   readonly format?: PayloadFormat;
   /** How long a delivery may stay unacked before redelivery; slow calls extend it. Default 30 s. */
@@ -44,19 +45,18 @@ export interface JetStreamListenerOptions {
   readonly nats?: NatsOptions;
 }
 
-/** A retry was asked past the consumer's max_deliver: the message is dead-lettered instead. */
-class MaxDeliverReached extends MicroFrameworkError {}
-
 const nanos = (ms: number): number => Math.round(ms * 1_000_000);
 
 /**
  * Consumes a JetStream durable pull consumer with explicit acks, pulling at most the context's
- * maxWorkers messages at a time. A message is acked once its route finished; a slow call keeps its delivery alive with
- * `working()`; a stopping route naks it for prompt redelivery elsewhere. NatsBackoff retries naks with
- * the interval as delay. Dead letters go to stream `<stream>-dead-letters` on subject
- * `dead-letter.<stream>.<consumer>`, then the original is terminated.
+ * maxWorkers messages at a time, and carries out core's decision for each message: ack once its
+ * route finished (a slow call keeps its delivery alive with `working()`); a hand-back is a nak, with
+ * core's delay when the service failed to settle it, at once when the route is stopping; NatsBackoff
+ * retries are naks with the interval as delay. Dead letters go to stream `<stream>-dead-letters` on
+ * subject `dead-letter.<stream>.<consumer>`, then the original is acked. A consume loop that ends
+ * (the consumer was deleted, the connection closed) is started again, re-creating the consumer.
  */
-export class JetStreamListener extends Entrypoint {
+export class JetStreamListener extends Entrypoint<JsMsg> {
   readonly stream: string;
   readonly #options: JetStreamListenerOptions;
   #connection: NatsConnectionExtension | undefined;
@@ -69,6 +69,19 @@ export class JetStreamListener extends Entrypoint {
   #slotFreed: Array<() => void> = [];
   /** Acks of the messages finished in one event-loop turn go out together. */
   readonly #acks = new CoalescedSettler();
+  #supervisor: ConsumerSupervisor | undefined;
+  /** True once a consume loop ran: a restart re-creates the consumer first (it may have been deleted). */
+  #consumed = false;
+  readonly #settlement: Settlement<JsMsg> = {
+    giveBackDelay: 'broker',
+    ack: (message) => {
+      if (!this.#abandoned.has(message)) this.#acks.defer(() => message.ack());
+    },
+    deadLetter: (message, copy) => this.#deadLetter(message, copy),
+    giveBack: (message, delayMs) => {
+      if (!this.#abandoned.has(message)) message.nak(delayMs > 0 ? delayMs : undefined);
+    },
+  };
 
   constructor(options: JetStreamListenerOptions) {
     super();
@@ -115,35 +128,30 @@ export class JetStreamListener extends Entrypoint {
   }
 
   override async start(): Promise<void> {
-    const consumer = await this.#conn.jetstream.consumers.get(this.stream, this.consumerName);
-    const limit = this.context.config.maxWorkers;
     // Every third of the ack wait, tell JetStream that each running message is still being worked on.
     this.#keepAlive = setInterval(() => {
       for (const message of this.#inFlight) message.working();
     }, Math.max(100, this.#ackWaitMs / 3));
-    const messages = await consumer.consume({ max_messages: limit });
-    this.#messages = messages;
-    void (async () => {
-      for await (const message of messages) {
-        void this.#handle(message);
-        // Take the next message only when a worker slot is free: in-flight work stays bounded.
-        while (this.#inFlight.size >= limit && this.#messages === messages) {
-          await new Promise<void>((resolve) => this.#slotFreed.push(resolve));
-        }
-      }
-    })().catch(() => undefined);
+    this.#supervisor = new ConsumerSupervisor({ start: (signal) => this.#consume(signal) });
+    await this.#supervisor.start();
   }
 
-  /**
-   * Stops pulling, lets in-flight calls finish (up to the timeout) and acks them; calls still running
-   * then are abandoned: their deliveries expire after ackWait and are redelivered, and their late
-   * outcome is ignored.
-   */
-  override async stop(options: StopOptions = {}): Promise<void> {
+  /** Stops pulling and any restart of the consume loop; in-flight messages go on. */
+  override async stopIntake(): Promise<void> {
+    await this.#supervisor?.stop();
     const messages = this.#messages;
     this.#messages = undefined;
     messages?.stop();
     for (const wake of this.#slotFreed.splice(0)) wake();
+  }
+
+  /**
+   * Stops intake, lets in-flight calls finish (up to the timeout) and acks them; calls still running
+   * then are abandoned: their deliveries expire after ackWait and are redelivered, and their late
+   * outcome is ignored.
+   */
+  override async stop(options: StopOptions = {}): Promise<void> {
+    await this.stopIntake();
     const finished = await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
     this.#acks.flush();
     clearInterval(this.#keepAlive);
@@ -155,12 +163,45 @@ export class JetStreamListener extends Entrypoint {
     }
   }
 
+  /**
+   * Pulls from the durable consumer (re-created first if it was deleted) and hands each message to a
+   * worker slot; when the loop ends while the listener runs, the supervisor starts it again.
+   */
+  async #consume(signal: AbortSignal): Promise<void> {
+    if (this.#consumed) await this.#ensureConsumer();
+    const consumer = await this.#conn.jetstream.consumers.get(this.stream, this.consumerName);
+    const limit = this.context.config.maxWorkers;
+    const messages = await consumer.consume({ max_messages: limit, abort_on_missing_resource: true });
+    if (signal.aborted) {
+      messages.stop();
+      return;
+    }
+    this.#messages = messages;
+    this.#consumed = true;
+    void (async () => {
+      try {
+        for await (const message of messages) {
+          void this.#handle(message);
+          // Take the next message only when a worker slot is free: in-flight work stays bounded.
+          while (this.#inFlight.size >= limit && this.#messages === messages) {
+            await new Promise<void>((resolve) => this.#slotFreed.push(resolve));
+          }
+        }
+      } catch {
+        // The consumer or the connection is gone: start again below.
+      }
+      if (this.#messages === messages) {
+        this.#messages = undefined;
+        this.#supervisor?.lost();
+      }
+    })();
+  }
+
   /** Stores the retry state, then naks the message with the delay; JetStream redelivers it when due. */
-  override async scheduleRetry(entryId: unknown, retry: RetryState, delayMs: number): Promise<void> {
-    const message = entryId as JsMsg;
+  override async scheduleRetry(message: JsMsg, retry: RetryState, delayMs: number): Promise<void> {
     const maxDeliver = this.#options.maxDeliver ?? -1;
     if (maxDeliver > 0 && message.info.deliveryCount >= maxDeliver) {
-      throw new MaxDeliverReached(`max_deliver ${maxDeliver} reached for ${this.stream} #${message.seq}`);
+      throw new DeliveryLimitReached(`max_deliver ${maxDeliver} reached for ${this.stream} #${message.seq}`);
     }
     await this.#store?.put(this.#retryKey(message), retry);
     message.nak(Math.max(0, Math.round(delayMs)));
@@ -220,42 +261,27 @@ export class JetStreamListener extends Entrypoint {
   }
 
   async #handle(message: JsMsg): Promise<void> {
-    const settle = (action: 'ack' | 'nak' | 'term'): void => {
-      if (this.#abandoned.has(message)) return;
-      if (action === 'ack') this.#acks.defer(() => message.ack());
-      else if (action === 'nak') message.nak();
-      else message.term();
-    };
     this.#inFlight.add(message);
     try {
-      const headers = headersFromNats(message.headers);
-      const stored = message.info.deliveryCount > 1 ? await this.#store?.get(this.#retryKey(message)) : undefined;
-      let outcome = await this.deliver(message, {
+      let stored: RetryState | undefined;
+      try {
+        stored = message.info.deliveryCount > 1 ? await this.#store?.get(this.#retryKey(message)) : undefined;
+      } catch {
+        // The retry state cannot be read now: let JetStream deliver the message again a little later.
+        if (!this.#abandoned.has(message)) message.nak(1_000);
+        return;
+      }
+      const action = await this.deliver(message, {
         body: message.data,
-        headers,
+        headers: headersFromNats(message.headers),
         channel: message.subject,
         format: this.#options.format,
         payloadFilter: this.#options.payloadFilter,
         retry: stored,
+        id: `${this.stream}:${message.seq}`,
         meta: { redelivered: message.redelivered, deliveryCount: message.info.deliveryCount, streamSequence: message.seq },
-      });
-      if (outcome.action === 'give-back' && outcome.error instanceof MaxDeliverReached) {
-        const { headers: userHeaders, retry } = readRetryHeaders(headers);
-        outcome = deadLetterOutcome(outcome.error, { headers: userHeaders, originalChannel: message.subject, retry: stored ?? retry });
-      }
-      if (outcome.action === 'give-back') {
-        settle('nak');
-        return;
-      }
-      if (outcome.action === 'retry-scheduled') return;
-      if (outcome.action === 'dead-letter') {
-        await this.#deadLetter(message, outcome.headers);
-        settle('term');
-      } else settle('ack');
-      if (stored) await this.#store?.delete(this.#retryKey(message));
-    } catch {
-      // The dead letter or the retry state could not be stored: give the message back, never drop it.
-      settle('nak');
+      }, this.#settlement);
+      if (stored && (action === 'acked' || action === 'dead-lettered')) await this.#store?.delete(this.#retryKey(message));
     } finally {
       this.#inFlight.delete(message);
       for (const wake of this.#slotFreed.splice(0)) wake();
@@ -263,9 +289,9 @@ export class JetStreamListener extends Entrypoint {
   }
 
   /** Publishes the body to the dead-letter subject with where it came from; resolves with the stream's ack. */
-  async #deadLetter(message: JsMsg, described: Headers): Promise<void> {
-    const headers: Headers = {
-      ...described,
+  async #deadLetter(message: JsMsg, copy: DeadLetterCopy): Promise<void> {
+    const headers = {
+      ...copy.headers,
       'x-original-subject': message.subject,
       'x-original-stream': this.stream,
       'x-stream-sequence': String(message.seq),

@@ -3,29 +3,29 @@ import {
   ExtensionIsStopped,
   RpcClient,
   RpcCommand,
+  RpcDispatcher,
   RpcEntrypoint,
   RpcNoResponders,
   RpcTargetNotFound,
   RpcTimeout,
-  answerIntrospection,
   decodeJson,
   defaultRpcTimeoutMs,
   defaultStopTimeoutMs,
   encodeJson,
+  encodeRpcReply,
   parseRpcReply,
-  parseRpcRequest,
   rpcErrorReply,
   rpcRequestBody,
-  toError,
+  rpcRequestHeaders,
   unwrapRpcReply,
+  type RpcAnswer,
   type RpcCallOptions,
   type RpcEntrypointOptions,
-  type RpcReplyBody,
   type StopOptions,
 } from '@micro-framework/core';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
-import { headersFromNats } from './nats-headers.ts';
+import { headersFromNats, headersToNats } from './nats-headers.ts';
 import { RpcReplyInbox } from './rpc-reply-inbox.ts';
 import { defaultNatsUrl, natsConnectionKey, type NatsOptions } from './nats-options.ts';
 
@@ -34,21 +34,40 @@ export function rpcSubject(service: string, target: string): string {
   return `${service}.rpc.${target}`;
 }
 
-type Answer = (msg: Msg) => Promise<RpcReplyBody | undefined>;
-
-/** Subscribes with a queue group and replies to each request; undefined (stopping) sends no reply. */
-function serve(connection: NatsConnection, subject: string, queue: string, answer: Answer): Subscription {
+/**
+ * Subscribes with a queue group and carries out the dispatcher's answer for each request: the reply
+ * is sent; a request refused because its route is stopping gets an ExtensionIsStopped error reply
+ * (core NATS cannot hand it to another instance, and the caller learns at once it may call again);
+ * one whose caller gave up gets nothing. `track` counts each request as in-flight work.
+ */
+function serve(
+  connection: NatsConnection,
+  subject: string,
+  queue: string,
+  answer: (msg: Msg) => Promise<RpcAnswer>,
+  track: (work: Promise<void>) => Promise<void> = (work) => work,
+): Subscription {
   return connection.subscribe(subject, {
     queue,
     callback: (error, msg) => {
       if (error) return;
-      void answer(msg)
-        .catch((failure: unknown) => rpcErrorReply(toError(failure)))
-        .then((reply) => {
-          if (reply && msg.reply) msg.respond(encodeJson(reply));
-        });
+      void track(
+        answer(msg).then((outcome) => {
+          const body = outcome.kind === 'reply' ? outcome.body : outcome.kind === 'give-back' ? encodeRpcReply(rpcErrorReply(outcome.error)) : undefined;
+          try {
+            if (body && msg.reply) msg.respond(body);
+          } catch {
+            // The connection is closing: the caller's timeout ends the call.
+          }
+        }),
+      );
     },
   });
+}
+
+/** The request as the dispatcher reads it. */
+function request(msg: Msg, channel: string) {
+  return { body: msg.data, headers: headersFromNats(msg.headers), channel };
 }
 
 /** Answers `__list_targets__` and `__get_target__` for the service instance. */
@@ -63,25 +82,30 @@ class NatsRpcIntrospection extends Extension {
 
   override async start(): Promise<void> {
     const service = this.context.config.serviceName;
-    this.#subscriptions = [RpcCommand.listTargets, RpcCommand.getTarget].map((command) =>
-      serve(this.#connection.connection, rpcSubject(service, command), service, async (msg) =>
-        answerIntrospection(this.runner, parseRpcRequest(decodeJson(msg.data))),
-      ),
-    );
+    const dispatcher = new RpcDispatcher(this.runner);
+    this.#subscriptions = [RpcCommand.listTargets, RpcCommand.getTarget].map((command) => {
+      const subject = rpcSubject(service, command);
+      return serve(this.#connection.connection, subject, service, (msg) => dispatcher.answer(msg, request(msg, subject)));
+    });
+    await this.#connection.connection.flush();
+  }
+
+  override async stopIntake(): Promise<void> {
+    for (const subscription of this.#subscriptions) subscription.unsubscribe();
+    this.#subscriptions = [];
   }
 
   override async stop(): Promise<void> {
-    for (const subscription of this.#subscriptions) subscription.unsubscribe();
-    this.#subscriptions = [];
+    await this.stopIntake();
   }
 }
 
 /**
  * Exposes the route's target as `<service>.rpc.<target>` with queue group `<service>`: one instance
- * answers each request with the micro_framework reply body. A stopping instance does not answer, so
- * the caller times out rather than getting a wrong answer.
+ * answers each request with the micro_framework reply body. A request whose caller's deadline passed
+ * is not run; one that reaches a stopping instance gets an ExtensionIsStopped error reply at once.
  */
-export class NatsRpcListener extends RpcEntrypoint {
+export class NatsRpcListener extends RpcEntrypoint<Msg> {
   readonly #nats: NatsOptions | undefined;
   #connection: NatsConnectionExtension | undefined;
   #subscription: Subscription | undefined;
@@ -100,26 +124,34 @@ export class NatsRpcListener extends RpcEntrypoint {
   override async start(): Promise<void> {
     const service = this.context.config.serviceName;
     const subject = rpcSubject(service, this.rpcName);
-    this.#subscription = serve(this.#connection!.connection, subject, service, async (msg) => {
-      try {
-        return await this.handleRequest(parseRpcRequest(decodeJson(msg.data)), { headers: headersFromNats(msg.headers), channel: subject }, msg);
-      } catch (error) {
-        if (error instanceof ExtensionIsStopped) return undefined;
-        throw error;
-      }
-    });
+    const dispatcher = new RpcDispatcher(this.runner);
+    this.#subscription = serve(
+      this.#connection!.connection,
+      subject,
+      service,
+      (msg) => dispatcher.answer(msg, request(msg, subject), this),
+      (work) => this.track(work),
+    );
+    // Started means subscribed: a call made right after start must not meet "no responders".
+    await this.#connection!.connection.flush();
+  }
+
+  override async stopIntake(): Promise<void> {
+    this.#subscription?.unsubscribe();
+    this.#subscription = undefined;
   }
 
   override async stop(options: StopOptions = {}): Promise<void> {
-    this.#subscription?.unsubscribe();
+    await this.stopIntake();
     await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
   }
 }
 
 /**
- * Calls RPC targets over NATS request/reply. With nobody subscribed NATS answers "no responders" at
- * once; the client then asks the service for its targets to tell a missing target
- * (RpcTargetNotFound) from a missing service (RpcNoResponders). Never retries.
+ * Calls RPC targets over NATS request/reply; each request carries its deadline (`x-rpc-deadline`).
+ * With nobody subscribed NATS answers "no responders" at once; the client then asks the service for
+ * its targets to tell a missing target (RpcTargetNotFound) from a missing service (RpcNoResponders).
+ * Never retries.
  */
 export class NatsRpcClient extends RpcClient {
   readonly #options: NatsOptions;
@@ -137,7 +169,12 @@ export class NatsRpcClient extends RpcClient {
     const inbox = await this.#replyInbox();
     const timeoutMs = options.timeoutMs ?? defaultRpcTimeoutMs;
     const started = Date.now();
-    const outcome = await inbox.call(rpcSubject(service, target), encodeJson(rpcRequestBody(target, args, options.kwargs)), timeoutMs);
+    const outcome = await inbox.call(
+      rpcSubject(service, target),
+      encodeJson(rpcRequestBody(target, args, options.kwargs)),
+      timeoutMs,
+      headersToNats(rpcRequestHeaders(timeoutMs, started)),
+    );
     if (outcome.kind === 'timeout') throw new RpcTimeout(service, target, timeoutMs);
     if (outcome.kind === 'closed') throw new ExtensionIsStopped('NatsRpcClient');
     if (outcome.kind === 'no-responders') {

@@ -1,4 +1,4 @@
-import { createInbox, type Msg, type NatsConnection, type Payload, type Subscription } from '@nats-io/transport-node';
+import { createInbox, type Msg, type MsgHdrs, type NatsConnection, type Payload, type Subscription } from '@nats-io/transport-node';
 
 /** How a call through the inbox ended: the reply, no server listening on the subject, no reply in time, or the inbox closed first. */
 export type InboxOutcome =
@@ -34,11 +34,11 @@ export class RpcReplyInbox {
   }
 
   /**
-   * Publishes `data` to `subject` with a reply subject of this inbox. Resolves with the first reply,
+   * Publishes `data` (with `headers`) to `subject` with a reply subject of this inbox. Resolves with the first reply,
    * with `no-responders` when the server reports nobody subscribed (status 503), with `timeout` after
    * `timeoutMs`, or with `closed` when close() came first; rejects only when the publish itself fails.
    */
-  call(subject: string, data: Payload, timeoutMs: number): Promise<InboxOutcome> {
+  call(subject: string, data: Payload, timeoutMs: number, headers?: MsgHdrs): Promise<InboxOutcome> {
     const token = (this.#next++).toString(36);
     return new Promise<InboxOutcome>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -47,7 +47,7 @@ export class RpcReplyInbox {
       }, timeoutMs);
       this.#pending.set(token, { settle: resolve, timer });
       try {
-        this.#connection.publish(subject, data, { reply: `${this.#prefix}.${token}` });
+        this.#connection.publish(subject, data, { reply: `${this.#prefix}.${token}`, headers });
       } catch (error) {
         clearTimeout(timer);
         this.#pending.delete(token);

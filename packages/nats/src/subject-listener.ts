@@ -2,8 +2,9 @@ import {
   ConfigurationError,
   Entrypoint,
   defaultStopTimeoutMs,
-  type Headers,
+  type DeadLetterCopy,
   type PayloadFormat,
+  type Settlement,
   type StopOptions,
 } from '@micro-framework/core';
 import type { Msg, Subscription } from '@nats-io/transport-node';
@@ -17,6 +18,7 @@ export interface SubjectListenerOptions {
   readonly subject: string;
   /** Queue group: instances in one group share the messages. Default the service name. */
   readonly queue?: string;
+  /** Drops payloads for which it returns false; a throw dead-letters the message (reason `filter`). */
   readonly payloadFilter?: (payload: unknown) => boolean;
   readonly format?: PayloadFormat;
   /**
@@ -34,11 +36,18 @@ export interface SubjectListenerOptions {
  * or arriving during a network cut is gone. Retries can only wait in process (Backoff). Use
  * JetStreamListener when messages must not be lost. Dead letters go to `dead-letter.<subject>`.
  */
-export class SubjectListener extends Entrypoint {
+export class SubjectListener extends Entrypoint<Msg> {
   readonly subject: string;
   readonly #options: SubjectListenerOptions;
   #connection: NatsConnectionExtension | undefined;
   #subscription: Subscription | undefined;
+  /** At most once: nothing to ack, nowhere to hand back; a failure to settle dead-letters at once. */
+  readonly #settlement: Settlement<Msg> = {
+    giveBackDelay: 'none',
+    ack: () => undefined,
+    deadLetter: (msg, copy) => this.#deadLetter(msg, copy),
+    giveBack: () => undefined,
+  };
 
   constructor(options: SubjectListenerOptions) {
     super();
@@ -82,33 +91,36 @@ export class SubjectListener extends Entrypoint {
     await connection.flush();
   }
 
-  /** Unsubscribes, then lets in-flight calls finish up to the timeout. Buffered messages are dropped. */
-  override async stop(options: StopOptions = {}): Promise<void> {
+  /** Unsubscribes: messages published from now on go to other members of the queue group. */
+  override async stopIntake(): Promise<void> {
     this.#subscription?.unsubscribe();
     this.#subscription = undefined;
+  }
+
+  /** Unsubscribes, then lets in-flight calls finish up to the timeout. Buffered messages are dropped. */
+  override async stop(options: StopOptions = {}): Promise<void> {
+    await this.stopIntake();
     await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
   }
 
   async #handle(msg: Msg): Promise<void> {
-    const outcome = await this.deliver(msg, {
+    await this.deliver(msg, {
       body: msg.data,
       headers: headersFromNats(msg.headers),
       channel: msg.subject,
       format: this.#options.format,
       payloadFilter: this.#options.payloadFilter,
       meta: { redelivered: false },
-    });
-    // At most once: a give-back has nowhere to go, and a dead letter that cannot be published is dropped.
-    if (outcome.action === 'dead-letter') await this.#deadLetter(msg, outcome.headers).catch(() => undefined);
+    }, this.#settlement);
   }
 
-  async #deadLetter(msg: Msg, headers: Headers): Promise<void> {
-    const described: Headers = { ...headers, 'x-original-subject': msg.subject };
+  async #deadLetter(msg: Msg, copy: DeadLetterCopy): Promise<void> {
+    const headers = headersToNats({ ...copy.headers, 'x-original-subject': msg.subject });
     const subject = SubjectListener.deadLetterSubject(msg.subject);
     if (this.#options.deadLetterStream) {
-      await this.#conn.jetstream.publish(subject, msg.data, { headers: headersToNats(described) });
+      await this.#conn.jetstream.publish(subject, msg.data, { headers });
     } else {
-      this.#conn.connection.publish(subject, msg.data, { headers: headersToNats(described) });
+      this.#conn.connection.publish(subject, msg.data, { headers });
     }
   }
 }

@@ -28,14 +28,14 @@ afterAll(async () => {
   await nc.drain();
 });
 
-interface Call { at: number; meta: Meta; retryCount: number }
+interface Call { at: number; meta: Meta; retryCount: number; payload: unknown }
 
 async function serve(options: { handler: (call: Call) => unknown; backoff?: NatsBackoff; ackWaitMs?: number; maxDeliver?: number }) {
   const stream = `T${randomUUID().replaceAll('-', '').slice(0, 12)}`;
   streams.push(stream);
   const calls: Call[] = [];
-  const handle = inject({ meta: new MetaDependency(), retry: new BackoffContext() }, function handle({ meta, retry }) {
-    const call = { at: performance.now(), meta, retryCount: retry.retryCount };
+  const handle = inject({ meta: new MetaDependency(), retry: new BackoffContext() }, function handle({ meta, retry }, payload: unknown) {
+    const call = { at: performance.now(), meta, retryCount: retry.retryCount, payload };
     calls.push(call);
     return options.handler(call);
   });
@@ -59,7 +59,17 @@ describe('JetStreamListener', () => {
     expect(calls[1]!.meta.retry.lastErrorMessage).toBe('first');
   });
 
-  it('dead-letters instead of retrying past max_deliver, and terminates the original', async () => {
+  it('consumes again when its durable consumer was deleted, re-creating it, instead of idling', async () => {
+    const { calls, listener, stream } = await serve({ handler: () => undefined });
+    await waitFor(() => calls.length === 1, 'the first message');
+    await jsm.consumers.delete(stream, listener.consumerName);
+    await jetstream(nc).publish(`${stream}.in`, JSON.stringify({ id: 2 }));
+    // The consumer is re-created delivering the whole stream: the first message comes again (at least once).
+    await waitFor(() => calls.some((call) => (call.payload as { id: number }).id === 2), 'the message published after the consumer was deleted', 20_000);
+    expect((await jsm.consumers.info(stream, listener.consumerName)).config.durable_name).toBe(listener.consumerName);
+  });
+
+  it('dead-letters instead of retrying past max_deliver, and settles the original', async () => {
     const { calls, listener } = await serve({
       maxDeliver: 2,
       backoff: new NatsBackoff({ maxRetries: 5, interval: 50 }),

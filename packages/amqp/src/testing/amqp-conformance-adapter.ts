@@ -2,16 +2,16 @@ import { execFile } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { fullCapabilities, type ConformanceAdapter, type ConsumerProcess, type DeadLetterRecord, type ListenerSpec } from '@micro-framework/core/testing';
+import { capabilitiesLacking, type ConformanceAdapter, type ConsumerProcess, type DeadLetterRecord, type ListenerSpec } from '@micro-framework/core/testing';
 import type { GetMessage } from 'amqplib';
 import { TcpProxy, spawnConsumerScript } from '@micro-framework/conformance';
 import { AmqpBackoff } from '../amqp-backoff.ts';
 import { AmqpConnection } from '../amqp-connection.ts';
 import { headersFromAmqp } from '../amqp-headers.ts';
 import { defaultAmqpUrl } from '../amqp-options.ts';
-import { EventListener, eventExchangeName } from '../event-listener.ts';
+import { AmqpEventListener, eventExchangeName } from '../event-listener.ts';
 import { AmqpRpcClient } from '../rpc-client.ts';
-import { RpcListener } from '../rpc-listener.ts';
+import { AmqpRpcListener } from '../rpc-listener.ts';
 import { conformanceQueueArguments, conformanceSourceService } from './conformance-names.ts';
 
 const run = promisify(execFile);
@@ -33,7 +33,7 @@ export async function amqpConformanceAdapter(options: { url?: string } = {}): Pr
   await outside.setup();
   const exchange = eventExchangeName(conformanceSourceService);
   await (await outside.publisher()).assertExchange(exchange, 'topic', { durable: true });
-  const listeners = new Map<string, EventListener>();
+  const listeners = new Map<string, AmqpEventListener>();
   const key = (spec: ListenerSpec): string => `${spec.channel}\u0000${spec.serviceName}`;
   const clients: AmqpRpcClient[] = [];
 
@@ -52,18 +52,23 @@ export async function amqpConformanceAdapter(options: { url?: string } = {}): Pr
     }
   };
 
+  const reasons = {
+    orderedPerKey:
+      'RabbitMQ messages have no ordering key: a queue hands messages to its consumers in order, but with prefetch and competing consumers two messages of one key run at once (per-key order needs one queue per key partition, e.g. a consistent-hash exchange, with a single active consumer)',
+  };
   return {
     name: 'amqp (RabbitMQ)',
-    capabilities: fullCapabilities,
-    reasons: {},
+    capabilities: capabilitiesLacking(reasons),
+    reasons,
     config: { amqp: { url: serviceUrl } },
     createListener(spec) {
-      const listener = new EventListener({
+      const listener = new AmqpEventListener({
         sourceService: conformanceSourceService,
         eventName: spec.channel,
         payloadFilter: spec.payloadFilter,
         format: spec.format,
         queueArguments: conformanceQueueArguments,
+        deadLetterQueueArguments: conformanceQueueArguments,
       });
       listeners.set(key(spec), listener);
       return listener;
@@ -76,7 +81,7 @@ export async function amqpConformanceAdapter(options: { url?: string } = {}): Pr
       const listener = listeners.get(key(spec));
       return listener ? readQueue(listener.deadLetterQueueName) : [];
     },
-    createRpcListener: (rpcOptions) => new RpcListener(rpcOptions),
+    createRpcListener: (rpcOptions) => new AmqpRpcListener(rpcOptions),
     async createRpcClient() {
       const client = new AmqpRpcClient({ amqp: { url: serviceUrl } });
       clients.push(client);

@@ -1,7 +1,7 @@
 // A consumer in a child process for the "consumer killed" scenario: it consumes the listener of the
 // spec given as JSON in argv[2], prints HANDLING when its target starts, and never finishes.
 import { Route, Runner } from '@micro-framework/core';
-import { EventListener } from '../event-listener.ts';
+import { AmqpEventListener } from '../event-listener.ts';
 import { conformanceQueueArguments, conformanceSourceService } from './conformance-names.ts';
 
 const spec = JSON.parse(process.argv[2] ?? '{}') as { channel: string; serviceName: string; url: string };
@@ -14,7 +14,7 @@ const runner = new Runner({
   contexts: [{
     routes: [new Route({
       target: handle,
-      entrypoint: new EventListener({ sourceService: conformanceSourceService, eventName: spec.channel, queueArguments: conformanceQueueArguments }),
+      entrypoint: new AmqpEventListener({ sourceService: conformanceSourceService, eventName: spec.channel, queueArguments: conformanceQueueArguments, deadLetterQueueArguments: conformanceQueueArguments }),
     })],
   }],
 });

@@ -82,6 +82,7 @@ export function routeScenarios(adapter: ConformanceAdapter): void {
       const times = h.calls.map((c) => c.at);
       for (let i = 1; i < times.length; i += 1) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(99);
       expect(h.calls.map((c) => c.meta.retry.retryCount)).toEqual([0, 1, 2]);
+      if (adapter.capabilities.durable) await h.expectNothingLeft(spec);
     });
 
     scenario(adapter, '11 broker-delayed backoff: intervals honoured, count reaches the target, original acked', ['delayedRetry'], async (h) => {
@@ -105,6 +106,7 @@ export function routeScenarios(adapter: ConformanceAdapter): void {
       }
       expect(h.calls[3]?.meta.retry.lastErrorName).toBe('TransientError');
       expect(backoffResults).toEqual([null, null, null]);
+      if (adapter.capabilities.durable) await h.expectNothingLeft(spec);
     });
 
     scenario(adapter, '12 retry survives restart: a waiting retry runs in the next instance with its count', ['delayedRetry', 'durable'], async (h) => {
@@ -158,6 +160,7 @@ export function routeScenarios(adapter: ConformanceAdapter): void {
       expect(callbackArgs[0]?.[0]).toEqual({ id: 7, translated: true });
       expect(callbackArgs[0]?.[1]).toBeInstanceOf(TransientError);
       if (adapter.capabilities.deadLetter) expect(await adapter.readDeadLetters!(spec)).toHaveLength(0);
+      if (adapter.capabilities.durable) await h.expectNothingLeft(spec);
     });
 
     scenario(adapter, '15 dead letter: exhausted retries without callback leave exactly one described copy', ['deadLetter'], async (h) => {
@@ -182,6 +185,7 @@ export function routeScenarios(adapter: ConformanceAdapter): void {
       const last = Number(headers[DeadLetterHeader.lastFailureTime]);
       expect(first).toBeGreaterThanOrEqual(started);
       expect(last).toBeGreaterThanOrEqual(first);
+      if (adapter.capabilities.durable) await h.expectNothingLeft(spec);
     });
 
     scenario(adapter, '16 poison message: invalid JSON is dead-lettered with reason decode, the rest flows', ['deadLetter'], async (h) => {

@@ -2,7 +2,7 @@ import { Route, RemoteError, RpcNoResponders, RpcTargetNotFound, RpcTimeout, typ
 import type { ConformanceAdapter } from '@micro-framework/core/testing';
 import { describe, expect } from 'vitest';
 import type { Harness } from '../harness.ts';
-import { waitFor } from '../poll.ts';
+import { staysQuiet, waitFor } from '../poll.ts';
 import { scenario } from '../scenario.ts';
 
 async function client(h: Harness): Promise<RpcClient> {
@@ -51,7 +51,10 @@ export function rpcScenarios(adapter: ConformanceAdapter): void {
       const service = h.unique('rpc-known');
       await h.startService(service, [rpcRoute(h, 'exists', () => 1)]);
       const rpc = await client(h);
+      expect(await rpc.call(service, 'exists', [], { timeoutMs: 30_000 })).toBe(1);
+      const asked = performance.now();
       await expect(rpc.call(service, 'missing', [], { timeoutMs: 5_000 })).rejects.toBeInstanceOf(RpcTargetNotFound);
+      expect(performance.now() - asked, 'a live service tells a missing target at once').toBeLessThan(2_000);
       const began = performance.now();
       const error = await rpc.call(h.unique('rpc-nobody'), 'anything', [], { timeoutMs: 1_500 }).catch((e: unknown) => e);
       const elapsed = performance.now() - began;
@@ -91,6 +94,48 @@ export function rpcScenarios(adapter: ConformanceAdapter): void {
       ]);
       expect(await rpc.getTarget(service, 'add', { timeoutMs: 5_000 })).toEqual({ name: 'add', description: 'adds two numbers', arity: 2 });
       await expect(rpc.getTarget(service, 'nope', { timeoutMs: 5_000 })).rejects.toBeInstanceOf(RpcTargetNotFound);
+    });
+
+    scenario(adapter, '31 unencodable rpc result: the caller gets a remote error at once; the service keeps answering', ['rpc'], async (h) => {
+      const service = h.unique('rpc-unencodable');
+      await h.startService(service, [
+        rpcRoute(h, 'big', () => ({ n: 10n })),
+        rpcRoute(h, 'cycle', () => {
+          const value: Record<string, unknown> = { ok: true };
+          value['self'] = value;
+          return value;
+        }),
+        rpcRoute(h, 'badError', () => {
+          throw Object.assign(new Error('with bad data'), { data: { n: 1n } });
+        }),
+        rpcRoute(h, 'next', (x: number) => x + 1),
+      ]);
+      const rpc = await client(h);
+      expect(await rpc.call(service, 'next', [0], { timeoutMs: 30_000 })).toBe(1);
+      for (const [index, target] of ['big', 'cycle', 'badError'].entries()) {
+        const began = performance.now();
+        const error = await rpc.call(service, target, [], { timeoutMs: 10_000 }).catch((e: unknown) => e);
+        expect(error, target).toBeInstanceOf(RemoteError);
+        expect(performance.now() - began, `${target} answered well before the timeout`).toBeLessThan(2_000);
+        if (target === 'badError') expect(error).toMatchObject({ remoteName: 'Error', remoteMessage: 'with bad data' });
+        else expect(error).toMatchObject({ remoteName: 'EncodeError' });
+        expect(await rpc.call(service, 'next', [index + 1], { timeoutMs: 10_000 })).toBe(index + 2);
+      }
+    });
+
+    scenario(adapter, '37 rpc deadline: a request whose caller gave up is not run after an outage', ['rpc'], async (h) => {
+      const service = h.unique('rpc-deadline');
+      const ran: string[] = [];
+      const routes = () => [rpcRoute(h, 'record', (tag: string) => { ran.push(tag); return tag; })];
+      const first = await h.startService(service, routes());
+      const rpc = await client(h);
+      expect(await rpc.call(service, 'record', ['warm'], { timeoutMs: 30_000 })).toBe('warm');
+      await first.stop();
+      const error = await rpc.call(service, 'record', ['late'], { timeoutMs: 300 }).catch((e: unknown) => e);
+      expect(error instanceof RpcTimeout || error instanceof RpcNoResponders, String(error)).toBe(true);
+      await h.startService(service, routes());
+      expect(await rpc.call(service, 'record', ['after'], { timeoutMs: 30_000 })).toBe('after');
+      expect(await staysQuiet(() => ran.includes('late'), 1_000)).toBe(true);
     });
   });
 }

@@ -5,6 +5,7 @@ import type { Headers } from '../meta.ts';
 export interface MemoryMessage {
   readonly body: Uint8Array;
   readonly headers: Headers;
+  /** Ordering key: a message is not delivered while an earlier one of its key is unacked. */
   readonly key?: string;
 }
 
@@ -26,15 +27,18 @@ interface QueueState {
   readonly name: string;
   readonly ready: Stored[];
   readonly consumers: MemoryConsumer[];
+  /** Keys with a delivery unacked: their next message waits. */
+  readonly busyKeys: Set<string>;
   next: number;
 }
 
-/** Answers the RPC request bytes with reply bytes; resolves to undefined to decline (stopping). */
-export type MemoryRpcResponder = (request: Uint8Array) => Promise<Uint8Array | undefined>;
+/** Answers the RPC request bytes (and headers) with reply bytes; resolves to undefined to decline (stopping). */
+export type MemoryRpcResponder = (request: Uint8Array, headers: Headers) => Promise<Uint8Array | undefined>;
 
 /**
  * A consumer of one queue with a prefetch limit. Every delivery must be acked or given back; closing
- * gives back whatever is still unacked, and later acks of those deliveries are ignored.
+ * gives back whatever is still unacked, and later acks of those deliveries are ignored. Messages come
+ * back to the queue on the next event-loop turn, so hand-backs never starve the event loop.
  */
 export class MemoryConsumer {
   readonly prefetch: number;
@@ -70,21 +74,27 @@ export class MemoryConsumer {
       deliveryCount: stored.deliveryCount,
     };
     this.#unacked.set(delivery, stored);
+    if (stored.message.key !== undefined) this.#queue.busyKeys.add(stored.message.key);
     queueMicrotask(() => this.#handler(delivery));
   }
 
   /** Removes the message for good. Ignored when the delivery is unknown (already settled, or closed). */
   ack(delivery: MemoryDelivery): void {
-    if (this.#unacked.delete(delivery)) this.#broker.dispatch(this.#queue);
+    const stored = this.#unacked.get(delivery);
+    if (!stored) return;
+    this.#unacked.delete(delivery);
+    this.#release(stored);
+    this.#broker.dispatch(this.#queue);
   }
 
-  /** Puts the message back at the head of its queue for another delivery. */
+  /** Puts the message back at the head of its queue; it is delivered again from the next event-loop turn. */
   giveBack(delivery: MemoryDelivery): void {
     const stored = this.#unacked.get(delivery);
     if (!stored) return;
     this.#unacked.delete(delivery);
+    this.#release(stored);
     this.#queue.ready.unshift(stored);
-    this.#broker.dispatch(this.#queue);
+    this.#broker.dispatchSoon(this.#queue);
   }
 
   /** Stops new deliveries; unacked ones can still be acked. */
@@ -100,15 +110,21 @@ export class MemoryConsumer {
     this.cancel();
     const pending = [...this.#unacked.values()];
     this.#unacked.clear();
+    for (const stored of pending) this.#release(stored);
     this.#queue.ready.unshift(...pending);
-    this.#broker.dispatch(this.#queue);
+    this.#broker.dispatchSoon(this.#queue);
+  }
+
+  #release(stored: Stored): void {
+    if (stored.message.key !== undefined) this.#queue.busyKeys.delete(stored.message.key);
   }
 }
 
 /**
  * The embedded broker: named queues bound to channels (fan-out to every bound queue, competing
- * consumers on one queue), delayed sends, and RPC responders per service. It lives as long as the
- * process, so it survives a service restart but not a process exit.
+ * consumers on one queue), ordering keys (one unacked message per key at a time, like message groups),
+ * delayed sends, and RPC responders per service. It lives as long as the process, so it survives a
+ * service restart but not a process exit.
  */
 export class InMemoryBroker {
   /** The process-wide broker the in-memory entrypoints use unless given another. */
@@ -118,10 +134,11 @@ export class InMemoryBroker {
   readonly #bindings = new Map<string, Set<string>>();
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #responders = new Map<string, MemoryRpcResponder[]>();
+  readonly #dispatching = new Set<QueueState>();
 
   /** Creates the queue if missing; idempotent. */
   declareQueue(name: string): void {
-    if (!this.#queues.has(name)) this.#queues.set(name, { name, ready: [], consumers: [], next: 0 });
+    if (!this.#queues.has(name)) this.#queues.set(name, { name, ready: [], consumers: [], busyKeys: new Set(), next: 0 });
   }
 
   /** Routes every later publish on `channel` to `queue` as well. */
@@ -186,12 +203,12 @@ export class InMemoryBroker {
    * Sends request bytes to one responder of the service (round robin); a declining responder passes
    * the call to the next. Rejects with RpcNoResponders when none is registered or all declined.
    */
-  async request(service: string, target: string, body: Uint8Array): Promise<Uint8Array> {
-    const list = this.#responders.get(service) ?? [];
+  async request(service: string, target: string, body: Uint8Array, headers: Headers = {}): Promise<Uint8Array> {
+    const list = [...(this.#responders.get(service) ?? [])];
     const start = list.length > 0 ? Math.floor(Math.random() * list.length) : 0;
     for (let i = 0; i < list.length; i += 1) {
       const responder = list[(start + i) % list.length];
-      const reply = responder ? await responder(body) : undefined;
+      const reply = responder ? await responder(body, headers) : undefined;
       if (reply !== undefined) return reply;
     }
     throw new RpcNoResponders(service, target);
@@ -206,9 +223,18 @@ export class InMemoryBroker {
     this.#responders.clear();
   }
 
-  /** @internal delivers ready messages to consumers with capacity, round robin */
+  /**
+   * @internal delivers ready messages to consumers with capacity, round robin, oldest first; a
+   * message whose key has a delivery unacked waits (later messages of other keys pass it).
+   */
   dispatch(queue: QueueState): void {
-    while (queue.ready.length > 0) {
+    let index = 0;
+    while (index < queue.ready.length) {
+      const key = queue.ready[index]!.message.key;
+      if (key !== undefined && queue.busyKeys.has(key)) {
+        index += 1;
+        continue;
+      }
       const consumers = queue.consumers;
       let chosen: MemoryConsumer | undefined;
       for (let i = 0; i < consumers.length; i += 1) {
@@ -220,8 +246,18 @@ export class InMemoryBroker {
         }
       }
       if (!chosen) return;
-      chosen.deliver(queue.ready.shift() as Stored);
+      chosen.deliver(queue.ready.splice(index, 1)[0]!);
     }
+  }
+
+  /** @internal dispatches on the next event-loop turn (once per queue however often asked) */
+  dispatchSoon(queue: QueueState): void {
+    if (this.#dispatching.has(queue)) return;
+    this.#dispatching.add(queue);
+    setImmediate(() => {
+      this.#dispatching.delete(queue);
+      this.dispatch(queue);
+    });
   }
 
   #queue(name: string): QueueState {

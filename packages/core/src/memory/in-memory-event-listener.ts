@@ -1,10 +1,10 @@
-import { Entrypoint } from '../entrypoint.ts';
-import { ConfigurationError } from '../errors.ts';
+import { Entrypoint, type IncomingMessage } from '../entrypoint.ts';
 import { defaultStopTimeoutMs, type StopOptions } from '../extension.ts';
 import type { RetryState } from '../meta.ts';
 import type { PayloadFormat } from '../payload-decoder.ts';
 import { writeRetryHeaders } from '../retry-headers.ts';
 import { listenerTargetName } from '../listener-naming.ts';
+import type { Settlement } from '../settlement.ts';
 import { InMemoryBroker, type MemoryConsumer, type MemoryDelivery } from './in-memory-broker.ts';
 
 export interface InMemoryEventListenerOptions {
@@ -29,7 +29,7 @@ export function eventChannel(sourceService: string, eventName: string): string {
  * (success, callback done, retry scheduled or dead-lettered to `<queue>.dlq`); a stopped route's
  * message goes back to the queue.
  */
-export class InMemoryEventListener extends Entrypoint {
+export class InMemoryEventListener extends Entrypoint<MemoryDelivery> {
   readonly sourceService: string;
   readonly eventName: string;
   readonly broker: InMemoryBroker;
@@ -64,12 +64,24 @@ export class InMemoryEventListener extends Entrypoint {
   }
 
   override async start(): Promise<void> {
-    this.#consumer = this.broker.consume(this.queueName, this.context.config.maxWorkers, (delivery) => {
-      this.#handle(delivery).catch(() => this.#consumer?.giveBack(delivery));
+    const consumer = this.broker.consume(this.queueName, this.context.config.maxWorkers, (delivery) => {
+      void this.deliver(delivery, this.#incoming(delivery), settlement);
     });
+    const settlement: Settlement<MemoryDelivery> = {
+      giveBackDelay: 'process',
+      ack: (delivery) => consumer.ack(delivery),
+      deadLetter: (delivery, copy) => this.broker.sendToQueue(this.deadLetterQueueName, { body: delivery.message.body, headers: copy.headers }),
+      giveBack: (delivery) => consumer.giveBack(delivery),
+    };
+    this.#consumer = consumer;
   }
 
-  /** Cancels the consumer, drains in-flight calls up to the timeout, then gives back what is left. */
+  /** Cancels the consumer: no new delivery reaches this listener. */
+  override async stopIntake(): Promise<void> {
+    this.#consumer?.cancel();
+  }
+
+  /** Stops intake, drains in-flight calls up to the timeout, then gives back what is left. */
   override async stop(options: StopOptions = {}): Promise<void> {
     const consumer = this.#consumer;
     if (!consumer) return;
@@ -80,9 +92,7 @@ export class InMemoryEventListener extends Entrypoint {
   }
 
   /** Re-sends the original body and headers to this listener's queue after the delay. */
-  override async scheduleRetry(entryId: unknown, retry: RetryState, delayMs: number): Promise<void> {
-    const delivery = entryId as MemoryDelivery;
-    if (!delivery?.message) throw new ConfigurationError('scheduleRetry needs the delivery as entry id');
+  override async scheduleRetry(delivery: MemoryDelivery, retry: RetryState, delayMs: number): Promise<void> {
     await this.broker.sendToQueue(
       this.queueName,
       { ...delivery.message, headers: writeRetryHeaders(delivery.message.headers, retry) },
@@ -90,24 +100,14 @@ export class InMemoryEventListener extends Entrypoint {
     );
   }
 
-  async #handle(delivery: MemoryDelivery): Promise<void> {
-    const consumer = this.#consumer;
-    if (!consumer) return;
-    const outcome = await this.deliver(delivery, {
+  #incoming(delivery: MemoryDelivery): IncomingMessage {
+    return {
       body: delivery.message.body,
       headers: delivery.message.headers,
       channel: this.channel,
       format: this.#format,
       payloadFilter: this.#payloadFilter,
-      meta: { redelivered: delivery.redelivered, deliveryCount: delivery.deliveryCount },
-    });
-    if (outcome.action === 'give-back') {
-      consumer.giveBack(delivery);
-      return;
-    }
-    if (outcome.action === 'dead-letter') {
-      await this.broker.sendToQueue(this.deadLetterQueueName, { body: delivery.message.body, headers: outcome.headers });
-    }
-    consumer.ack(delivery);
+      meta: { redelivered: delivery.redelivered, deliveryCount: delivery.deliveryCount, key: delivery.message.key },
+    };
   }
 }

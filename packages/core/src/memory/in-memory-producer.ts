@@ -5,14 +5,14 @@ import type { Worker } from '../worker.ts';
 import { InMemoryBroker } from './in-memory-broker.ts';
 import { eventChannel } from './in-memory-event-listener.ts';
 
-export interface DispatchOptions {
+export interface InMemoryPublishOptions {
   readonly headers?: Headers;
   /** Partition / ordering key, where the broker has one. */
   readonly key?: string;
 }
 
-/** Publishes events of one source service. `dispatch` resolves once the broker stored the event. */
-export class InMemoryEventDispatcher {
+/** Publishes events of one source service. `publish` resolves once the broker stored the event. */
+export class InMemoryPublisher {
   readonly sourceService: string;
   readonly broker: InMemoryBroker;
 
@@ -22,7 +22,7 @@ export class InMemoryEventDispatcher {
   }
 
   /** Publishes `payload` (JSON, or bytes as they are) as event `eventName` of the source service. */
-  async dispatch(eventName: string, payload: unknown, options: DispatchOptions = {}): Promise<void> {
+  async publish(eventName: string, payload: unknown, options: InMemoryPublishOptions = {}): Promise<void> {
     await this.broker.publish(eventChannel(this.sourceService, eventName), {
       body: encodePayload(payload),
       headers: options.headers ?? {},
@@ -31,15 +31,15 @@ export class InMemoryEventDispatcher {
   }
 }
 
-/** Injects a dispatcher for events of the running service (its serviceName is the source). */
-export class InMemoryProducer implements Dependency<InMemoryEventDispatcher> {
+/** Injects a publisher of the running service's events (its serviceName is the source). */
+export class InMemoryProducer implements Dependency<InMemoryPublisher> {
   readonly #broker: InMemoryBroker | undefined;
 
   constructor(options: { broker?: InMemoryBroker } = {}) {
     this.#broker = options.broker;
   }
 
-  get(worker: Worker): InMemoryEventDispatcher {
-    return new InMemoryEventDispatcher({ sourceService: worker.config.serviceName, broker: this.#broker });
+  get(worker: Worker): InMemoryPublisher {
+    return new InMemoryPublisher({ sourceService: worker.config.serviceName, broker: this.#broker });
   }
 }

@@ -1,22 +1,20 @@
-import { ExtensionIsStopped, RpcTargetNotFound, RpcTimeout, toError } from '../errors.ts';
+import { RpcTimeout } from '../errors.ts';
 import { Extension, defaultStopTimeoutMs, type StopOptions } from '../extension.ts';
+import type { Headers } from '../meta.ts';
 import { RpcClient, defaultRpcTimeoutMs, type RpcCallOptions } from '../rpc-client.ts';
-import { RpcEntrypoint, answerIntrospection, rpcEntrypoints, type RpcEntrypointOptions } from '../rpc-entrypoint.ts';
-import {
-  decodeJson,
-  encodeJson,
-  parseRpcReply,
-  parseRpcRequest,
-  rpcErrorReply,
-  rpcRequestBody,
-  unwrapRpcReply,
-} from '../rpc-protocol.ts';
+import { RpcDispatcher } from '../rpc-dispatcher.ts';
+import { RpcEntrypoint, type RpcEntrypointOptions } from '../rpc-entrypoint.ts';
+import { decodeJson, encodeJson, parseRpcReply, rpcRequestBody, rpcRequestHeaders, unwrapRpcReply } from '../rpc-protocol.ts';
 import { InMemoryBroker } from './in-memory-broker.ts';
 
-/** One responder per service instance: decodes requests and hands each to the named RPC entrypoint. */
+/**
+ * One responder per service instance: hands each request to the RpcDispatcher. A request whose target
+ * is stopping (or whose caller gave up) is declined, so the broker tries the next instance.
+ */
 class InMemoryRpcServer extends Extension {
   readonly #broker: InMemoryBroker;
   #unregister: (() => void) | undefined;
+  #dispatcher: RpcDispatcher | undefined;
   #nextEntryId = 0;
 
   constructor(broker: InMemoryBroker) {
@@ -25,7 +23,8 @@ class InMemoryRpcServer extends Extension {
   }
 
   override async start(): Promise<void> {
-    this.#unregister = this.#broker.respond(this.context.config.serviceName, (body) => this.#answer(body));
+    this.#dispatcher = new RpcDispatcher(this.runner);
+    this.#unregister = this.#broker.respond(this.context.config.serviceName, (body, headers) => this.#answer(body, headers));
   }
 
   override async stop(): Promise<void> {
@@ -33,24 +32,12 @@ class InMemoryRpcServer extends Extension {
     this.#unregister = undefined;
   }
 
-  async #answer(body: Uint8Array): Promise<Uint8Array | undefined> {
-    let request;
-    try {
-      request = parseRpcRequest(decodeJson(body));
-    } catch (error) {
-      return encodeJson(rpcErrorReply(toError(error)));
-    }
-    const introspection = answerIntrospection(this.runner, request);
-    if (introspection) return encodeJson(introspection);
-    const entrypoint = rpcEntrypoints(this.runner).get(request.command);
-    if (!entrypoint) return encodeJson(rpcErrorReply(new RpcTargetNotFound(this.runner.config.serviceName, request.command)));
-    try {
-      this.#nextEntryId += 1;
-      return encodeJson(await entrypoint.handleRequest(request, { channel: `rpc:${request.command}` }, this.#nextEntryId));
-    } catch (error) {
-      if (error instanceof ExtensionIsStopped) return undefined;
-      return encodeJson(rpcErrorReply(toError(error)));
-    }
+  async #answer(body: Uint8Array, headers: Headers): Promise<Uint8Array | undefined> {
+    const dispatcher = this.#dispatcher;
+    if (!dispatcher) return undefined;
+    this.#nextEntryId += 1;
+    const answer = await dispatcher.answer(this.#nextEntryId, { body, headers, channel: `rpc:${this.context.config.serviceName}` });
+    return answer.kind === 'reply' ? answer.body : undefined;
   }
 }
 
@@ -58,7 +45,7 @@ class InMemoryRpcServer extends Extension {
  * Exposes the route's target as an RPC target of the service on the in-memory broker. Calls are
  * spread over the running instances of the service; a target error is replied, never retried.
  */
-export class InMemoryRpcListener extends RpcEntrypoint {
+export class InMemoryRpcListener extends RpcEntrypoint<number> {
   readonly broker: InMemoryBroker;
 
   constructor(options: RpcEntrypointOptions & { broker?: InMemoryBroker } = {}) {
@@ -107,7 +94,7 @@ export class InMemoryRpcClient extends RpcClient {
         reject(new RpcTimeout(service, target, timeoutMs));
       }, timeoutMs);
       this.#pending.add(cancel);
-      this.broker.request(service, target, body).then(
+      this.broker.request(service, target, body, rpcRequestHeaders(timeoutMs)).then(
         (reply) => {
           if (!this.#pending.has(cancel)) return;
           settle();

@@ -1,7 +1,7 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TcpProxy, spawnConsumerScript } from '@micro-framework/conformance';
-import { fullCapabilities, type ConformanceAdapter, type ConsumerProcess, type DeadLetterRecord, type ListenerSpec } from '@micro-framework/core/testing';
+import { capabilitiesLacking, type ConformanceAdapter, type ConsumerProcess, type DeadLetterRecord, type ListenerSpec } from '@micro-framework/core/testing';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { JetStreamListener } from '../jetstream-listener.ts';
@@ -28,10 +28,14 @@ export async function natsJetStreamConformanceAdapter(): Promise<ConformanceAdap
   const key = (spec: ListenerSpec): string => `${spec.channel}\u0000${spec.serviceName}`;
   const clients: NatsRpcClient[] = [];
 
+  const reasons = {
+    orderedPerKey:
+      'JetStream messages have no ordering key: a consumer hands out messages of its subjects in order, but with max_ack_pending above 1 and competing instances two messages of one key run at once (per-key order needs a subject per key partition with one consumer each)',
+  };
   return {
     name: 'nats (JetStream)',
-    capabilities: fullCapabilities,
-    reasons: {},
+    capabilities: capabilitiesLacking(reasons),
+    reasons,
     config: { nats: { servers: serviceUrl } },
     createListener(spec) {
       const listener = new JetStreamListener({

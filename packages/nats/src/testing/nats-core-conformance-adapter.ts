@@ -31,6 +31,7 @@ export async function natsCoreConformanceAdapter(options: { url?: string } = {})
     restartableBroker: 'core NATS keeps nothing across a server restart: in-flight messages are lost by design',
     networkFault: 'core NATS does not keep messages for a subscriber that is cut off: they are lost by design (at most once)',
     consumerProcessKill: 'core NATS has no acks: a message handed to a process that dies is not delivered again',
+    orderedPerKey: 'core NATS messages have no ordering key: a queue group spreads a subject over its members, and one member runs its messages concurrently',
   };
   return {
     name: 'nats (core)',

@@ -1,0 +1,34 @@
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { Runner, type Route } from '@micro-framework/core';
+
+/** The machine's RabbitMQ. */
+export const url = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+
+export const unique = (label: string): string => `${label}-${randomUUID().slice(0, 8)}`;
+
+/** Starts services on the machine's RabbitMQ and stops them all at `stopAll()`. */
+export function services(): { serve(serviceName: string, routes: Route[], config?: Record<string, unknown>): Promise<Runner>; stopAll(): Promise<void> } {
+  const runners: Runner[] = [];
+  return {
+    async serve(serviceName, routes, config = {}) {
+      const runner = new Runner({ config: { serviceName, amqp: { url }, ...config }, contexts: [{ routes }] });
+      runners.push(runner);
+      await runner.start();
+      return runner;
+    },
+    async stopAll() {
+      await Promise.all(runners.splice(0).map((runner) => runner.stop({ timeoutMs: 2_000 })));
+    },
+  };
+}
+
+/** The broker's own view of its queues (rabbitmqctl lists arguments as [name, type, value]). */
+export function listQueues(): Array<{ name: string; durable: boolean; arguments: Record<string, unknown> }> {
+  const raw = JSON.parse(execFileSync('rabbitmqctl', ['list_queues', 'name', 'durable', 'arguments', '--formatter', 'json', '-q'], { encoding: 'utf8' })) as Array<{
+    name: string;
+    durable: boolean;
+    arguments: Array<[string, string, unknown]>;
+  }>;
+  return raw.map((q) => ({ ...q, arguments: Object.fromEntries(q.arguments.map(([name, , value]) => [name, value])) }));
+}

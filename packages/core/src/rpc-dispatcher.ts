@@ -1,0 +1,89 @@
+import { DecodeError, ExtensionIsStopped, RpcTargetNotFound, toError } from './errors.ts';
+import type { Headers, Meta } from './meta.ts';
+import { RpcEntrypoint, answerIntrospection, rpcEntrypoints } from './rpc-entrypoint.ts';
+import {
+  decodeJson,
+  encodeRpcReply,
+  parseRpcRequest,
+  rpcCallArguments,
+  rpcDeadlineOf,
+  rpcErrorReply,
+  rpcSuccessReply,
+  type RpcReplyBody,
+  type RpcRequestBody,
+} from './rpc-protocol.ts';
+import type { Runner } from './runner.ts';
+
+/**
+ * What to do with one RPC request:
+ * - `reply`: send `body` to the caller (data or error; always encodable);
+ * - `give-back`: the target's route is stopping and did not start the call: let another instance
+ *   answer where the protocol can (requeue), else tell the caller;
+ * - `expired`: the caller's deadline passed before the call started: nobody waits for a reply.
+ */
+export type RpcAnswer =
+  | { readonly kind: 'reply'; readonly body: Uint8Array; readonly failed: boolean }
+  | { readonly kind: 'give-back'; readonly error: Error }
+  | { readonly kind: 'expired' };
+
+export interface RpcRequestMessage {
+  readonly body: Uint8Array;
+  /** The request's headers (its caller's deadline among them). */
+  readonly headers: Headers;
+  /** Queue, topic or subject it came on: the target's meta.channel. */
+  readonly channel: string;
+  /** Further meta for the target. */
+  readonly meta?: Partial<Meta>;
+}
+
+/**
+ * Answers RPC requests for a runner: decode, deadline, introspection, target lookup, run, encode,
+ * once for every adapter. `answer` never rejects: whatever happens becomes one of the RpcAnswers.
+ */
+export class RpcDispatcher {
+  readonly runner: Runner;
+
+  constructor(runner: Runner) {
+    this.runner = runner;
+  }
+
+  /**
+   * Answers one request. With `entrypoint`, the request came on that target's own queue or subject
+   * and must name it; without, its command is looked up among the runner's RPC entrypoints.
+   */
+  async answer<D>(delivery: D, message: RpcRequestMessage, entrypoint?: RpcEntrypoint<D>): Promise<RpcAnswer> {
+    try {
+      const deadline = rpcDeadlineOf(message.headers);
+      if (deadline !== undefined && Date.now() > deadline) return { kind: 'expired' };
+      let request: RpcRequestBody;
+      try {
+        request = parseRpcRequest(decodeJson(message.body));
+      } catch (error) {
+        return this.#reply(rpcErrorReply(DecodeError.from(error)));
+      }
+      const introspection = answerIntrospection(this.runner, request);
+      if (introspection) return this.#reply(introspection);
+      const target = entrypoint ?? (rpcEntrypoints(this.runner).get(request.command) as RpcEntrypoint<D> | undefined);
+      if (!target || request.command !== target.rpcName) {
+        return this.#reply(rpcErrorReply(new RpcTargetNotFound(this.runner.config.serviceName, request.command)));
+      }
+      const meta = { ...message.meta, headers: message.headers, channel: message.channel };
+      let worker;
+      try {
+        worker = await target.callRoute(delivery, rpcCallArguments(request), meta);
+      } catch (error) {
+        if (error instanceof ExtensionIsStopped && target.route.isStopped) return { kind: 'give-back', error };
+        return this.#reply(rpcErrorReply(toError(error)));
+      }
+      if (worker === null) return this.#reply(rpcSuccessReply(null));
+      return this.#reply(worker.exception ? rpcErrorReply(worker.exception) : rpcSuccessReply(worker.result));
+    } catch (error) {
+      return this.#reply(rpcErrorReply(toError(error)));
+    }
+  }
+
+  #reply(reply: RpcReplyBody): RpcAnswer {
+    const body = encodeRpcReply(reply);
+    return { kind: 'reply', body, failed: reply.exception !== null || body.length === 0 };
+  }
+}
