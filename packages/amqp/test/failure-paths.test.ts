@@ -1,25 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { DeadLetterHeader, Route, inject, MetaDependency, type Meta } from '@micro-framework/core';
 import { waitFor } from '@micro-framework/conformance';
-import type { Channel, GetMessage } from 'amqplib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { GetMessage } from 'amqplib';
+import { afterAll, describe, expect, it } from 'vitest';
 import { AmqpBackoff, AmqpConnection, AmqpQueueListener, PublishError } from '../src/index.ts';
-import { listQueues, services, unique, url } from './helpers.ts';
+import { listQueues, rabbit, unique, url } from './helpers.ts';
 
 // How the RabbitMQ adapter carries out core's failure policy when RabbitMQ itself gets in the way.
-const connection = new AmqpConnection({ url });
-let channel: Channel;
-const { serve, stopAll } = services();
-
-beforeAll(async () => {
-  await connection.setup();
-  channel = await connection.channel();
-});
-afterEach(stopAll);
-afterAll(async () => {
-  await channel.close().catch(() => undefined);
-  await connection.stop();
-});
+const { connection, channel, serve, stopAll } = rabbit();
 
 /** A route on a fresh queue whose target records each call and fails while `fail` says so. */
 function failingRoute(queueName: string, fail: (payload: { id: number }, meta: Meta) => boolean, backoff: AmqpBackoff, queueArguments?: Record<string, unknown>) {
@@ -35,7 +23,7 @@ function failingRoute(queueName: string, fail: (payload: { id: number }, meta: M
 async function getAll(queue: string): Promise<GetMessage[]> {
   const found: GetMessage[] = [];
   for (;;) {
-    const message = await channel.get(queue, { noAck: true });
+    const message = await channel().get(queue, { noAck: true });
     if (!message) return found;
     found.push(message);
   }
@@ -50,7 +38,7 @@ describe('retries and dead letters on RabbitMQ', () => {
     await waitFor(() => calls.length === 2, 'the first message and its retry');
     // RabbitMQ deletes an unused tier queue (x-expires) even with messages in it; then a publish to it
     // through the default exchange is confirmed and silently dropped unless it is mandatory.
-    await channel.deleteQueue(`${queue}.retry.200ms`);
+    await channel().deleteQueue(`${queue}.retry.200ms`);
     await connection.publish('', queue, Buffer.from('{"id":2}'));
     await waitFor(() => calls.filter((call) => call.payload.id === 2).length === 2, 'the retry of the second message', 10_000);
     expect(calls.map((call) => [call.payload.id, call.meta.retry.retryCount])).toEqual([[1, 0], [1, 1], [2, 0], [2, 1]]);
@@ -88,12 +76,12 @@ describe('retries and dead letters on RabbitMQ', () => {
     await stopAll();
     // A dead-letter queue declared with other arguments (as older versions did) does not stop the listener.
     const other = unique('dlq-kept');
-    await channel.assertQueue(`${other}.dlq`, { durable: true, arguments: { 'x-max-length': 1_000 } });
+    await channel().assertQueue(`${other}.dlq`, { durable: true, arguments: { 'x-max-length': 1_000 } });
     const kept = failingRoute(other, () => true, new AmqpBackoff({ maxRetries: 0 }));
     await serve(unique('svc'), [kept.route]);
     await connection.publish('', other, Buffer.from('{"id":4}'));
-    await waitFor(async () => (await channel.checkQueue(`${other}.dlq`)).messageCount === 1, 'the dead letter in the kept queue');
-    await channel.deleteQueue(`${other}.dlq`);
+    await waitFor(async () => (await channel().checkQueue(`${other}.dlq`)).messageCount === 1, 'the dead letter in the kept queue');
+    await channel().deleteQueue(`${other}.dlq`);
   });
 });
 
@@ -107,7 +95,7 @@ describe('publishing under a resource alarm', () => {
     const blocked = new AmqpConnection({ url, publishTimeoutMs: 1_500 });
     await blocked.setup();
     const queue = unique('alarm');
-    await channel.assertQueue(queue, { durable: false, autoDelete: false, arguments: { 'x-expires': 60_000 } });
+    await channel().assertQueue(queue, { durable: false, autoDelete: false, arguments: { 'x-expires': 60_000 } });
     await blocked.publish('', queue, Buffer.from('{"before":true}'));
     raiseAlarm();
     try {
@@ -123,6 +111,6 @@ describe('publishing under a resource alarm', () => {
     await waitFor(() => blocked.blockedReason === undefined, 'the connection to be unblocked');
     await blocked.publish('', queue, Buffer.from('{"after":true}'));
     await blocked.stop();
-    await channel.deleteQueue(queue);
+    await channel().deleteQueue(queue);
   });
 });

@@ -1,6 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { Runner, type Route } from '@micro-framework/core';
+import type { Channel } from 'amqplib';
+import { afterAll, afterEach, beforeAll } from 'vitest';
+import { AmqpConnection } from '../src/index.ts';
 
 /** The machine's RabbitMQ. */
 export const url = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -31,4 +34,24 @@ export function listQueues(): Array<{ name: string; durable: boolean; arguments:
     arguments: Array<[string, string, unknown]>;
   }>;
   return raw.map((q) => ({ ...q, arguments: Object.fromEntries(q.arguments.map(([name, , value]) => [name, value])) }));
+}
+
+/**
+ * A test file's view of the machine's RabbitMQ: a connection and a plain channel opened before the
+ * tests and closed after them, and services stopped after each test.
+ */
+export function rabbit(): { connection: AmqpConnection; channel: () => Channel } & ReturnType<typeof services> {
+  const connection = new AmqpConnection({ url });
+  let channel: Channel | undefined;
+  const started = services();
+  beforeAll(async () => {
+    await connection.setup();
+    channel = await connection.channel();
+  });
+  afterEach(started.stopAll);
+  afterAll(async () => {
+    await channel?.close().catch(() => undefined);
+    await connection.stop();
+  });
+  return { connection, channel: () => channel!, ...started };
 }

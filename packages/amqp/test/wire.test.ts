@@ -1,33 +1,21 @@
 import { Route, RemoteError, Backoff, inject, MetaDependency } from '@micro-framework/core';
 import { waitFor } from '@micro-framework/conformance';
-import type { Channel, ConsumeMessage } from 'amqplib';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AmqpBackoff, AmqpConnection, AmqpPublisher, AmqpRpcClient, AmqpEventListener, AmqpRpcListener } from '../src/index.ts';
-import { listQueues, services, unique, url } from './helpers.ts';
+import type { ConsumeMessage } from 'amqplib';
+import { describe, expect, it } from 'vitest';
+import { AmqpBackoff, AmqpPublisher, AmqpRpcClient, AmqpEventListener, AmqpRpcListener } from '../src/index.ts';
+import { listQueues, rabbit, unique, url } from './helpers.ts';
 
 // Wire-format and topology tests against the real RabbitMQ: what a Python micro_framework or Nameko
 // service sends and expects, byte for byte.
-const connection = new AmqpConnection({ url });
-let channel: Channel;
-const { serve, stopAll } = services();
-
-beforeAll(async () => {
-  await connection.setup();
-  channel = await connection.channel();
-});
-afterEach(stopAll);
-afterAll(async () => {
-  await channel.close();
-  await connection.stop();
-});
+const { channel, serve } = rabbit();
 
 /** A temporary queue receiving what is published to exchange/key. */
 async function tap(exchange: string, key: string, type = 'topic'): Promise<ConsumeMessage[]> {
-  await channel.assertExchange(exchange, type, { durable: true });
-  const { queue } = await channel.assertQueue('', { exclusive: true, autoDelete: true });
-  await channel.bindQueue(queue, exchange, key);
+  await channel().assertExchange(exchange, type, { durable: true });
+  const { queue } = await channel().assertQueue('', { exclusive: true, autoDelete: true });
+  await channel().bindQueue(queue, exchange, key);
   const received: ConsumeMessage[] = [];
-  await channel.consume(queue, (message) => message && received.push(message), { noAck: true });
+  await channel().consume(queue, (message) => message && received.push(message), { noAck: true });
   return received;
 }
 
@@ -54,7 +42,7 @@ describe('events on the wire', () => {
       seen.push({ payload, headers: meta.headers });
     });
     await serve(unique('billing'), [new Route({ target: handleOrder, entrypoint: new AmqpEventListener({ sourceService: source, eventName: 'order_placed' }) })]);
-    channel.publish(`${source}.events`, 'order_placed', Buffer.from('{"id": 7, "items": ["a"]}'), {
+    channel().publish(`${source}.events`, 'order_placed', Buffer.from('{"id": 7, "items": ["a"]}'), {
       contentType: 'application/json', deliveryMode: 2, headers: { 'nameko.call_id_stack': ['svc.x.1'], attempt: 2 },
     });
     await waitFor(() => seen.length === 1, 'the event');
@@ -70,7 +58,7 @@ describe('events on the wire', () => {
       if (calls === 1) throw new Error('retry me');
     }
     await serve(service, [new Route({ target: handleOrder, entrypoint: new AmqpEventListener({ sourceService: source, eventName: 'created' }), backoff: new AmqpBackoff({ maxRetries: 1, interval: 200 }) })]);
-    channel.publish(`${source}.events`, 'created', Buffer.from('{}'));
+    channel().publish(`${source}.events`, 'created', Buffer.from('{}'));
     await waitFor(() => calls === 2, 'the retry');
     const queue = `${source}.created__${service}.handleOrder`;
     const queues = new Map(listQueues().map((q) => [q.name, q]));
@@ -80,7 +68,7 @@ describe('events on the wire', () => {
       durable: true,
       arguments: { 'x-message-ttl': 200, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': queue, 'x-expires': 200 + 86_400_000 },
     });
-    await expect(channel.checkExchange(`${source}.events`)).resolves.toBeDefined();
+    await expect(channel().checkExchange(`${source}.events`)).resolves.toBeDefined();
   });
 });
 
@@ -93,10 +81,10 @@ describe('RPC on the wire', () => {
     await serve(service, [new Route({ target: add, entrypoint: new AmqpRpcListener() })]);
     const replyQueue = unique('py-reply');
     const received = await tap('ufw-rpc', replyQueue);
-    channel.publish('ufw-rpc', `${service}.add`, Buffer.from(JSON.stringify({ command: 'add', command_args: [2], command_kwargs: {} })), {
+    channel().publish('ufw-rpc', `${service}.add`, Buffer.from(JSON.stringify({ command: 'add', command_args: [2], command_kwargs: {} })), {
       replyTo: replyQueue, correlationId: 'corr-1', contentType: 'application/json',
     });
-    channel.publish('ufw-rpc', `${service}.add`, Buffer.from(JSON.stringify({ command: 'add', command_args: [2, 3], command_kwargs: {} })), {
+    channel().publish('ufw-rpc', `${service}.add`, Buffer.from(JSON.stringify({ command: 'add', command_args: [2, 3], command_kwargs: {} })), {
       replyTo: replyQueue, correlationId: 'corr-2', contentType: 'application/json',
     });
     await waitFor(() => received.length === 2, 'two replies');
@@ -114,7 +102,7 @@ describe('RPC on the wire', () => {
     await serve(service, [new Route({ target: reserve, entrypoint: new AmqpRpcListener(), backoff: new Backoff({ maxRetries: 0 }) })]);
     const replyQueue = unique('py-reply');
     const received = await tap('ufw-rpc', replyQueue);
-    channel.publish('ufw-rpc', `${service}.reserve`, Buffer.from('{"command": "reserve", "command_args": [], "command_kwargs": {}}'), {
+    channel().publish('ufw-rpc', `${service}.reserve`, Buffer.from('{"command": "reserve", "command_args": [], "command_kwargs": {}}'), {
       replyTo: replyQueue, correlationId: 'c',
     });
     await waitFor(() => received.length === 1, 'the reply');
@@ -127,11 +115,11 @@ describe('RPC on the wire', () => {
   it('calls a Python-style RPC server and maps its exception to RemoteError', async () => {
     const service = unique('pysvc');
     const queue = `rpc-${service}-divide`;
-    await channel.assertExchange('ufw-rpc', 'topic', { durable: true });
-    await channel.assertQueue(queue, { exclusive: true });
-    await channel.bindQueue(queue, 'ufw-rpc', `${service}.divide`);
+    await channel().assertExchange('ufw-rpc', 'topic', { durable: true });
+    await channel().assertQueue(queue, { exclusive: true });
+    await channel().bindQueue(queue, 'ufw-rpc', `${service}.divide`);
     const requests: unknown[] = [];
-    await channel.consume(queue, (message) => {
+    await channel().consume(queue, (message) => {
       if (!message) return;
       const request = JSON.parse(message.content.toString()) as { command_args: number[] };
       requests.push(request);
@@ -139,7 +127,7 @@ describe('RPC on the wire', () => {
       const reply = b === 0
         ? { data: null, exception: { exception: 'ZeroDivisionError', message: 'division by zero', args: ['division by zero'], kwargs: {}, module: 'builtins' } }
         : { data: a! / b!, exception: null };
-      channel.publish('ufw-rpc', String(message.properties.replyTo), Buffer.from(JSON.stringify(reply)), { correlationId: message.properties.correlationId });
+      channel().publish('ufw-rpc', String(message.properties.replyTo), Buffer.from(JSON.stringify(reply)), { correlationId: message.properties.correlationId });
     }, { noAck: true });
     const client = new AmqpRpcClient({ amqp: { url } });
     try {
