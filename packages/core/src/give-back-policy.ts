@@ -36,26 +36,33 @@ export function giveBackDelay(policy: GiveBackPolicy, count: number): number {
 
 /**
  * How often each message was handed back because the service failed to settle it, by message
- * identity. Bounded: past `capacity` entries the least recently counted one is forgotten, so a
+ * identity. Bounded: past `capacity` entries the least recently counted one is forgotten, and an
+ * entry not counted for `ttlMs` (the message went to another instance, say) is forgotten too, so a
  * flood of failing messages cannot grow it without limit.
  */
 export class GiveBackLedger {
   readonly capacity: number;
-  readonly #counts = new Map<string, number>();
+  readonly ttlMs: number;
+  /** Oldest count first: each increment moves its entry to the end. */
+  readonly #counts = new Map<string, { count: number; at: number }>();
 
-  constructor(capacity = 10_000) {
+  constructor(capacity = 10_000, ttlMs = 3_600_000) {
     this.capacity = capacity;
+    this.ttlMs = ttlMs;
   }
 
+  /** How many messages it counts (stale ones dropped first). */
   get size(): number {
+    this.#prune(Date.now());
     return this.#counts.size;
   }
 
   /** Counts one more hand-back of `key`; returns the count. */
-  increment(key: string): number {
-    const count = (this.#counts.get(key) ?? 0) + 1;
+  increment(key: string, now = Date.now()): number {
+    this.#prune(now);
+    const count = (this.#counts.get(key)?.count ?? 0) + 1;
     this.#counts.delete(key);
-    this.#counts.set(key, count);
+    this.#counts.set(key, { count, at: now });
     if (this.#counts.size > this.capacity) this.#counts.delete(this.#counts.keys().next().value as string);
     return count;
   }
@@ -63,6 +70,13 @@ export class GiveBackLedger {
   /** Forgets a message once it is settled. */
   forget(key: string): void {
     this.#counts.delete(key);
+  }
+
+  #prune(now: number): void {
+    for (const [key, entry] of this.#counts) {
+      if (now - entry.at < this.ttlMs) return;
+      this.#counts.delete(key);
+    }
   }
 }
 

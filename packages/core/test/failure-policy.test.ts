@@ -126,6 +126,12 @@ describe('GiveBackLedger', () => {
     expect(ledger.increment('a')).toBe(1);
     ledger.forget('a');
     expect(ledger.size).toBe(1);
+    const aging = new GiveBackLedger(10, 1_000);
+    aging.increment('old', 0);
+    aging.increment('new', 900);
+    expect(aging.increment('x', 1_500)).toBe(1);
+    expect(aging.increment('new', 1_600)).toBe(2);
+    expect(aging.increment('old', 1_700)).toBe(1);
   });
 });
 
