@@ -221,14 +221,41 @@ export class AmqpConnection extends Extension {
   }
 
   async #onConnect(model: ChannelModel): Promise<void> {
-    const publisher = await model.createConfirmChannel();
-    publisher.on('error', () => undefined);
-    publisher.setMaxListeners(0);
-    publisher.on('return', (message: Message) => this.#onReturned(message));
+    const publisher = await this.#openPublisher(model);
     for (const attachment of this.#attachments) await attachment(model);
     this.#model = model;
     this.#publisher = publisher;
     for (const wake of this.#waiters.splice(0)) wake();
+  }
+
+  /**
+   * Opens the confirm channel publishes go through. A channel error (a publish to an exchange that
+   * does not exist, say) closes only this channel: another one is opened on the same connection, so
+   * one refused publish never stops every later one.
+   */
+  async #openPublisher(model: ChannelModel): Promise<ConfirmChannel> {
+    const publisher = await model.createConfirmChannel();
+    publisher.on('error', () => undefined);
+    publisher.setMaxListeners(0);
+    publisher.on('return', (message: Message) => this.#onReturned(message));
+    publisher.on('close', () => {
+      if (this.#publisher !== publisher) return;
+      this.#publisher = undefined;
+      if (this.#closing || this.#model !== model) return;
+      this.#openPublisher(model).then(
+        (reopened) => {
+          if (this.#closing || this.#model !== model) {
+            void reopened.close().catch(() => undefined);
+            return;
+          }
+          this.#publisher = reopened;
+          for (const wake of this.#waiters.splice(0)) wake();
+        },
+        // The connection itself is going: recovery opens a new publisher with the next connection.
+        () => undefined,
+      );
+    });
+    return publisher;
   }
 }
 

@@ -270,11 +270,13 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
 }
 
 /**
- * The properties of a republished copy: the original's, persistent, with `headers`, and without a
- * per-message expiration (a copy parked in a delay or dead-letter queue must not expire there).
+ * The properties of a republished copy: the original's, persistent, with `headers`, without a
+ * per-message expiration (a copy parked in a delay or dead-letter queue must not expire there) and
+ * without `userId` (RabbitMQ refuses a user id other than the publishing connection's, closing the
+ * channel).
  */
 function republished(properties: MessageProperties, headers: Record<string, unknown>): Options.Publish {
-  const { expiration: _expiration, headers: _headers, deliveryMode: _deliveryMode, ...kept } = properties;
+  const { expiration: _expiration, headers: _headers, deliveryMode: _deliveryMode, userId: _userId, ...kept } = properties;
   const defined = Object.fromEntries(Object.entries(kept).filter(([, value]) => value !== undefined));
   return { ...defined, headers, persistent: true, mandatory: true };
 }

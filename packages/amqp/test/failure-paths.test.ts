@@ -85,6 +85,18 @@ describe('retries and dead letters on RabbitMQ', () => {
   });
 });
 
+describe('publishing when RabbitMQ refuses', () => {
+  it('a publish refused with a channel error (no such exchange) fails alone: the next one goes through', async () => {
+    const queue = unique('after-refusal');
+    await channel().assertQueue(queue, { durable: false, arguments: { 'x-expires': 60_000 } });
+    const refused = await connection.publish(unique('no-such-exchange'), 'key', Buffer.from('{}')).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(PublishError);
+    await connection.publish('', queue, Buffer.from('{"after":true}'));
+    expect((await channel().checkQueue(queue)).messageCount).toBe(1);
+    await channel().deleteQueue(queue);
+  });
+});
+
 describe('publishing under a resource alarm', () => {
   // The alarm is raised on the machine's broker for a second or two; whatever happens, lower it again.
   const raiseAlarm = (): void => void execFileSync('rabbitmqctl', ['set_vm_memory_high_watermark', 'absolute', '1'], { stdio: 'ignore' });
