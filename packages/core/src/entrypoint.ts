@@ -8,7 +8,7 @@ import {
 } from './delivery-outcome.ts';
 import { ConfigurationError, DecodeError, ExtensionIsStopped, toError } from './errors.ts';
 import { Extension } from './extension.ts';
-import { GiveBackLedger, giveBackDelay, giveBackPolicyOf, messageFingerprint } from './give-back-policy.ts';
+import { GiveBackLedger, giveBackDelay, giveBackPolicyOf, messageFingerprint, type GiveBackPolicy } from './give-back-policy.ts';
 import type { Headers, Meta, RetryState } from './meta.ts';
 import { decodePayload, type PayloadFormat } from './payload-decoder.ts';
 import { readRetryHeaders } from './retry-headers.ts';
@@ -29,9 +29,12 @@ export interface IncomingMessage {
   readonly retry?: RetryState;
   /**
    * The message's identity across redeliveries (stream sequence, topic-partition-offset), to count
-   * how often the service handed it back; default a digest of channel, headers and body.
+   * how often the service handed it back; a function is called only when needed. Default a digest
+   * of channel, headers and body.
    */
-  readonly id?: string;
+  readonly id?: string | (() => string);
+  /** Why the message could not be read (a malformed header block, say): it is dead-lettered with reason `decode`. */
+  readonly unreadable?: unknown;
   /** Further meta for the target (redelivered, partition...). */
   readonly meta?: Partial<Meta>;
 }
@@ -98,6 +101,7 @@ export abstract class Entrypoint<D = unknown> extends Extension {
     const context: FailureContext = { headers, originalChannel: message.channel, retry: message.retry ?? fromHeaders };
     let payload: unknown;
     try {
+      if (message.unreadable !== undefined) throw message.unreadable;
       payload = decodePayload(message.body, message.format ?? 'json');
     } catch (error) {
       return { action: 'dead-letter', ...deadLetterCopy(DecodeError.from(error), context, 'decode') };
@@ -112,9 +116,10 @@ export abstract class Entrypoint<D = unknown> extends Extension {
     try {
       const meta = { ...message.meta, headers, retry: context.retry, channel: message.channel };
       return outcomeOfWorker(await this.callRoute(delivery, [payload], meta), message.channel);
-    } catch (error) {
+    } catch (thrown) {
+      const error = toError(thrown);
       const stopping = error instanceof ExtensionIsStopped && this.route.isStopped;
-      return { action: 'give-back', cause: stopping ? 'stopping' : 'failure', error: toError(error) };
+      return { action: 'give-back', cause: stopping ? 'stopping' : 'failure', error };
     }
   }
 
@@ -156,23 +161,39 @@ export abstract class Entrypoint<D = unknown> extends Extension {
   }
 
   async #deliver(delivery: D, message: IncomingMessage, settlement: Settlement<D>): Promise<SettledAction> {
-    const outcome = await this.decide(delivery, message);
-    switch (outcome.action) {
-      case 'ack':
-        return this.#done(delivery, message, settlement, 'acked');
-      case 'retry-scheduled':
-        return this.#done(delivery, message, settlement, 'retry-scheduled');
-      case 'dead-letter':
-        try {
-          await settlement.deadLetter(delivery, outcome);
-        } catch (error) {
-          return this.#failedToSettle(delivery, message, settlement, toError(error), undefined);
-        }
-        return this.#done(delivery, message, settlement, 'dead-lettered');
-      case 'give-back':
-        if (outcome.cause === 'stopping') return this.#giveBack(delivery, settlement, 0);
-        return this.#failedToSettle(delivery, message, settlement, outcome.error, message);
+    try {
+      const outcome = await this.decide(delivery, message);
+      switch (outcome.action) {
+        case 'ack':
+          return await this.#done(delivery, message, settlement, 'acked');
+        case 'retry-scheduled':
+          return await this.#done(delivery, message, settlement, 'retry-scheduled');
+        case 'dead-letter':
+          try {
+            await settlement.deadLetter(delivery, outcome);
+          } catch (error) {
+            return await this.#failedToSettle(delivery, message, settlement, toError(error), false);
+          }
+          return await this.#done(delivery, message, settlement, 'dead-lettered');
+        case 'give-back':
+          if (outcome.cause === 'stopping') return await this.#giveBack(delivery, settlement, 0);
+          return await this.#failedToSettle(delivery, message, settlement, outcome.error, true);
+      }
+    } catch {
+      // A fault of the policy itself (it decides nothing left unhandled): hand back, slowly.
+      return this.#giveBack(delivery, settlement, this.#policy().maxDelayMs);
     }
+  }
+
+  /**
+   * For an adapter that could not even hand the message to `deliver` (its retry state could not be
+   * read, say): counts the failure like any failure to settle, hands the message back after the
+   * growing delay, and dead-letters it (`give-back-limit`) past the limit. Never rejects.
+   */
+  protected async handBackUnsettled(delivery: D, message: IncomingMessage, settlement: Settlement<D>, error: unknown): Promise<SettledAction> {
+    return this.track(
+      this.#failedToSettle(delivery, message, settlement, toError(error), true).catch(() => this.#giveBack(delivery, settlement, this.#policy().maxDelayMs)),
+    );
   }
 
   async #done(delivery: D, message: IncomingMessage, settlement: Settlement<D>, action: SettledAction): Promise<SettledAction> {
@@ -187,34 +208,39 @@ export abstract class Entrypoint<D = unknown> extends Extension {
 
   /**
    * The service could not settle the message (`error`). Hand it back after a growing delay; past the
-   * limit (or where the protocol cannot hand back), dead-letter it with reason `give-back-limit` when
-   * `failed` says how (a dead letter that itself failed is not tried again that way); where even that
-   * fails, leave it to the broker with the longest delay.
+   * limit (or where the protocol cannot hand back), dead-letter it with reason `give-back-limit`
+   * unless it was the dead letter that failed; where even that fails, leave it to the broker with
+   * the longest delay.
    */
   async #failedToSettle(
     delivery: D,
     message: IncomingMessage,
     settlement: Settlement<D>,
     error: Error,
-    failed: IncomingMessage | undefined,
+    mayDeadLetter: boolean,
   ): Promise<SettledAction> {
-    const policy = giveBackPolicyOf(this.context.config);
+    const policy = this.#policy();
     const count = this.#giveBacks.increment(this.#identity(message));
     if (count <= policy.limit && settlement.giveBackDelay !== 'none') {
       return this.#giveBack(delivery, settlement, giveBackDelay(policy, count));
     }
-    if (failed) {
-      const { headers, retry } = readRetryHeaders(failed.headers);
-      const copy: DeadLetterCopy = deadLetterCopy(error, { headers, originalChannel: failed.channel, retry: failed.retry ?? retry }, 'give-back-limit');
+    if (mayDeadLetter) {
+      const { headers, retry } = readRetryHeaders(message.headers);
+      const copy: DeadLetterCopy = deadLetterCopy(error, { headers, originalChannel: message.channel, retry: message.retry ?? retry }, 'give-back-limit');
       try {
         await settlement.deadLetter(delivery, copy);
-        return this.#done(delivery, message, settlement, 'dead-lettered');
+        return await this.#done(delivery, message, settlement, 'dead-lettered');
       } catch {
         // Not even the dead letter can be stored: the broker keeps the message.
       }
     }
     if (settlement.giveBackDelay === 'none') return 'dropped';
     return this.#giveBack(delivery, settlement, policy.maxDelayMs);
+  }
+
+  /** The context's give-back policy (validated when the context was bound). */
+  #policy(): GiveBackPolicy {
+    return giveBackPolicyOf(this.context.config);
   }
 
   /** Hands the message back after `delayMs`; a stop cuts a delay waited in process short. */
@@ -234,6 +260,8 @@ export abstract class Entrypoint<D = unknown> extends Extension {
   }
 
   #identity(message: IncomingMessage): string {
-    return message.id ?? messageFingerprint(message.channel, message.headers, message.body);
+    const { id } = message;
+    if (typeof id === 'function') return id();
+    return id ?? messageFingerprint(message.channel, message.headers, message.body);
   }
 }

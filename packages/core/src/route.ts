@@ -2,7 +2,7 @@ import { abortableDelay } from './abortable-delay.ts';
 import { Backoff } from './backoff.ts';
 import { CallbackWorker } from './callback-worker.ts';
 import type { Entrypoint } from './entrypoint.ts';
-import { DeliveryLimitReached, ExtensionIsStopped } from './errors.ts';
+import { DeliveryLimitReached, ExtensionIsStopped, toError } from './errors.ts';
 import { Extension, type StopOptions } from './extension.ts';
 import { createMeta, type Meta } from './meta.ts';
 import type { Runner } from './runner.ts';
@@ -144,8 +144,9 @@ export class Route<D = unknown> extends Extension {
       if (this.isStopped) throw new ExtensionIsStopped(`route ${this.#metricLabel}`);
       try {
         current = await backoff.retry(this, entryId, current);
-      } catch (error) {
+      } catch (thrown) {
         // The broker will not deliver it again: the retries are spent.
+        const error = toError(thrown);
         if (error instanceof DeliveryLimitReached) return current;
         throw error;
       }

@@ -71,9 +71,10 @@ export class RpcDispatcher {
       let worker;
       try {
         worker = await target.callRoute(delivery, rpcCallArguments(request), meta);
-      } catch (error) {
+      } catch (thrown) {
+        const error = toError(thrown);
         if (error instanceof ExtensionIsStopped && target.route.isStopped) return { kind: 'give-back', error };
-        return this.#reply(rpcErrorReply(toError(error)));
+        return this.#reply(rpcErrorReply(error));
       }
       if (worker === null) return this.#reply(rpcSuccessReply(null));
       return this.#reply(worker.exception ? rpcErrorReply(worker.exception) : rpcSuccessReply(worker.result));

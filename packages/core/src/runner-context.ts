@@ -1,5 +1,6 @@
 import { ConcurrencyLimiter } from './concurrency-limiter.ts';
 import { mergeConfig, type Config } from './config.ts';
+import { giveBackPolicyOf } from './give-back-policy.ts';
 import { ConfigurationError } from './errors.ts';
 import { defaultStopTimeoutMs, type Extension, type StopOptions } from './extension.ts';
 import type { Route } from './route.ts';
@@ -72,10 +73,11 @@ export class RunnerContext {
     return this.#limiter?.peak ?? 0;
   }
 
-  /** Binds the context and its extensions to the runner; merges the config (throws if invalid). */
+  /** Binds the context and its extensions to the runner; merges the config and checks it (throws if invalid). */
   bind(runner: Runner): void {
     this.#runner = runner;
     this.#config = mergeConfig(runner.config, this.#overrides);
+    giveBackPolicyOf(this.#config);
     this.#limiter = new ConcurrencyLimiter(this.#config.maxWorkers);
     for (const extension of [...this.extensions, ...this.routes]) extension.bind(runner, this);
   }

@@ -20,6 +20,7 @@ export class Runner {
   readonly #contexts: RunnerContext[] = [];
   #state: RunnerState = 'idle';
   #stopping: Promise<void> | undefined;
+  #starting: Promise<void> | undefined;
 
   constructor(options: RunnerOptions) {
     this.config = options.config;
@@ -44,15 +45,29 @@ export class Runner {
 
   /**
    * Binds, sets up and starts every context. Rejects if any step fails, after stopping what had
-   * started; rejects with ExtensionIsStopped when called after stop.
+   * started; rejects with ExtensionIsStopped when called after stop, or when stop is called while it
+   * runs (what started is then stopped, and no further context starts).
    */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new ExtensionIsStopped(`runner of ${this.config.serviceName}`);
     this.#state = 'starting';
-    try {
+    const stopped = (): void => {
+      if (this.#stopping) throw new ExtensionIsStopped(`runner of ${this.config.serviceName}`);
+    };
+    this.#starting = (async () => {
       for (const context of this.#contexts) context.bind(this);
-      for (const context of this.#contexts) await context.setup();
-      for (const context of this.#contexts) await context.start();
+      for (const context of this.#contexts) {
+        stopped();
+        await context.setup();
+      }
+      for (const context of this.#contexts) {
+        stopped();
+        await context.start();
+      }
+      stopped();
+    })();
+    try {
+      await this.#starting;
       this.#state = 'running';
     } catch (error) {
       await this.stop({ timeoutMs: 5_000 }).catch(() => undefined);
@@ -72,6 +87,8 @@ export class Runner {
       this.#state = 'stopping';
       const deadline = Date.now() + (options.timeoutMs ?? defaultStopTimeoutMs);
       this.#stopping = (async () => {
+        // A start under way finishes its current step first, then starts nothing more.
+        await this.#starting?.catch(() => undefined);
         const contexts = this.#contexts.filter((context) => context.isBound);
         await Promise.all(contexts.map((context) => context.stopIntake()));
         const errors = (await Promise.all(contexts.map((context) => context.stopRoutes(deadline)))).flat();

@@ -42,6 +42,34 @@ describe('Runner', () => {
     await expect(runner.start()).rejects.toBeInstanceOf(ExtensionIsStopped);
   });
 
+  it('a stop during start lets the current step finish, starts nothing more, and stops what started', async () => {
+    const log: string[] = [];
+    let release: (() => void) | undefined;
+    class Slow extends Recorder {
+      override async setup() {
+        await new Promise<void>((resolve) => { release = resolve; });
+        await super.setup();
+      }
+    }
+    const runner = new Runner({
+      config: { serviceName: 'svc' },
+      contexts: [{ routes: [], extensions: [new Slow('a', log)] }, { routes: [], extensions: [new Recorder('b', log)] }],
+    });
+    const starting = runner.start();
+    await waitUntil(() => release !== undefined, 'the slow setup');
+    const stopping = runner.stop();
+    release!();
+    await expect(starting).rejects.toBeInstanceOf(ExtensionIsStopped);
+    await stopping;
+    expect(log).toEqual(['a:setup', 'b:stop', 'a:stop']);
+    expect(runner.state).toBe('stopped');
+  });
+
+  it('rejects an invalid give-back policy when it binds, not at the first failure', async () => {
+    const runner = new Runner({ config: { serviceName: 'svc', giveBack: { limit: '5' } }, contexts: [{ routes: [] }] });
+    await expect(runner.start()).rejects.toBeInstanceOf(ConfigurationError);
+  });
+
   it('gives each context its merged config and its own concurrency limit', async () => {
     const context = new RunnerContext({ routes: [], config: { maxWorkers: 3 } });
     const runner = new Runner({ config: { serviceName: 'svc', maxWorkers: 7 }, contexts: [context, { routes: [] }] });

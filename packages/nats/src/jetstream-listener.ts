@@ -7,6 +7,7 @@ import {
   defaultStopTimeoutMs,
   listenerTargetName,
   type DeadLetterCopy,
+  type IncomingMessage,
   type PayloadFormat,
   type RetryState,
   type Settlement,
@@ -14,7 +15,7 @@ import {
 } from '@micro-framework/core';
 import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages, type JsMsg, type StreamConfig } from '@nats-io/jetstream';
 import { sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
-import { headersFromNats, headersToNats } from './nats-headers.ts';
+import { headersToNats, readNatsHeaders } from './nats-headers.ts';
 import { natsName, type NatsOptions } from './nats-options.ts';
 import { RetryStateStore } from './retry-state-store.ts';
 
@@ -260,28 +261,33 @@ export class JetStreamListener extends Entrypoint<JsMsg> {
     }
   }
 
+  /** Hands one message to core and forgets its retry state once settled. Never rejects. */
   async #handle(message: JsMsg): Promise<void> {
     this.#inFlight.add(message);
     try {
-      let stored: RetryState | undefined;
-      try {
-        stored = message.info.deliveryCount > 1 ? await this.#store?.get(this.#retryKey(message)) : undefined;
-      } catch {
-        // The retry state cannot be read now: let JetStream deliver the message again a little later.
-        if (!this.#abandoned.has(message)) message.nak(1_000);
-        return;
-      }
-      const action = await this.deliver(message, {
+      const { headers, unreadable } = readNatsHeaders(message);
+      const incoming: IncomingMessage = {
         body: message.data,
-        headers: headersFromNats(message.headers),
+        headers,
+        unreadable,
         channel: message.subject,
         format: this.#options.format,
         payloadFilter: this.#options.payloadFilter,
-        retry: stored,
         id: `${this.stream}:${message.seq}`,
         meta: { redelivered: message.redelivered, deliveryCount: message.info.deliveryCount, streamSequence: message.seq },
-      }, this.#settlement);
+      };
+      let stored: RetryState | undefined;
+      try {
+        stored = message.info.deliveryCount > 1 ? await this.#store?.get(this.#retryKey(message)) : undefined;
+      } catch (error) {
+        // The retry state cannot be read now: a failure to settle like any other (counted, delayed).
+        await this.handBackUnsettled(message, incoming, this.#settlement, error);
+        return;
+      }
+      const action = await this.deliver(message, { ...incoming, retry: stored }, this.#settlement);
       if (stored && (action === 'acked' || action === 'dead-lettered')) await this.#store?.delete(this.#retryKey(message));
+    } catch {
+      // Nothing above rejects; were it to, the message is redelivered after ackWait.
     } finally {
       this.#inFlight.delete(message);
       for (const wake of this.#slotFreed.splice(0)) wake();

@@ -1,4 +1,4 @@
-import type { Headers } from '@micro-framework/core';
+import { DecodeError, type Headers } from '@micro-framework/core';
 import { headers as createHeaders, type MsgHdrs } from '@nats-io/transport-node';
 
 /** NATS headers as @micro-framework headers (the first value of each key). */
@@ -16,4 +16,17 @@ export function headersToNats(headers: Headers | undefined): MsgHdrs | undefined
   const hdrs = createHeaders();
   for (const [key, value] of entries) hdrs.set(key, value);
   return hdrs;
+}
+
+/**
+ * The headers of a received message, or why they cannot be read: a client of another language can
+ * send a header block nats.js refuses to parse (a name with a space, say), and reading it throws.
+ * Never throws: the headers are then empty and `unreadable` says why.
+ */
+export function readNatsHeaders(msg: { readonly headers?: MsgHdrs }): { headers: Headers; unreadable?: DecodeError } {
+  try {
+    return { headers: headersFromNats(msg.headers) };
+  } catch (error) {
+    return { headers: {}, unreadable: new DecodeError('the message headers cannot be read', { cause: error }) };
+  }
 }

@@ -25,7 +25,7 @@ import {
 } from '@micro-framework/core';
 import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
-import { headersFromNats, headersToNats } from './nats-headers.ts';
+import { headersToNats, readNatsHeaders } from './nats-headers.ts';
 import { RpcReplyInbox } from './rpc-reply-inbox.ts';
 import { defaultNatsUrl, natsConnectionKey, type NatsOptions } from './nats-options.ts';
 
@@ -51,6 +51,7 @@ function serve(
     queue,
     callback: (error, msg) => {
       if (error) return;
+      // Nothing may throw out of a subscription callback: it would stop the connection's reader.
       void track(
         answer(msg).then((outcome) => {
           const body = outcome.kind === 'reply' ? outcome.body : outcome.kind === 'give-back' ? encodeRpcReply(rpcErrorReply(outcome.error)) : undefined;
@@ -65,9 +66,9 @@ function serve(
   });
 }
 
-/** The request as the dispatcher reads it. */
+/** The request as the dispatcher reads it (headers it cannot read are left out: the request is still answered). */
 function request(msg: Msg, channel: string) {
-  return { body: msg.data, headers: headersFromNats(msg.headers), channel };
+  return { body: msg.data, headers: readNatsHeaders(msg).headers, channel };
 }
 
 /** Answers `__list_targets__` and `__get_target__` for the service instance. */

@@ -12,11 +12,22 @@ export const retryStateBucket = 'micro-framework-retry-state';
  * are removed once the message is settled and expire after a week in any case.
  */
 export class RetryStateStore {
-  readonly #kv: Promise<KV>;
+  readonly #js: JetStreamClient;
+  #opened: Promise<KV> | undefined;
 
+  /** Opens the bucket now; a failure is forgotten, and the next use tries again. */
   constructor(js: JetStreamClient) {
-    this.#kv = new Kvm(js).create(retryStateBucket, { history: 1, ttl: 7 * 24 * 3_600_000 });
-    this.#kv.catch(() => undefined);
+    this.#js = js;
+    this.#bucket().catch(() => undefined);
+  }
+
+  /** The bucket, created or opened on first use (again after a failure). */
+  #bucket(): Promise<KV> {
+    this.#opened ??= new Kvm(this.#js).create(retryStateBucket, { history: 1, ttl: 7 * 24 * 3_600_000 }).catch((error: unknown) => {
+      this.#opened = undefined;
+      throw error;
+    });
+    return this.#opened;
   }
 
   static key(stream: string, consumer: string, sequence: number): string {
@@ -25,7 +36,7 @@ export class RetryStateStore {
 
   /** The stored state, or undefined (first delivery, or never retried). */
   async get(key: string): Promise<RetryState | undefined> {
-    const entry = await (await this.#kv).get(key);
+    const entry = await (await this.#bucket()).get(key);
     if (!entry || entry.operation !== 'PUT' || entry.length === 0) return undefined;
     try {
       const state = entry.json<RetryState>();
@@ -37,11 +48,11 @@ export class RetryStateStore {
 
   /** Stores the state; resolves once JetStream acknowledged it. */
   async put(key: string, state: RetryState): Promise<void> {
-    await (await this.#kv).put(key, JSON.stringify({ ...initialRetryState, ...state }));
+    await (await this.#bucket()).put(key, JSON.stringify({ ...initialRetryState, ...state }));
   }
 
   /** Forgets a settled message's state (best effort: the TTL removes it otherwise). */
   async delete(key: string): Promise<void> {
-    await (await this.#kv).purge(key).catch(() => undefined);
+    await (await this.#bucket()).purge(key).catch(() => undefined);
   }
 }

@@ -9,7 +9,7 @@ import {
 } from '@micro-framework/core';
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import { sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
-import { headersFromNats, headersToNats } from './nats-headers.ts';
+import { headersToNats, readNatsHeaders } from './nats-headers.ts';
 import { subjectMatches } from './subject-match.ts';
 import { type NatsOptions } from './nats-options.ts';
 
@@ -85,7 +85,7 @@ export class SubjectListener extends Entrypoint<Msg> {
     this.#subscription = connection.subscribe(this.subject, {
       queue: this.#options.queue ?? this.context.config.serviceName,
       callback: (error, msg) => {
-        if (!error) void this.#handle(msg);
+        if (!error) void this.#handle(msg).catch(() => undefined);
       },
     });
     await connection.flush();
@@ -104,9 +104,11 @@ export class SubjectListener extends Entrypoint<Msg> {
   }
 
   async #handle(msg: Msg): Promise<void> {
+    const { headers, unreadable } = readNatsHeaders(msg);
     await this.deliver(msg, {
       body: msg.data,
-      headers: headersFromNats(msg.headers),
+      headers,
+      unreadable,
       channel: msg.subject,
       format: this.#options.format,
       payloadFilter: this.#options.payloadFilter,

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { connect as connectTcp } from 'node:net';
 import { BackoffContext, DeadLetterHeader, ExtensionIsStopped, MetaDependency, Route, RpcNoResponders, Runner, inject, type Meta } from '@micro-framework/core';
 import { staysQuiet, waitFor } from '@micro-framework/conformance';
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { JetStreamListener, NatsBackoff, NatsRpcClient, headersFromNats, rpcSubject, subjectMatches } from '../src/index.ts';
+import { JetStreamListener, NatsBackoff, NatsRpcClient, NatsRpcListener, headersFromNats, rpcSubject, subjectMatches } from '../src/index.ts';
 
 // JetStream behaviour the adapter relies on, against the machine's nats-server (NATS_URL).
 const url = process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222';
@@ -27,6 +28,21 @@ afterEach(async () => {
 afterAll(async () => {
   await nc.drain();
 });
+
+/**
+ * Publishes with a header block nats.js refuses to parse (a name with a space), as a client of
+ * another language may: raw protocol to the real server, which passes header blocks through unchecked.
+ */
+async function publishMalformedHeader(subject: string, body: string, reply?: string): Promise<void> {
+  const { hostname, port } = new URL(url);
+  const socket = connectTcp(Number(port), hostname);
+  await new Promise<void>((resolve, reject) => socket.once('data', () => resolve()).once('error', reject));
+  const header = 'NATS/1.0\r\nbad key: x\r\n\r\n';
+  const frame = `HPUB ${subject}${reply ? ` ${reply}` : ''} ${Buffer.byteLength(header)} ${Buffer.byteLength(header) + Buffer.byteLength(body)}\r\n${header}${body}\r\n`;
+  socket.write(`CONNECT {"verbose":false,"pedantic":false,"headers":true,"protocol":1}\r\n${frame}PING\r\n`);
+  await new Promise<void>((resolve) => socket.on('data', (data) => { if (data.toString().includes('PONG')) resolve(); }));
+  socket.destroy();
+}
 
 interface Call { at: number; meta: Meta; retryCount: number; payload: unknown }
 
@@ -67,6 +83,18 @@ describe('JetStreamListener', () => {
     // The consumer is re-created delivering the whole stream: the first message comes again (at least once).
     await waitFor(() => calls.some((call) => (call.payload as { id: number }).id === 2), 'the message published after the consumer was deleted', 20_000);
     expect((await jsm.consumers.info(stream, listener.consumerName)).config.durable_name).toBe(listener.consumerName);
+  });
+
+  it('dead-letters a message whose header block cannot be parsed (reason decode), and goes on', async () => {
+    const { calls, listener, stream } = await serve({ handler: () => undefined });
+    await waitFor(() => calls.length === 1, 'the first message');
+    await publishMalformedHeader(`${stream}.in`, '{"id":2}');
+    await jetstream(nc).publish(`${stream}.in`, JSON.stringify({ id: 3 }));
+    await waitFor(() => calls.some((call) => (call.payload as { id: number }).id === 3), 'the message after the malformed one');
+    const dead = await jsm.streams.getMessage(listener.deadLetterStream, { last_by_subj: listener.deadLetterSubject });
+    expect(headersFromNats(dead!.header)[DeadLetterHeader.reason]).toBe('decode');
+    expect(new TextDecoder().decode(dead!.data)).toBe('{"id":2}');
+    expect(calls.some((call) => (call.payload as { id: number }).id === 2)).toBe(false);
   });
 
   it('dead-letters instead of retrying past max_deliver, and settles the original', async () => {
@@ -115,6 +143,24 @@ describe('RPC and subjects', () => {
     await expect(pending).rejects.toBeInstanceOf(ExtensionIsStopped);
     expect(performance.now() - started).toBeLessThan(1_000);
     silent.unsubscribe();
+  });
+
+  it('answers on after a request whose header block cannot be parsed: the shared connection keeps reading', async () => {
+    const service = `hdr-${randomUUID().slice(0, 8)}`;
+    function echo(value: string): string {
+      return value;
+    }
+    const runner = new Runner({ config: { serviceName: service, nats: { servers: url } }, contexts: [{ routes: [new Route({ target: echo, entrypoint: new NatsRpcListener() })] }] });
+    runners.push(runner);
+    await runner.start();
+    const replies = nc.subscribe(`reply-${service}`);
+    await nc.flush();
+    await publishMalformedHeader(rpcSubject(service, 'echo'), JSON.stringify({ command: 'echo', command_args: ['raw'], command_kwargs: {} }), `reply-${service}`);
+    await waitFor(() => replies.getReceived() === 1, 'the reply to the malformed request');
+    const client = new NatsRpcClient({ nats: { servers: url } });
+    expect(await client.call(service, 'echo', ['after'], { timeoutMs: 5_000 })).toBe('after');
+    await client.close();
+    replies.unsubscribe();
   });
 
   it('matches subjects with * and > as NATS does', () => {
