@@ -36,6 +36,13 @@ export class AmqpAckWindow {
   /** Records that `message` was settled another way (rejected): it no longer holds back the window. */
   settledElsewhere(message: ConsumeMessage): void {
     this.#settled.add(message.fields.deliveryTag);
+    // Moves the window past it even when nothing is acked (every message handed back, say).
+    if (this.#turn.pending === 0) this.#turn.defer(() => this.#sendAcks());
+  }
+
+  /** Deliveries the window still tracks (not acked nor rejected, or settled behind an open one). */
+  get tracked(): number {
+    return this.#tags.length - this.#head;
   }
 
   /**
@@ -47,7 +54,6 @@ export class AmqpAckWindow {
   }
 
   #sendAcks(): void {
-    if (this.#finished.size === 0) return;
     // The last finished tag of the settled prefix: a `multiple` ack names a delivery still open.
     let upTo: number | undefined;
     while (this.#head < this.#tags.length) {

@@ -3,6 +3,7 @@ import {
   Entrypoint,
   RetryHeader,
   defaultStopTimeoutMs,
+  messageFingerprint,
   writeRetryHeaders,
   type DeadLetterCopy,
   type IncomingMessage,
@@ -100,6 +101,7 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
   /** Cancels the consumer (and its renewal after a reconnection): RabbitMQ sends no more messages. */
   override async stopIntake(): Promise<void> {
     this.#stopping = true;
+    // Idempotent: a consumer set up after the first call is cancelled by the next one.
     this.#detach?.();
     const channel = this.#channel;
     const tag = this.#consumerTag;
@@ -110,9 +112,9 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
   /** Stops intake, drains in-flight deliveries (up to the timeout), sends their acks, then closes the channel. */
   override async stop(options: StopOptions = {}): Promise<void> {
     await this.stopIntake();
-    const channel = this.#channel;
     await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
     this.#acks?.flush();
+    const channel = this.#channel;
     this.#channel = undefined;
     await channel?.close().catch(() => undefined);
   }
@@ -237,12 +239,20 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
     });
     this.#channel = channel;
     this.#consumerTag = consumerTag;
+    // A stop that began while this consumer was being set up (a reconnection) cancels it now.
+    if (this.#stopping) await this.stopIntake();
   }
 
   #incoming(message: ConsumeMessage): IncomingMessage {
+    const headers = headersFromAmqp(message.properties.headers);
     return {
       body: message.content,
-      headers: headersFromAmqp(message.properties.headers),
+      headers,
+      // Quorum queues raise x-delivery-count on every redelivery: leave it out of the identity.
+      id: () => {
+        const { 'x-delivery-count': _count, ...stable } = headers;
+        return messageFingerprint(this.channelName, stable, message.content);
+      },
       channel: this.channelName,
       format: this.#options.format,
       payloadFilter: this.#options.payloadFilter,

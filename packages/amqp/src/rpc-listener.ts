@@ -79,6 +79,8 @@ class RpcQueueConsumer {
     });
     this.#channel = channel;
     this.#tag = consumerTag;
+    // A stop that began while this consumer was being set up (a reconnection) cancels it now.
+    if (this.#stopping) await this.cancel();
   }
 
   async #settle(channel: Channel, message: ConsumeMessage): Promise<void> {

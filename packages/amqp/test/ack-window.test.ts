@@ -76,4 +76,24 @@ describe('AmqpAckWindow on RabbitMQ', () => {
     await check.deleteQueue(queue);
     await check.close();
   });
+
+  it('forgets rejected deliveries even when nothing is ever acked', async () => {
+    const queue = `ack-window-${randomUUID()}`;
+    const channel = await connection.createChannel();
+    await channel.assertQueue(queue, { arguments: { 'x-expires': 60_000 } });
+    for (let i = 0; i < 500; i += 1) channel.sendToQueue(queue, Buffer.from(String(i)));
+    await channel.prefetch(50);
+    const window = new AmqpAckWindow(channel);
+    let rejected = 0;
+    await channel.consume(queue, (message) => {
+      if (!message) return;
+      window.delivered(message);
+      window.settledElsewhere(message);
+      channel.reject(message, false);
+      rejected += 1;
+    });
+    await waitFor(() => rejected === 500, 'every message rejected', 10_000);
+    await waitFor(() => window.tracked === 0, 'the window to forget them', 5_000);
+    await channel.close();
+  });
 });

@@ -85,6 +85,25 @@ describe('retries and dead letters on RabbitMQ', () => {
   });
 });
 
+describe('hand-backs on a quorum queue', () => {
+  it('count per message although RabbitMQ raises x-delivery-count on each: past the limit, the dead letter', async () => {
+    const queue = unique('quorum');
+    class Refused extends AmqpBackoff {
+      override async retry(): Promise<null> {
+        throw new Error('retry refused');
+      }
+    }
+    const { calls, route } = failingRoute(queue, () => true, new Refused({ maxRetries: 3 }), { 'x-queue-type': 'quorum', 'x-expires': 600_000 });
+    await serve(unique('svc'), [route], { giveBack: { delayMs: 50, limit: 2 } });
+    await connection.publish('', queue, Buffer.from('{"id":5}'));
+    let dead: GetMessage[] = [];
+    await waitFor(async () => (dead = await getAll(`${queue}.dlq`)).length === 1, 'the dead letter');
+    expect(dead[0]!.properties.headers?.[DeadLetterHeader.reason]).toBe('give-back-limit');
+    expect(calls).toHaveLength(3);
+    expect(calls.map((call) => call.meta.headers['x-delivery-count'])).toEqual([undefined, '1', '2']);
+  });
+});
+
 describe('publishing when RabbitMQ refuses', () => {
   it('a publish refused with a channel error (no such exchange) fails alone: the next one goes through', async () => {
     const queue = unique('after-refusal');
