@@ -3,6 +3,7 @@ import {
   ConsumerSupervisor,
   Entrypoint,
   ExtensionIsStopped,
+  abortableDelay,
   clampDelay,
   defaultStopTimeoutMs,
   listenerTargetName,
@@ -58,6 +59,11 @@ interface RetryPartition {
   readonly commits: PartitionCommits;
   /** Timers of the records held until they are due. */
   readonly timers: Set<NodeJS.Timeout>;
+  /** Records taken and not finished yet: waiting for their due time, or running. */
+  taken: number;
+  /** Fetching this partition is paused because too many retries are taken; `resume` resumes it. */
+  paused: boolean;
+  resume?: () => void;
   /** The highest offset taken so far, and the one a previous owner had handed out (its commit metadata). */
   last: bigint | undefined;
   readonly previous: bigint | undefined;
@@ -98,8 +104,6 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   #previouslyDelivered = new Map<string, bigint>();
   #markersLoaded: Promise<void> | undefined;
   readonly #retryPartitions = new Map<number, RetryPartition>();
-  #held = 0;
-  #heldFreed: Array<() => void> = [];
   /** Commits happen through PartitionCommits; acks and hand-backs are the return value of #handle. */
   readonly #settlement: Settlement<KafkaDelivery> = {
     giveBackDelay: 'process',
@@ -126,9 +130,11 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     return deadLetterTopicName(this.groupId);
   }
 
-  /** How many retry records wait in memory for their due time. */
+  /** How many retry records this member took and has not finished: waiting for their due time, or running. */
   get heldRetries(): number {
-    return this.#held;
+    let taken = 0;
+    for (const state of this.#retryPartitions.values()) taken += state.taken;
+    return taken;
   }
 
   get #kafka(): KafkaClientExtension {
@@ -156,14 +162,15 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   }
 
   /**
-   * Stops fetching: no restart of the consumer from now on, every partition paused, retries held in
-   * memory released (uncommitted: fetched again later). Running calls go on.
+   * Stops fetching: no replacement of the consumer from now on (one under way gives up), every
+   * partition paused, retries waiting for their due time dropped (uncommitted: fetched again later).
+   * Running calls go on.
    */
   override async stopIntake(): Promise<void> {
     if (this.#intakeStopped) return;
     this.#intake.abort(new ExtensionIsStopped(`listener of ${this.topic}`));
-    this.#releaseRetries();
-    await this.#supervisor?.stop();
+    void this.#supervisor?.stop();
+    for (const state of this.#retryPartitions.values()) this.#dropWaiting(state);
     try {
       this.#consumer?.pause([{ topic: this.topic }, { topic: this.retryTopic }]);
     } catch {
@@ -177,12 +184,20 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
    * replays them.
    */
   override async stop(options: StopOptions = {}): Promise<void> {
+    const timeoutMs = options.timeoutMs ?? defaultStopTimeoutMs;
+    const deadline = Date.now() + timeoutMs;
     await this.stopIntake();
+    // A replacement consumer being connected gives up at its next step; wait for it within the deadline.
+    await Promise.race([this.#supervisor?.stop(), abortableDelay(timeoutMs).catch(() => undefined)]);
+    const finished = await this.drain(Math.max(0, deadline - Date.now()));
+    if (!finished) this.#abandoned = true;
+    else {
+      const commits = [...this.#retryPartitions.values()].map((state) => state.commits.settled());
+      await Promise.race([Promise.all(commits), abortableDelay(Math.max(0, deadline - Date.now())).catch(() => undefined)]);
+    }
+    this.#retryPartitions.clear();
     const consumer = this.#consumer;
     this.#consumer = undefined;
-    const timeoutMs = options.timeoutMs ?? defaultStopTimeoutMs;
-    const finished = await this.drain(timeoutMs);
-    if (!finished) this.#abandoned = true;
     if (!consumer) return;
     const disconnected = consumer.disconnect().catch(() => undefined);
     if (finished) await Promise.race([disconnected, new Promise((resolve) => setTimeout(resolve, Math.max(1_000, timeoutMs)).unref())]);
@@ -243,6 +258,8 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
         partitionsConsumedConcurrently: this.context.config.maxWorkers,
         eachBatch: (payload) => this.#eachBatch(payload, consumer),
       });
+      // Stopped while it started: leave the group again rather than consume after the stop.
+      if (signal.aborted) throw new ExtensionIsStopped(`listener of ${this.topic}`);
     } catch (error) {
       if (this.#consumer === consumer) this.#consumer = undefined;
       await consumer.disconnect().catch(() => undefined);
@@ -355,9 +372,10 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   /**
    * Takes the records of a retry-topic batch: each runs when due, on a timer of its own, and the batch
    * ends at once (fetching moves on; commits follow the contiguous finished prefix). Memory stays
-   * bounded: past maxHeldRetries held records, taking more waits.
+   * bounded: past maxHeldRetries records taken and unfinished, the partition is paused (the rest of
+   * the batch is fetched again once it resumes).
    */
-  async #takeRetries({ batch, resolveOffset, isRunning, isStale }: EachBatchPayload, consumer: Consumer): Promise<void> {
+  async #takeRetries({ batch, resolveOffset, isRunning, isStale, pause }: EachBatchPayload, consumer: Consumer): Promise<void> {
     const { partition } = batch;
     let state = this.#retryPartitions.get(partition);
     if (!state) {
@@ -370,6 +388,8 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
           ),
         ),
         timers: new Set(),
+        taken: 0,
+        paused: false,
         last: undefined,
         previous: this.#previouslyDelivered.get(`${this.retryTopic}:${partition}`),
       };
@@ -380,11 +400,14 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
       if (!isRunning() || isStale() || this.#intakeStopped || this.#retryPartitions.get(partition) !== state) return;
       const offset = BigInt(message.offset);
       if (state.last !== undefined && offset <= state.last) continue;
-      while (this.#held >= maxHeld && this.#retryPartitions.get(partition) === state) {
-        await new Promise<void>((resolve) => this.#heldFreed.push(resolve));
+      if (this.heldRetries >= maxHeld) {
+        const resume = pause();
+        state.paused = true;
+        state.resume = resume;
+        return;
       }
-      if (this.#retryPartitions.get(partition) !== state) return;
       state.last = offset;
+      state.taken += 1;
       state.offsets.track(message.offset);
       resolveOffset(message.offset);
       const due = Number(headersFromKafka(message.headers)[retryDueHeader] ?? 0);
@@ -398,44 +421,70 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
       void this.#runRetry(state, delivery);
       return;
     }
-    this.#held += 1;
     const timer = setTimeout(() => {
       if (!state.timers.delete(timer)) return;
-      this.#freeHeld(1);
       void this.#runRetry(state, delivery);
     }, clampDelay(wait));
     state.timers.add(timer);
   }
 
   async #runRetry(state: RetryPartition, delivery: KafkaDelivery): Promise<void> {
-    if (this.#retryPartitions.get(delivery.partition) !== state || this.#intakeStopped) return;
+    const current = (): boolean => this.#retryPartitions.get(delivery.partition) === state;
+    if (!current() || this.#intakeStopped) return;
     const redelivered = state.previous !== undefined && BigInt(delivery.message.offset) <= state.previous;
     const done = await this.#handle(delivery, redelivered, undefined);
-    // Rebalanced or stopping meanwhile: the partition's next owner runs it (again) from the commit.
-    if (this.#retryPartitions.get(delivery.partition) !== state || this.#intakeStopped) return;
-    if (!done) {
+    // Rebalanced meanwhile: the partition's next owner runs it (again) from the commit.
+    if (!current()) return;
+    if (!done && !this.#intakeStopped) {
       // Handed back after core's delay (the service failed to settle it): run it again.
       this.#runRetryWhenDue(state, delivery, 0);
       return;
     }
+    this.#finishRetry(state);
+    if (!done) return;
     const next = state.offsets.finish(delivery.message.offset);
     if (next !== undefined && !this.#abandoned) state.commits.advance(next);
   }
 
-  /** Drops every retry held in memory (rebalance, crash, stop): uncommitted, they come back to the partition's owner. */
-  #releaseRetries(): void {
-    for (const state of this.#retryPartitions.values()) {
-      for (const timer of state.timers) clearTimeout(timer);
-      this.#freeHeld(state.timers.size);
-      state.timers.clear();
+  /** One taken retry finished (or was dropped): resume a partition paused for too many. */
+  #finishRetry(state: RetryPartition, count = 1): void {
+    state.taken = Math.max(0, state.taken - count);
+    const maxHeld = this.#options.maxHeldRetries ?? 10_000;
+    if (this.heldRetries >= maxHeld / 2 || this.#intakeStopped) return;
+    for (const paused of this.#retryPartitions.values()) {
+      if (!paused.paused) continue;
+      paused.paused = false;
+      try {
+        paused.resume?.();
+      } catch {
+        // The consumer is gone: its replacement fetches the partition afresh.
+      }
     }
-    this.#retryPartitions.clear();
-    for (const wake of this.#heldFreed.splice(0)) wake();
   }
 
-  #freeHeld(count: number): void {
-    this.#held = Math.max(0, this.#held - count);
-    for (const wake of this.#heldFreed.splice(0)) wake();
+  /** Drops the retries of `state` still waiting for their due time (uncommitted: fetched again later). */
+  #dropWaiting(state: RetryPartition): void {
+    for (const timer of state.timers) clearTimeout(timer);
+    const dropped = state.timers.size;
+    state.timers.clear();
+    this.#finishRetry(state, dropped);
+  }
+
+  /** Drops every retry held in memory (rebalance, crash): uncommitted, they come back to the partition's owner. */
+  #releaseRetries(): void {
+    const states = [...this.#retryPartitions.values()];
+    this.#retryPartitions.clear();
+    for (const state of states) {
+      for (const timer of state.timers) clearTimeout(timer);
+      state.timers.clear();
+      if (!state.paused) continue;
+      state.paused = false;
+      try {
+        state.resume?.();
+      } catch {
+        // The consumer is gone: its replacement fetches the partition afresh.
+      }
+    }
   }
 
   /** Runs one record; true when it is finished (may be committed), false when it must be fetched again. */

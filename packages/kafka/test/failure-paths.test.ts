@@ -91,6 +91,29 @@ describe('retries on Kafka', () => {
     // Released, not kept running in a stale batch: the retry runs once, by the partition's owner.
     expect(await staysQuiet(() => calls.filter((call) => call.id === 'held' && call.retry.retryCount === 1).length > 1, 3_000)).toBe(true);
   }, 90_000);
+  it('holds at most maxHeldRetries in memory: past it the retry partition pauses, and every retry still runs', async () => {
+    const topic = `retry-bound-${randomUUID()}`;
+    const calls: Call[] = [];
+    const handle = inject({ retry: new BackoffContext() }, function handle({ retry }, payload: { id: string }) {
+      calls.push({ id: payload.id, retry, meta: {} as Meta, at: performance.now(), instance: 'one' });
+      if (retry.retryCount === 0) throw new Error('later');
+    });
+    const listener = new TopicListener({ topic, maxHeldRetries: 5, sessionTimeoutMs: 6_000 });
+    const runner = new Runner({
+      config: { serviceName: `svc-${randomUUID().slice(0, 8)}`, maxWorkers: 8, kafka: { brokers: brokersFromEnv(), logLevel: logLevel.NOTHING } },
+      contexts: [{ routes: [new Route({ target: handle, entrypoint: listener, backoff: new KafkaBackoff({ maxRetries: 1, interval: 1_500 }) })] }],
+    });
+    runners.push(runner);
+    await runner.start();
+    let peak = 0;
+    const watch = setInterval(() => (peak = Math.max(peak, listener.heldRetries)), 5);
+    const ids = Array.from({ length: 30 }, (_, i) => `r${i}`);
+    await send(topic, ...ids);
+    await waitFor(() => ids.every((id) => calls.some((call) => call.id === id && call.retry.retryCount === 1)), 'every retry', 60_000);
+    clearInterval(watch);
+    expect(peak).toBeGreaterThan(0);
+    expect(peak).toBeLessThanOrEqual(5);
+  }, 90_000);
 });
 
 describe('consumer crashes on Kafka', () => {
