@@ -1,4 +1,4 @@
-import { abortableDelay } from './abortable-delay.ts';
+import { abortableDelay, settledWithin } from './abortable-delay.ts';
 import {
   deadLetterCopy,
   outcomeOfWorker,
@@ -138,16 +138,7 @@ export abstract class Entrypoint<D = unknown> extends Extension {
   /** Waits until every in-flight delivery and route call settled or the timeout passed; true when all settled. */
   protected async drain(timeoutMs: number): Promise<boolean> {
     if (this.#inFlight.size === 0) return true;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<false>((resolve) => {
-      timer = setTimeout(() => resolve(false), Math.max(0, timeoutMs));
-    });
-    const settled = Promise.allSettled([...this.#inFlight]).then(() => true as const);
-    try {
-      return await Promise.race([settled, timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
+    return settledWithin(Promise.allSettled([...this.#inFlight]), timeoutMs);
   }
 
   /** Counts `work` as in flight until it settles: drain (and so stop) waits for it. */

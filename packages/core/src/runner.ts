@@ -77,7 +77,7 @@ export class Runner {
 
   /**
    * Graceful stop, in three phases across every context: (1) every route refuses new work and every
-   * consumer stops taking messages, so none is taken only to be handed back; (2) all in-flight calls
+   * consumer stops taking messages (no redelivery storm: what arrives before a cancel takes effect is handed back once); (2) all in-flight calls
    * drain in parallel under one deadline (timeoutMs, default 30 s; past it they are abandoned unacked
    * so the broker delivers them again); (3) extensions and connections close, contexts in reverse
    * order. Idempotent: later calls return the same promise.

@@ -3,11 +3,11 @@ import {
   ConsumerSupervisor,
   Entrypoint,
   ExtensionIsStopped,
-  abortableDelay,
   clampDelay,
   defaultStopTimeoutMs,
   listenerTargetName,
   readRetryHeaders,
+  settledWithin,
   writeRetryHeaders,
   type DeadLetterCopy,
   type IncomingMessage,
@@ -188,19 +188,19 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     const deadline = Date.now() + timeoutMs;
     await this.stopIntake();
     // A replacement consumer being connected gives up at its next step; wait for it within the deadline.
-    await Promise.race([this.#supervisor?.stop(), abortableDelay(timeoutMs).catch(() => undefined)]);
+    if (this.#supervisor) await settledWithin(this.#supervisor.stop(), timeoutMs);
     const finished = await this.drain(Math.max(0, deadline - Date.now()));
     if (!finished) this.#abandoned = true;
     else {
       const commits = [...this.#retryPartitions.values()].map((state) => state.commits.settled());
-      await Promise.race([Promise.all(commits), abortableDelay(Math.max(0, deadline - Date.now())).catch(() => undefined)]);
+      await settledWithin(Promise.all(commits), deadline - Date.now());
     }
     this.#retryPartitions.clear();
     const consumer = this.#consumer;
     this.#consumer = undefined;
     if (!consumer) return;
     const disconnected = consumer.disconnect().catch(() => undefined);
-    if (finished) await Promise.race([disconnected, new Promise((resolve) => setTimeout(resolve, Math.max(1_000, timeoutMs)).unref())]);
+    if (finished) await settledWithin(disconnected, Math.max(1_000, timeoutMs));
   }
 
   /**
