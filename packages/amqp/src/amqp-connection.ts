@@ -45,6 +45,7 @@ export class AmqpConnection extends Extension {
   readonly #returnListeners = new Set<(message: Message) => void>();
   /** Mandatory publishes awaiting their confirm, by exchange and routing key. */
   readonly #outstanding = new Map<string, Set<Outstanding>>();
+  #reopening: Promise<void> | undefined;
   /** Why RabbitMQ blocked the connection (a resource alarm), while it does. */
   #blocked: string | undefined;
 
@@ -147,6 +148,7 @@ export class AmqpConnection extends Extension {
     const deadline = Date.now() + timeoutMs;
     while (!this.#publisher) {
       if (this.#closing) throw new PublishError(`connection to ${redactUrl(this.url)} is closed`, 'closed');
+      if (this.#model) this.#reopenPublisher(this.#model);
       const left = deadline - Date.now();
       if (left <= 0) throw new PublishError(`no connection to ${redactUrl(this.url)} within ${timeoutMs} ms`, 'timeout');
       await new Promise<void>((resolve) => {
@@ -241,8 +243,19 @@ export class AmqpConnection extends Extension {
     publisher.on('close', () => {
       if (this.#publisher !== publisher) return;
       this.#publisher = undefined;
-      if (this.#closing || this.#model !== model) return;
-      this.#openPublisher(model).then(
+      this.#reopenPublisher(model);
+    });
+    return publisher;
+  }
+
+  /**
+   * Opens another publisher on `model` when the last one closed while the connection stays up. One
+   * attempt at a time; a failed one is tried again by the next publish that waits for a publisher.
+   */
+  #reopenPublisher(model: ChannelModel): void {
+    if (this.#reopening || this.#closing || this.#model !== model || this.#publisher) return;
+    this.#reopening = this.#openPublisher(model)
+      .then(
         (reopened) => {
           if (this.#closing || this.#model !== model) {
             void reopened.close().catch(() => undefined);
@@ -251,11 +264,12 @@ export class AmqpConnection extends Extension {
           this.#publisher = reopened;
           for (const wake of this.#waiters.splice(0)) wake();
         },
-        // The connection itself is going: recovery opens a new publisher with the next connection.
+        // The connection itself may be going: recovery opens a new publisher with the next one.
         () => undefined,
-      );
-    });
-    return publisher;
+      )
+      .finally(() => {
+        this.#reopening = undefined;
+      });
   }
 }
 

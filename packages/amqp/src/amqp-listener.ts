@@ -60,6 +60,7 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
   /** Acks of the current channel, coalesced per event-loop turn. */
   #acks: AmqpAckWindow | undefined;
   #stopping = false;
+  #stopped = false;
   /** When each delay tier was last declared on the current connection. */
   #tiersDeclared = new Map<number, number>();
   #model: ChannelModel | undefined;
@@ -116,6 +117,7 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
     this.#acks?.flush();
     const channel = this.#channel;
     this.#channel = undefined;
+    this.#stopped = true;
     await channel?.close().catch(() => undefined);
   }
 
@@ -239,8 +241,13 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
     });
     this.#channel = channel;
     this.#consumerTag = consumerTag;
-    // A stop that began while this consumer was being set up (a reconnection) cancels it now.
+    // A stop that began while this consumer was being set up (a reconnection) cancels it now, and
+    // closes its channel when the stop is already over.
     if (this.#stopping) await this.stopIntake();
+    if (this.#stopped && this.#channel === channel) {
+      this.#channel = undefined;
+      await channel.close().catch(() => undefined);
+    }
   }
 
   #incoming(message: ConsumeMessage): IncomingMessage {

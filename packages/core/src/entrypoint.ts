@@ -8,7 +8,7 @@ import {
 } from './delivery-outcome.ts';
 import { ConfigurationError, DecodeError, ExtensionIsStopped, toError } from './errors.ts';
 import { Extension } from './extension.ts';
-import { GiveBackLedger, giveBackDelay, giveBackPolicyOf, messageFingerprint, type GiveBackPolicy } from './give-back-policy.ts';
+import { GiveBackLedger, defaultGiveBackPolicy, giveBackDelay, giveBackPolicyOf, messageFingerprint, type GiveBackPolicy } from './give-back-policy.ts';
 import type { Headers, Meta, RetryState } from './meta.ts';
 import { decodePayload, type PayloadFormat } from './payload-decoder.ts';
 import { readRetryHeaders } from './retry-headers.ts';
@@ -171,8 +171,8 @@ export abstract class Entrypoint<D = unknown> extends Extension {
           return await this.#failedToSettle(delivery, message, settlement, outcome.error, true);
       }
     } catch {
-      // A fault of the policy itself (it decides nothing left unhandled): hand back, slowly.
-      return this.#giveBack(delivery, settlement, this.#policy().maxDelayMs);
+      // A fault of the policy itself (it leaves nothing unhandled): hand back, slowly.
+      return this.#giveBack(delivery, settlement, defaultGiveBackPolicy.maxDelayMs).catch(() => 'given-back' as const);
     }
   }
 
@@ -183,7 +183,9 @@ export abstract class Entrypoint<D = unknown> extends Extension {
    */
   protected async handBackUnsettled(delivery: D, message: IncomingMessage, settlement: Settlement<D>, error: unknown): Promise<SettledAction> {
     return this.track(
-      this.#failedToSettle(delivery, message, settlement, toError(error), true).catch(() => this.#giveBack(delivery, settlement, this.#policy().maxDelayMs)),
+      this.#failedToSettle(delivery, message, settlement, toError(error), true).catch(() =>
+        this.#giveBack(delivery, settlement, defaultGiveBackPolicy.maxDelayMs).catch(() => 'given-back' as const),
+      ),
     );
   }
 

@@ -1,4 +1,5 @@
 import type { Config } from './config.ts';
+import { settledWithin } from './abortable-delay.ts';
 import { ConfigurationError, ExtensionIsStopped } from './errors.ts';
 import { defaultStopTimeoutMs, type StopOptions } from './extension.ts';
 import { RunnerContext, type RunnerContextOptions } from './runner-context.ts';
@@ -88,7 +89,7 @@ export class Runner {
       const deadline = Date.now() + (options.timeoutMs ?? defaultStopTimeoutMs);
       this.#stopping = (async () => {
         // A start under way finishes its current step first, then starts nothing more.
-        await this.#starting?.catch(() => undefined);
+        if (this.#starting) await settledWithin(this.#starting, deadline - Date.now());
         const contexts = this.#contexts.filter((context) => context.isBound);
         await Promise.all(contexts.map((context) => context.stopIntake()));
         const errors = (await Promise.all(contexts.map((context) => context.stopRoutes(deadline)))).flat();

@@ -114,6 +114,10 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
 
   constructor(options: TopicListenerOptions) {
     super();
+    const maxHeld = options.maxHeldRetries;
+    if (maxHeld !== undefined && !(Number.isInteger(maxHeld) && maxHeld >= 1)) {
+      throw new ConfigurationError(`maxHeldRetries must be a whole number >= 1, got ${maxHeld}`);
+    }
     this.topic = options.topic;
     this.#options = options;
   }
@@ -187,9 +191,11 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     const timeoutMs = options.timeoutMs ?? defaultStopTimeoutMs;
     const deadline = Date.now() + timeoutMs;
     await this.stopIntake();
-    // A replacement consumer being connected gives up at its next step; wait for it within the deadline.
-    if (this.#supervisor) await settledWithin(this.#supervisor.stop(), timeoutMs);
-    const finished = await this.drain(Math.max(0, deadline - Date.now()));
+    // A replacement consumer being connected gives up at its next step: wait for it while draining.
+    const [, finished] = await Promise.all([
+      this.#supervisor ? settledWithin(this.#supervisor.stop(), timeoutMs) : undefined,
+      this.drain(timeoutMs),
+    ]);
     if (!finished) this.#abandoned = true;
     else {
       const commits = [...this.#retryPartitions.values()].map((state) => state.commits.settled());
@@ -479,6 +485,8 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
       state.timers.clear();
       if (!state.paused) continue;
       state.paused = false;
+      // Stopping: the whole topic stays paused (resuming one partition would un-pause it).
+      if (this.#intakeStopped) continue;
       try {
         state.resume?.();
       } catch {
