@@ -54,7 +54,8 @@ function formatOnce(config) {
   if (existsSync(join(dataDir, 'logs', 'meta.properties'))) return;
   const clusterId = randomBytes(16).toString('base64url');
   log(`formatting storage (cluster ${clusterId})`);
-  execFileSync('java', java(['kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', config]), { stdio: 'inherit' });
+  // `--cluster-id=<id>`: a random id may begin with '-', which the tool would read as an option.
+  execFileSync('java', java(['kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', config]), { stdio: 'inherit' });
 }
 
 async function waitUntil(check, what, timeoutMs) {
