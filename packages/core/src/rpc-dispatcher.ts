@@ -22,7 +22,7 @@ import type { Runner } from './runner.ts';
  * - `expired`: the caller's deadline passed before the call started: nobody waits for a reply.
  */
 export type RpcAnswer =
-  | { readonly kind: 'reply'; readonly body: Uint8Array; readonly failed: boolean }
+  | { readonly kind: 'reply'; readonly body: Uint8Array }
   | { readonly kind: 'give-back'; readonly error: Error }
   | { readonly kind: 'expired' };
 
@@ -84,7 +84,6 @@ export class RpcDispatcher {
   }
 
   #reply(reply: RpcReplyBody): RpcAnswer {
-    const body = encodeRpcReply(reply);
-    return { kind: 'reply', body, failed: reply.exception !== null || body.length === 0 };
+    return { kind: 'reply', body: encodeRpcReply(reply) };
   }
 }
