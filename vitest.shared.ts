@@ -12,6 +12,7 @@ export const sharedTestConfig = defineConfig({
     include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
+    // tools/node22/run.mjs names its reports vitest-node22.json, so both runs count.
+    reporters: ['default', ['json', { outputFile: `test-results/${process.env['TEST_REPORT_NAME'] ?? 'vitest'}.json` }]],
   },
 });

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The README's test command (`npm test`): starts RabbitMQ, NATS and the local Kafka broker where one
-// does not answer, runs every
-// nx check target of every project, then prints
-// one closing line with the totals. Under CI (CI=true) the nx cache is skipped so every test really
+// does not answer (and Debian's python3-kombu for the Python peer), runs every nx check target of every
+// project, runs the core, conformance and amqp suites again on Node.js 22, then prints one closing
+// line with the totals. Under CI (CI=true) the nx cache is skipped so every test really
 // runs against the brokers; locally an unchanged project replays from the cache.
 import { spawnSync } from 'node:child_process';
 
@@ -17,6 +17,11 @@ const servicesStatus = run(process.execPath, [new URL('services.mjs', import.met
 if (servicesStatus !== 0) process.exit(servicesStatus);
 const kafkaStatus = run(process.execPath, [new URL('kafka/kafka.mjs', import.meta.url).pathname, 'start']);
 if (kafkaStatus !== 0) process.exit(kafkaStatus);
+// The peer of the Python interop tests (tools/python-peer) needs Debian's python3-kombu.
+const kombuStatus = run(process.execPath, [new URL('python-peer/ensure-kombu.mjs', import.meta.url).pathname]);
+if (kombuStatus !== 0) process.exit(kombuStatus);
 const nxStatus = run('npx', nxArgs);
+// core, conformance and amqp once more on Node.js 22, the oldest version the packages promise.
+const node22Status = run(process.execPath, [new URL('node22/run.mjs', import.meta.url).pathname]);
 const summaryStatus = run(process.execPath, [new URL('test-summary.mjs', import.meta.url).pathname]);
-process.exit(nxStatus !== 0 ? nxStatus : summaryStatus);
+process.exit(nxStatus !== 0 ? nxStatus : node22Status !== 0 ? node22Status : summaryStatus);

@@ -18,6 +18,7 @@ import { PublishError, sharedAmqpConnection, type AmqpConnection } from './amqp-
 import { headersFromAmqp } from './amqp-headers.ts';
 import { type AmqpOptions } from './amqp-options.ts';
 import { delayTierMs, delayTierQueueName } from './delay-tiers.ts';
+import { declareExchange, type ExchangeDeclaration } from './exchange-declaration.ts';
 
 export interface AmqpListenerOptions {
   /** Drops (acks without calling the target) payloads for which it returns false; a throw dead-letters the message (reason `filter`). */
@@ -32,10 +33,8 @@ export interface AmqpListenerOptions {
   readonly amqp?: AmqpOptions;
 }
 
-/** Where a listener's queue gets its messages from. */
-export interface AmqpBinding {
-  readonly exchange: string;
-  readonly exchangeType: string;
+/** Where a listener's queue gets its messages from: an exchange (declared if missing) and a routing key. */
+export interface AmqpBinding extends ExchangeDeclaration {
   readonly routingKey: string;
 }
 
@@ -138,7 +137,7 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
     await this.#declareDeadLetterQueue();
     const binding = this.binding;
     if (binding) {
-      await channel.assertExchange(binding.exchange, binding.exchangeType, { durable: true });
+      await declareExchange(() => this.#openChannel(), binding);
       await channel.bindQueue(this.queueName, binding.exchange, binding.routingKey);
     }
   }
@@ -199,11 +198,16 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
     this.#tiersDeclared.set(tier, Date.now());
   }
 
-  /** Runs `declare` on a short-lived channel of the current connection (a failed declaration closes only it). */
-  async #withChannel(declare: (channel: Channel) => Promise<unknown>): Promise<void> {
+  /** A new channel on the current connection. */
+  async #openChannel(): Promise<Channel> {
     const model = this.#model;
     if (!model) throw new PublishError(`${this.queueName}: no connection to declare on`, 'closed');
-    const channel = await model.createChannel();
+    return model.createChannel();
+  }
+
+  /** Runs `declare` on a short-lived channel of the current connection (a failed declaration closes only it). */
+  async #withChannel(declare: (channel: Channel) => Promise<unknown>): Promise<void> {
+    const channel = await this.#openChannel();
     channel.on('error', () => undefined);
     try {
       await declare(channel);

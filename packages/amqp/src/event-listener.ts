@@ -1,5 +1,6 @@
 import { listenerTargetName } from '@micro-framework/core';
 import { AmqpListener, type AmqpBinding, type AmqpListenerOptions } from './amqp-listener.ts';
+import { eventExchange } from './exchange-declaration.ts';
 
 export interface AmqpEventListenerOptions extends AmqpListenerOptions {
   /** The service that dispatches the event. */
@@ -7,14 +8,10 @@ export interface AmqpEventListenerOptions extends AmqpListenerOptions {
   readonly eventName: string;
 }
 
-/** `<sourceService>.events`: the topic exchange a service's events are published to. */
-export function eventExchangeName(sourceService: string): string {
-  return `${sourceService}.events`;
-}
-
 /**
- * Listens to an event of another service, with Nameko's and micro_framework's names: topic exchange
- * `<source>.events`, routing key = event name, queue `<source>.<event>__<service>.<target>`. Instances
+ * Listens to an event of another service, with Nameko's and micro_framework's names and declarations:
+ * topic exchange `<source>.events` (durable, auto-delete, as the Python services declare it), routing
+ * key = event name, queue `<source>.<event>__<service>.<target>`. Instances
  * of one service share the queue (competing consumers); each service gets its own copy (fan-out).
  */
 export class AmqpEventListener extends AmqpListener {
@@ -32,6 +29,6 @@ export class AmqpEventListener extends AmqpListener {
   }
 
   protected get binding(): AmqpBinding {
-    return { exchange: eventExchangeName(this.sourceService), exchangeType: 'topic', routingKey: this.eventName };
+    return { ...eventExchange(this.sourceService), routingKey: this.eventName };
   }
 }

@@ -2,6 +2,7 @@ export * from './amqp-options.ts';
 export * from './amqp-connection.ts';
 export * from './amqp-headers.ts';
 export * from './amqp-listener.ts';
+export * from './exchange-declaration.ts';
 export * from './event-listener.ts';
 export * from './queue-listener.ts';
 export * from './amqp-backoff.ts';

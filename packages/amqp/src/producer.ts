@@ -1,7 +1,7 @@
 import { encodePayload, type Dependency, type Headers, type Worker } from '@micro-framework/core';
-import { AmqpConnection, sharedAmqpConnection } from './amqp-connection.ts';
+import { AmqpConnection, PublishError, sharedAmqpConnection } from './amqp-connection.ts';
 import { type AmqpOptions } from './amqp-options.ts';
-import { eventExchangeName } from './event-listener.ts';
+import { declareExchange, eventExchange } from './exchange-declaration.ts';
 
 export interface AmqpPublishOptions {
   readonly headers?: Headers;
@@ -9,8 +9,11 @@ export interface AmqpPublishOptions {
 }
 
 /**
- * Publishes events of one source service to its `<source>.events` topic exchange (declared durable on
- * first use). `publish` resolves once RabbitMQ confirmed the persistent message.
+ * Publishes events of one source service to its `<source>.events` topic exchange, declared on first
+ * use as the Python services declare it (durable, auto-delete; an existing one is used as it is).
+ * `publish` resolves once RabbitMQ confirmed the persistent message. RabbitMQ deletes an auto-delete
+ * exchange with its last binding, and a publish to a missing exchange closes the channel: such a
+ * publish declares the exchange again and is published once more.
  */
 export class AmqpPublisher {
   readonly sourceService: string;
@@ -28,16 +31,31 @@ export class AmqpPublisher {
   /** Publishes `payload` (JSON, or bytes as they are) as event `eventName`; rejects with PublishError if unconfirmed. */
   async publish(eventName: string, payload: unknown, options: AmqpPublishOptions = {}): Promise<void> {
     if (this.#owned) await this.connection.setup();
-    const exchange = eventExchangeName(this.sourceService);
-    this.#exchangeDeclared ??= this.connection.publisher().then((channel) => channel.assertExchange(exchange, 'topic', { durable: true })).then(() => undefined);
-    await this.#exchangeDeclared.catch((error: unknown) => {
+    const body = encodePayload(payload);
+    const send = async (): Promise<void> => {
+      await this.#declareExchange();
+      await this.connection.publish(eventExchange(this.sourceService).exchange, eventName, body, {
+        headers: options.headers ?? {},
+        messageId: options.messageId,
+      });
+    };
+    try {
+      await send();
+    } catch (error) {
+      // The channel closed before the confirm (amqplib reports that as a nack of what it held): most
+      // often the exchange is gone (auto-deleted). Declared again and published once more.
+      if (!(error instanceof PublishError) || (error.reason !== 'closed' && error.reason !== 'nack')) throw error;
+      this.#exchangeDeclared = undefined;
+      await send();
+    }
+  }
+
+  #declareExchange(): Promise<void> {
+    this.#exchangeDeclared ??= declareExchange(() => this.connection.channel(), eventExchange(this.sourceService)).catch((error: unknown) => {
       this.#exchangeDeclared = undefined;
       throw error;
     });
-    await this.connection.publish(exchange, eventName, encodePayload(payload), {
-      headers: options.headers ?? {},
-      messageId: options.messageId,
-    });
+    return this.#exchangeDeclared;
   }
 
   /** Closes the connection if this publisher opened it. */

@@ -18,7 +18,7 @@ import {
 import type { ChannelModel, ConsumeMessage, Message } from 'amqplib';
 import { AmqpConnection } from './amqp-connection.ts';
 import type { AmqpOptions } from './amqp-options.ts';
-import { rpcExchange, rpcRoutingKey } from './rpc-names.ts';
+import { rpcExchange, rpcRequestRoutingKey } from './rpc-names.ts';
 
 /**
  * Calls RPC targets over RabbitMQ with one exclusive reply queue per client, bound to `ufw-rpc` under
@@ -51,7 +51,7 @@ export class AmqpRpcClient extends RpcClient {
     // The call ends with the reply; the confirm is not awaited first (a reply proves the request was
     // routed). A nack, a return (no queue bound) or a lost channel before the reply ends it with that error.
     this.connection
-      .publish(rpcExchange, rpcRoutingKey(service, target), encodeJson(rpcRequestBody(target, args, options.kwargs)), {
+      .publish(rpcExchange, rpcRequestRoutingKey(service, target), encodeJson(rpcRequestBody(target, args, options.kwargs)), {
         replyTo: this.replyQueue,
         correlationId,
         mandatory: true,

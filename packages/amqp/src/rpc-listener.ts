@@ -4,6 +4,7 @@ import {
   RpcDispatcher,
   RpcEntrypoint,
   defaultStopTimeoutMs,
+  encodeJson,
   type RpcAnswer,
   type RpcEntrypointOptions,
   type StopOptions,
@@ -12,7 +13,7 @@ import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { sharedAmqpConnection, type AmqpConnection } from './amqp-connection.ts';
 import { headersFromAmqp } from './amqp-headers.ts';
 import { connectionKey, type AmqpOptions } from './amqp-options.ts';
-import { rpcExchange, rpcRoutingKey, rpcServiceQueueName, rpcTargetQueueName } from './rpc-names.ts';
+import { rpcBroadcastRoutingKey, rpcExchange, rpcRoutingKey, rpcServiceQueueName, rpcTargetQueueName } from './rpc-names.ts';
 
 type Answer = (message: ConsumeMessage) => Promise<RpcAnswer>;
 type Track = (work: Promise<void>) => Promise<void>;
@@ -93,7 +94,7 @@ class RpcQueueConsumer {
       const { replyTo, correlationId } = message.properties;
       if (answer.kind === 'reply' && replyTo) {
         await this.#connection
-          .publish(rpcExchange, String(replyTo), answer.body, {
+          .publish(rpcExchange, String(replyTo), encodedAsPythonDoes(answer.body), {
             correlationId: correlationId === undefined ? undefined : String(correlationId),
             persistent: false,
           })
@@ -106,7 +107,21 @@ class RpcQueueConsumer {
   }
 }
 
-/** Answers `__list_targets__` and `__get_target__` for every RPC target of the service instance. */
+const utf8 = new TextDecoder();
+
+/**
+ * A reply body as micro_framework's Python services send it, and its Python clients read it: the
+ * JSON reply as a JSON string (their client parses the decoded body once more). Clients of this
+ * package read both forms.
+ */
+function encodedAsPythonDoes(reply: Uint8Array): Uint8Array {
+  return encodeJson(utf8.decode(reply));
+}
+
+/**
+ * Answers `__list_targets__` and `__get_target__` for every RPC target of the service instance, under
+ * `<service>.<command>` and micro_framework's `<service>._broadcast.<command>`.
+ */
 class RpcIntrospection extends Extension {
   #consumer: RpcQueueConsumer | undefined;
   readonly #connection: AmqpConnection;
@@ -118,7 +133,7 @@ class RpcIntrospection extends Extension {
 
   override async start(): Promise<void> {
     const service = this.context.config.serviceName;
-    const keys = [RpcCommand.listTargets, RpcCommand.getTarget].map((command) => rpcRoutingKey(service, command));
+    const keys = [RpcCommand.listTargets, RpcCommand.getTarget].flatMap((command) => [rpcRoutingKey(service, command), rpcBroadcastRoutingKey(service, command)]);
     const dispatcher = new RpcDispatcher(this.runner);
     const queue = rpcServiceQueueName(service);
     this.#consumer = new RpcQueueConsumer(this.#connection, queue, keys, 10, (message) =>

@@ -1,3 +1,5 @@
+import { RpcCommand } from '@micro-framework/core';
+
 /** The topic exchange all RPC requests and replies go through (micro_framework's convention). */
 export const rpcExchange = 'ufw-rpc';
 
@@ -13,4 +15,17 @@ export function rpcServiceQueueName(service: string): string {
 
 export function rpcRoutingKey(service: string, target: string): string {
   return `${service}.${target}`;
+}
+
+/**
+ * `<service>._broadcast.<command>`: the routing key micro_framework sends its introspection commands
+ * (`__list_targets__`, `__get_target__`) with; a service's introspection queue is bound with it too.
+ */
+export function rpcBroadcastRoutingKey(service: string, command: string): string {
+  return `${service}._broadcast.${command}`;
+}
+
+/** The routing key of a request: introspection commands go by the broadcast key, calls by `<service>.<target>`. */
+export function rpcRequestRoutingKey(service: string, command: string): string {
+  return command === RpcCommand.listTargets || command === RpcCommand.getTarget ? rpcBroadcastRoutingKey(service, command) : rpcRoutingKey(service, command);
 }

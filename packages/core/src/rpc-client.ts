@@ -1,5 +1,6 @@
 import type { Dependency } from './dependency.ts';
-import { RpcCommand, type RpcTargetInfo } from './rpc-protocol.ts';
+import { RemoteError, RpcTargetNotFound } from './errors.ts';
+import { RpcCommand, normalizeTargetInfo, type RpcTargetInfo } from './rpc-protocol.ts';
 import type { Worker } from './worker.ts';
 
 export interface RpcCallOptions {
@@ -40,14 +41,23 @@ export abstract class RpcClient {
     });
   }
 
-  /** Describes every target the service exposes. */
-  listTargets(service: string, options?: RpcCallOptions): Promise<RpcTargetInfo[]> {
-    return this.call<RpcTargetInfo[]>(service, RpcCommand.listTargets, [], options);
+  /** Describes every target the service exposes (a Python service's descriptions normalized alike). */
+  async listTargets(service: string, options?: RpcCallOptions): Promise<RpcTargetInfo[]> {
+    const listed = await this.call<unknown>(service, RpcCommand.listTargets, [], options);
+    return Array.isArray(listed) ? listed.map(normalizeTargetInfo) : [];
   }
 
-  /** Describes one target; rejects with RpcTargetNotFound when the service lacks it. */
-  getTarget(service: string, target: string, options?: RpcCallOptions): Promise<RpcTargetInfo> {
-    return this.call<RpcTargetInfo>(service, RpcCommand.getTarget, [target], options);
+  /**
+   * Describes one target; rejects with RpcTargetNotFound when the service lacks it (a Python
+   * service's KeyError for an unknown name included).
+   */
+  async getTarget(service: string, target: string, options?: RpcCallOptions): Promise<RpcTargetInfo> {
+    try {
+      return normalizeTargetInfo(await this.call<unknown>(service, RpcCommand.getTarget, [target], options));
+    } catch (error) {
+      if (error instanceof RemoteError && error.remoteName === 'KeyError') throw new RpcTargetNotFound(service, target);
+      throw error;
+    }
   }
 }
 

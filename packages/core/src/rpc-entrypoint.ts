@@ -32,7 +32,7 @@ export abstract class RpcEntrypoint<D = unknown> extends Entrypoint<D> {
     return route.methodName ?? targetName(route.target);
   }
 
-  /** What list-targets and get-target report for this target. */
+  /** What list-targets and get-target report for this target (with micro_framework's keys too). */
   describe(): RpcTargetInfo {
     const route = this.route;
     let fn: unknown = route.target;
@@ -42,7 +42,8 @@ export abstract class RpcEntrypoint<D = unknown> extends Entrypoint<D> {
     }
     const declared = injectedDeclaration(fn);
     const arity = declared ? Math.max(0, declared.fn.length - 1) : typeof fn === 'function' ? fn.length : 0;
-    return { name: this.rpcName, description: this.description, arity };
+    // Parameter names are not known at run time (minified or compiled code): only the count is.
+    return { name: this.rpcName, description: this.description, arity, target: this.rpcName, args: [], kwargs: [], docstring: this.description };
   }
 }
 

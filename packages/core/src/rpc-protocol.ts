@@ -29,13 +29,49 @@ export const RpcCommand = {
   getTarget: '__get_target__',
 } as const;
 
-/** What list-targets and get-target return for one exposed target. */
+/**
+ * What list-targets and get-target return for one exposed target. `target`, `args`, `kwargs` and
+ * `docstring` are micro_framework's keys (a Python service sends only those; a client fills `name`,
+ * `description` and `arity` from them).
+ */
 export interface RpcTargetInfo {
   readonly name: string;
   readonly description: string | null;
   /** Declared parameter count of the target function (dependencies excluded). */
   readonly arity: number;
+  readonly target: string;
+  /** Names of the required parameters, where known (a Python service lists them). */
+  readonly args: readonly string[];
+  /** Names of the optional or keyword parameters, where known. */
+  readonly kwargs: readonly string[];
+  readonly docstring: string | null;
 }
+
+/** A target description as either side sends it, with both sides' keys filled in. */
+export function normalizeTargetInfo(value: unknown): RpcTargetInfo {
+  const info = (typeof value === 'object' && value !== null ? value : {}) as Partial<Record<keyof RpcTargetInfo, unknown>>;
+  const names = (list: unknown): string[] => (Array.isArray(list) ? list.filter((item): item is string => typeof item === 'string') : []);
+  const text = (item: unknown): string | null => (typeof item === 'string' ? item : null);
+  const name = text(info.name) ?? text(info.target) ?? '';
+  const args = names(info.args);
+  const description = text(info.description) ?? text(info.docstring);
+  return {
+    name,
+    description,
+    arity: typeof info.arity === 'number' ? info.arity : args.length,
+    target: text(info.target) ?? name,
+    args,
+    kwargs: names(info.kwargs),
+    docstring: text(info.docstring) ?? description,
+  };
+}
+
+/**
+ * The exception name a missing target is replied with: micro_framework's, so a Python caller raises
+ * its own RPCTargetDoesNotExist. Both it and the older `RpcTargetNotFound` read as RpcTargetNotFound.
+ */
+export const rpcTargetNotFoundName = 'RPCTargetDoesNotExist';
+const targetNotFoundNames = new Set([rpcTargetNotFoundName, 'RpcTargetNotFound']);
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -57,8 +93,12 @@ export function rpcRequestBody(command: string, args: readonly unknown[], kwargs
   return { command, command_args: args, command_kwargs: kwargs };
 }
 
-/** Validates a decoded request; throws DecodeError when its shape is wrong. */
+/**
+ * Validates a decoded request; throws DecodeError when its shape is wrong. A request encoded twice
+ * (a JSON string holding the JSON request, which micro_framework's services also accept) is read through.
+ */
 export function parseRpcRequest(value: unknown): RpcRequestBody {
+  if (typeof value === 'string') value = decodeJson(utf8.encode(value));
   if (typeof value !== 'object' || value === null) throw new DecodeError('RPC request must be a JSON object');
   const { command, command_args: args = [], command_kwargs: kwargs = {} } = value as Record<string, unknown>;
   if (typeof command !== 'string') throw new DecodeError('RPC request has no string "command"');
@@ -95,11 +135,11 @@ export function rpcErrorReply(error: Error): RpcReplyBody {
   return {
     data: null,
     exception: {
-      exception: error instanceof RemoteError ? error.remoteName : name,
+      exception: error instanceof RemoteError ? error.remoteName : error instanceof RpcTargetNotFound ? rpcTargetNotFoundName : name,
       message: error instanceof RemoteError ? error.remoteMessage : message,
       args: [message],
       kwargs: data === undefined ? {} : { data },
-      module: error instanceof RpcTargetNotFound ? '@micro-framework/core' : null,
+      module: error instanceof RpcTargetNotFound ? 'micro_framework.exceptions' : null,
     },
   };
 }
@@ -138,8 +178,18 @@ export function rpcDeadlineOf(headers: Headers): number | undefined {
   return Number.isFinite(deadline) ? deadline : undefined;
 }
 
-/** Validates a decoded reply; throws DecodeError when its shape is wrong. */
+/**
+ * Validates a decoded reply; throws DecodeError when its shape is wrong. A reply encoded twice (a
+ * JSON string holding the JSON reply, as micro_framework's Python services send it) is read through.
+ */
 export function parseRpcReply(value: unknown): RpcReplyBody {
+  if (typeof value === 'string') {
+    try {
+      value = JSON.parse(value) as unknown;
+    } catch (error) {
+      throw DecodeError.from(error);
+    }
+  }
   if (typeof value !== 'object' || value === null || !('exception' in value)) {
     throw new DecodeError('RPC reply must be an object with "data" and "exception"');
   }
@@ -154,6 +204,6 @@ export function parseRpcReply(value: unknown): RpcReplyBody {
 export function unwrapRpcReply(reply: RpcReplyBody, service: string, target: string): unknown {
   const failure = reply.exception;
   if (!failure) return reply.data;
-  if (failure.exception === 'RpcTargetNotFound') throw new RpcTargetNotFound(service, target);
+  if (targetNotFoundNames.has(failure.exception)) throw new RpcTargetNotFound(service, target);
   throw new RemoteError(String(failure.exception), String(failure.message ?? ''), failure.kwargs?.['data']);
 }

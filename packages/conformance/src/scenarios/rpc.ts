@@ -89,10 +89,10 @@ export function rpcScenarios(adapter: ConformanceAdapter): void {
       const rpc = await client(h);
       const targets = await rpc.listTargets(service, { timeoutMs: 5_000 });
       expect([...targets].sort((x, y) => x.name.localeCompare(y.name))).toEqual([
-        { name: 'add', description: 'adds two numbers', arity: 2 },
-        { name: 'ping', description: null, arity: 0 },
+        { name: 'add', description: 'adds two numbers', arity: 2, target: 'add', args: [], kwargs: [], docstring: 'adds two numbers' },
+        { name: 'ping', description: null, arity: 0, target: 'ping', args: [], kwargs: [], docstring: null },
       ]);
-      expect(await rpc.getTarget(service, 'add', { timeoutMs: 5_000 })).toEqual({ name: 'add', description: 'adds two numbers', arity: 2 });
+      expect(await rpc.getTarget(service, 'add', { timeoutMs: 5_000 })).toMatchObject({ name: 'add', description: 'adds two numbers', arity: 2, target: 'add' });
       await expect(rpc.getTarget(service, 'nope', { timeoutMs: 5_000 })).rejects.toBeInstanceOf(RpcTargetNotFound);
     });
 
