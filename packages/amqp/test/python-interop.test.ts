@@ -58,7 +58,7 @@ describe('a Python client calls a TypeScript service', () => {
   it('gets the data of a call with args and kwargs', async () => {
     const service = await tsService();
     expect(await peer('call', '--service', service, '--target', 'add', '--args', '[2, 3]')).toEqual({ data: 5 });
-    expect(await peer('call', '--service', service, '--target', 'greet', '--args', '["ann"]', '--kwargs', '{"greeting": "hi"}')).toEqual({ data: 'hi, ann' });
+    expect(await peer('call', '--service', service, '--target', 'greet', '--args', '["añn"]', '--kwargs', '{"greeting": "hi ✓"}')).toEqual({ data: 'hi ✓, añn' });
   });
 
   it('gets a TypeScript error by its name: a Python builtin as itself, any other as RPCException', async () => {
@@ -160,9 +160,9 @@ describe('events from TypeScript to Python', () => {
   it('reach a Python listener that started first', async () => {
     const source = unique('tsside');
     const python = await pythonService(unique('pyshop'), [`${source}.shipped`]);
-    await publisher(source).publish('shipped', { id: 4 }, { headers: { trace: 't-4' } });
+    await publisher(source).publish('shipped', { id: 4, note: 'café ✓' }, { headers: { trace: 't-4' } });
     await waitFor(() => python.events().length === 1, 'the event in Python');
-    expect(python.events()[0]).toMatchObject({ payload: { id: 4 }, headers: { trace: 't-4' }, content_type: 'application/json', routing_key: 'shipped' });
+    expect(python.events()[0]).toMatchObject({ payload: { id: 4, note: 'café ✓' }, headers: { trace: 't-4' }, content_type: 'application/json', routing_key: 'shipped' });
   });
 
   it('reach a Python listener that started after the TypeScript publisher declared the exchange', async () => {
