@@ -11,6 +11,8 @@ export const sharedTestConfig = defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
     testTimeout: 60_000,
+    // Services under test log only errors unless asked (their logs are asserted through config.logger).
+    env: { MICRO_FRAMEWORK_LOG_LEVEL: process.env['MICRO_FRAMEWORK_LOG_LEVEL'] ?? 'error' },
     hookTimeout: 60_000,
     // tools/node22/run.mjs names its reports vitest-node22.json, so both runs count.
     reporters: ['default', ['json', { outputFile: `test-results/${process.env['TEST_REPORT_NAME'] ?? 'vitest'}.json` }]],

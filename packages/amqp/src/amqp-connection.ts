@@ -1,4 +1,4 @@
-import { Extension, MicroFrameworkError, type RunnerContext } from '@micro-framework/core';
+import { Extension, MicroFrameworkError, defaultTelemetry, summarizeError, type ConnectionLabels, type RunnerContext, type Telemetry } from '@micro-framework/core';
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Message, type Options, type RecoveringChannelModel } from 'amqplib';
 import { amqpOptionsFromConfig, connectionKey, defaultAmqpUrl, redactUrl, type AmqpOptions } from './amqp-options.ts';
 
@@ -48,6 +48,9 @@ export class AmqpConnection extends Extension {
   #reopening: Promise<void> | undefined;
   /** Why RabbitMQ blocked the connection (a resource alarm), while it does. */
   #blocked: string | undefined;
+  /** The connection dropped and has not come back yet (reported once per drop). */
+  #lost = false;
+  #lastError: Error | undefined;
 
   constructor(options: AmqpOptions = {}) {
     super();
@@ -97,9 +100,15 @@ export class AmqpConnection extends Extension {
       },
     });
     connection.on('error', (error: Error) => {
-      if (!this.#closing) console.warn(`[amqp ${redactUrl(this.url)}] connection error: ${error.message}`);
+      if (!this.#closing) this.#lastError = error;
     });
     connection.on('disconnect', () => {
+      if (!this.#closing && !this.#lost) {
+        this.#lost = true;
+        const error = this.#lastError;
+        this.#telemetry().emit('connectionLost', { ...this.#labels(), ...(error ? { error: summarizeError(error) } : {}) });
+      }
+      this.#lastError = undefined;
       this.#model = undefined;
       this.#publisher = undefined;
       this.#blocked = undefined;
@@ -228,6 +237,19 @@ export class AmqpConnection extends Extension {
     this.#model = model;
     this.#publisher = publisher;
     for (const wake of this.#waiters.splice(0)) wake();
+    if (this.#lost) {
+      this.#lost = false;
+      this.#telemetry().emit('connectionRestored', this.#labels());
+    }
+  }
+
+  /** The runner's telemetry when this connection belongs to a service, else the default logger's. */
+  #telemetry(): Telemetry {
+    return this.isBound ? this.runner.telemetry : defaultTelemetry();
+  }
+
+  #labels(): ConnectionLabels {
+    return { adapter: 'amqp', broker: redactUrl(this.url) };
   }
 
   /**

@@ -85,6 +85,15 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
     return `${this.queueName}.dlq`;
   }
 
+  override brokerNames(): Record<string, unknown> {
+    const binding = this.binding;
+    return {
+      queue: this.queueName,
+      deadLetterQueue: this.deadLetterQueueName,
+      ...(binding ? { exchange: binding.exchange, routingKey: binding.routingKey } : {}),
+    };
+  }
+
   get connection(): AmqpConnection {
     if (!this.#connection) throw new ConfigurationError(`${this.constructor.name} is not set up`);
     return this.#connection;

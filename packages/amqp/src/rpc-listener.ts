@@ -171,6 +171,10 @@ export class AmqpRpcListener extends RpcEntrypoint<ConsumeMessage> {
     return rpcTargetQueueName(this.context.config.serviceName, this.rpcName);
   }
 
+  override brokerNames(): Record<string, unknown> {
+    return { target: this.rpcName, queue: this.queueName, exchange: rpcExchange, routingKey: rpcRoutingKey(this.context.config.serviceName, this.rpcName) };
+  }
+
   override async setup(): Promise<void> {
     const connection = await sharedAmqpConnection(this.context, this.#amqp);
     await this.context.shared(`${connectionKey(connection.options)}:rpc-introspection`, () => new RpcIntrospection(connection));

@@ -5,6 +5,7 @@ import { failureScenarios } from './scenarios/failure.ts';
 import { lifecycleScenarios } from './scenarios/lifecycle.ts';
 import { routeScenarios } from './scenarios/routes.ts';
 import { rpcScenarios } from './scenarios/rpc.ts';
+import { telemetryScenarios } from './scenarios/telemetry.ts';
 
 /** How many times the suite runs in a row: CONFORMANCE_REPEAT (default 1). */
 export function conformanceRounds(value = process.env['CONFORMANCE_REPEAT']): number {
@@ -14,7 +15,7 @@ export function conformanceRounds(value = process.env['CONFORMANCE_REPEAT']): nu
 }
 
 /**
- * Registers the whole conformance suite (scenarios 1–37, see the README) for one adapter, inside a
+ * Registers the whole conformance suite (scenarios 1–38, see the README) for one adapter, inside a
  * vitest file, CONFORMANCE_REPEAT times in a row. Scenarios whose capability is off are reported as
  * skipped with the adapter's reason.
  */
@@ -31,6 +32,7 @@ export function describeConformance(adapter: ConformanceAdapter): void {
         lifecycleScenarios(adapter);
         rpcScenarios(adapter);
         failureScenarios(adapter);
+        telemetryScenarios(adapter);
       });
     }
   });

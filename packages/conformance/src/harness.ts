@@ -9,6 +9,7 @@ import {
   type Entrypoint,
   type Meta,
   type MessageTranslator,
+  type ServiceObserver,
 } from '@micro-framework/core';
 import type { ConformanceAdapter, DeadLetterRecord, ListenerSpec } from '@micro-framework/core/testing';
 import { expect } from 'vitest';
@@ -94,8 +95,8 @@ export class Harness {
   }
 
   /** Starts a runner of `serviceName` with these routes; stopped after the test unless stopped before. */
-  async startService(serviceName: string, routes: Route[], maxWorkers = 10, config: Partial<Config> = {}): Promise<Runner> {
-    const runner = new Runner({ config: { ...this.adapter.config, ...config, serviceName, maxWorkers }, contexts: [{ routes }] });
+  async startService(serviceName: string, routes: Route[], maxWorkers = 10, config: Partial<Config> = {}, observers: ServiceObserver[] = []): Promise<Runner> {
+    const runner = new Runner({ config: { ...this.adapter.config, ...config, serviceName, maxWorkers }, contexts: [{ routes }], observers });
     this.#runners.push(runner);
     await runner.start();
     return runner;

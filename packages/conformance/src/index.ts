@@ -4,3 +4,4 @@ export { waitFor, staysQuiet } from './poll.ts';
 export { TcpProxy } from './tcp-proxy.ts';
 export { spawnConsumerScript } from './consumer-process.ts';
 export type * from '@micro-framework/core/testing';
+export { recordingObserver, recordingLogger, type RecordedEvent } from './scenarios/telemetry.ts';

@@ -4,6 +4,7 @@ import { constantInterval, type IntervalProvider } from './interval-providers.ts
 import type { RetryState } from './meta.ts';
 import type { Route } from './route.ts';
 import { safeHeaderValue } from './safe-header.ts';
+import { summarizeError } from './telemetry.ts';
 import type { Worker } from './worker.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -29,6 +30,7 @@ export interface BackoffOptions {
 export class Backoff {
   readonly maxRetries: number;
   readonly #interval: IntervalProvider;
+  readonly #intervalOption: number | IntervalProvider;
   readonly #retryOn: (error: Error) => boolean;
 
   constructor(options: BackoffOptions = {}) {
@@ -38,11 +40,21 @@ export class Backoff {
     }
     this.maxRetries = maxRetries;
     const interval = options.interval ?? 1000;
+    this.#intervalOption = interval;
     this.#interval = typeof interval === 'number' ? constantInterval(interval) : interval;
     const retryOn = options.retryOn;
     if (typeof retryOn === 'function') this.#retryOn = retryOn;
     else if (retryOn) this.#retryOn = (error) => retryOn.some((cls) => error instanceof cls);
     else this.#retryOn = () => true;
+  }
+
+  /** What the start-up summary shows of this backoff: its class, retries and interval (ms, or `custom`). */
+  summary(): Record<string, unknown> {
+    return {
+      kind: this.constructor.name,
+      maxRetries: Number.isFinite(this.maxRetries) ? this.maxRetries : 'unlimited',
+      intervalMs: typeof this.#intervalOption === 'number' ? this.#intervalOption : 'custom',
+    };
   }
 
   /** How many retries the worker's call may have. */
@@ -91,7 +103,17 @@ export class Backoff {
    * route stops during the wait: the entrypoint gives the message back.
    */
   async retry<D>(route: Route<D>, entryId: D, worker: Worker): Promise<Worker | null> {
-    return this.executeRetry(route, entryId, worker, this.nextRetryState(worker), this.getInterval(worker));
+    const next = this.nextRetryState(worker);
+    const delayMs = this.getInterval(worker);
+    if (route.isBound) {
+      route.runner.telemetry.emit('retryScheduled', {
+        ...route.labels,
+        attempt: next.retryCount,
+        delayMs,
+        error: summarizeError(worker.exception),
+      });
+    }
+    return this.executeRetry(route, entryId, worker, next, delayMs);
   }
 
   /** Waits `intervalMs` in process, then runs a new worker with the next retry state. */

@@ -1,4 +1,5 @@
 import { abortableDelay } from './abortable-delay.ts';
+import { noTelemetry, summarizeError, type Telemetry } from './telemetry.ts';
 
 export interface ConsumerSupervisorOptions {
   /**
@@ -12,6 +13,10 @@ export interface ConsumerSupervisorOptions {
   readonly maxDelayMs?: number;
   /** Told of each restart attempt that failed (for logs). */
   readonly onRestartFailed?: (error: unknown, attempt: number) => void;
+  /** What the consumer is, in reports (a queue, topic or durable name). */
+  readonly name?: string;
+  /** Where crashes and restarts are reported (consumerCrashed, consumerReplaced). */
+  readonly telemetry?: Telemetry;
 }
 
 /**
@@ -44,9 +49,13 @@ export class ConsumerSupervisor {
     await this.#options.start(this.#stopping.signal);
   }
 
-  /** The loop ended or crashed: start it again, after a delay, unless stopped. Ignores a second call while a restart is under way. */
-  lost(): void {
+  /**
+   * The loop ended or crashed (`error`, when known): start it again, after a delay, unless stopped.
+   * Ignores a second call while a restart is under way.
+   */
+  lost(error?: unknown): void {
     if (this.isStopped || this.#restarting) return;
+    this.#report('consumerCrashed', error ?? new Error('the consume loop ended'), this.#options.minDelayMs ?? 500);
     this.#restarting = this.#restart().finally(() => {
       this.#restarting = undefined;
     });
@@ -70,10 +79,16 @@ export class ConsumerSupervisor {
       try {
         await this.#options.start(this.#stopping.signal);
         this.#restarts += 1;
+        (this.#options.telemetry ?? noTelemetry).emit('consumerReplaced', { consumer: this.#options.name ?? 'consumer' });
         return;
       } catch (error) {
         this.#options.onRestartFailed?.(error, attempt);
+        this.#report('consumerCrashed', error, Math.min(max, min * 2 ** attempt));
       }
     }
+  }
+
+  #report(name: 'consumerCrashed', error: unknown, delayMs: number): void {
+    (this.#options.telemetry ?? noTelemetry).emit(name, { consumer: this.#options.name ?? 'consumer', delayMs, error: summarizeError(error) });
   }
 }

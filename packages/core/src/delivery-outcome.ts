@@ -7,6 +7,8 @@ import type { Worker } from './worker.ts';
 export interface DeadLetterCopy {
   readonly reason: DeadLetterReason;
   readonly error: Error;
+  /** Which attempt failed last, from 1 (retries + 1). */
+  readonly attempt: number;
   /** Only the dead-letter description (x-dead-letter-reason, x-error-name...), for adapters that keep the message's own header table. */
   readonly description: Headers;
   /** The message's headers (retry headers removed) plus the description. */
@@ -45,7 +47,7 @@ export function deadLetterReasonOf(error: Error): DeadLetterReason {
 /** The dead-letter copy of a message that failed with `error` (reason derived from the error unless given). */
 export function deadLetterCopy(error: Error, context: FailureContext, reason = deadLetterReasonOf(error)): DeadLetterCopy {
   const description = deadLetterDescription({ reason, error, originalChannel: context.originalChannel, retry: context.retry });
-  return { reason, error, description, headers: { ...context.headers, ...description } };
+  return { reason, error, attempt: context.retry.retryCount + 1, description, headers: { ...context.headers, ...description } };
 }
 
 /** The dead-letter outcome of `error`, described for the message's channel and retry state. */

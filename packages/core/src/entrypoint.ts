@@ -14,6 +14,7 @@ import { decodePayload, type PayloadFormat } from './payload-decoder.ts';
 import { readRetryHeaders } from './retry-headers.ts';
 import type { Route } from './route.ts';
 import type { SettledAction, Settlement } from './settlement.ts';
+import { summarizeError, type RouteLabels, type ServiceObserver } from './telemetry.ts';
 import type { Worker } from './worker.ts';
 
 /** One message as a listener received it, before decoding. */
@@ -60,6 +61,14 @@ export abstract class Entrypoint<D = unknown> extends Extension {
   get route(): Route<D> {
     if (!this.#route) throw new ConfigurationError(`${this.constructor.name} is not bound to a route`);
     return this.#route;
+  }
+
+  /**
+   * The broker names this entrypoint consumes or exposes (queue, exchange, topic, group, subject...),
+   * for the start-up summary and the command line. Default none; adapters override it.
+   */
+  brokerNames(): Record<string, unknown> {
+    return {};
   }
 
   /** Number of deliveries and route calls this entrypoint started that have not settled. */
@@ -153,6 +162,7 @@ export abstract class Entrypoint<D = unknown> extends Extension {
 
   async #deliver(delivery: D, message: IncomingMessage, settlement: Settlement<D>): Promise<SettledAction> {
     try {
+      this.#emit('received', {});
       const outcome = await this.decide(delivery, message);
       switch (outcome.action) {
         case 'ack':
@@ -165,14 +175,15 @@ export abstract class Entrypoint<D = unknown> extends Extension {
           } catch (error) {
             return await this.#failedToSettle(delivery, message, settlement, toError(error), false);
           }
+          this.#deadLettered(outcome);
           return await this.#done(delivery, message, settlement, 'dead-lettered');
         case 'give-back':
-          if (outcome.cause === 'stopping') return await this.#giveBack(delivery, settlement, 0);
+          if (outcome.cause === 'stopping') return await this.#giveBack(delivery, settlement, 0, { cause: 'stopping', count: 0 });
           return await this.#failedToSettle(delivery, message, settlement, outcome.error, true);
       }
     } catch {
       // A fault of the policy itself (it leaves nothing unhandled): hand back, slowly.
-      return this.#giveBack(delivery, settlement, defaultGiveBackPolicy.maxDelayMs).catch(() => 'given-back' as const);
+      return this.#giveBack(delivery, settlement, defaultGiveBackPolicy.maxDelayMs, { cause: 'failure', count: 0 }).catch(() => 'given-back' as const);
     }
   }
 
@@ -184,7 +195,7 @@ export abstract class Entrypoint<D = unknown> extends Extension {
   protected async handBackUnsettled(delivery: D, message: IncomingMessage, settlement: Settlement<D>, error: unknown): Promise<SettledAction> {
     return this.track(
       this.#failedToSettle(delivery, message, settlement, toError(error), true).catch(() =>
-        this.#giveBack(delivery, settlement, defaultGiveBackPolicy.maxDelayMs).catch(() => 'given-back' as const),
+        this.#giveBack(delivery, settlement, defaultGiveBackPolicy.maxDelayMs, { cause: 'failure', count: 0 }).catch(() => 'given-back' as const),
       ),
     );
   }
@@ -215,20 +226,21 @@ export abstract class Entrypoint<D = unknown> extends Extension {
     const policy = this.#policy();
     const count = this.#giveBacks.increment(this.#identity(message));
     if (count <= policy.limit && settlement.giveBackDelay !== 'none') {
-      return this.#giveBack(delivery, settlement, giveBackDelay(policy, count));
+      return this.#giveBack(delivery, settlement, giveBackDelay(policy, count), { cause: 'failure', count, error });
     }
     if (mayDeadLetter) {
       const { headers, retry } = readRetryHeaders(message.headers);
       const copy: DeadLetterCopy = deadLetterCopy(error, { headers, originalChannel: message.channel, retry: message.retry ?? retry }, 'give-back-limit');
       try {
         await settlement.deadLetter(delivery, copy);
+        this.#deadLettered(copy);
         return await this.#done(delivery, message, settlement, 'dead-lettered');
       } catch {
         // Not even the dead letter can be stored: the broker keeps the message.
       }
     }
     if (settlement.giveBackDelay === 'none') return 'dropped';
-    return this.#giveBack(delivery, settlement, policy.maxDelayMs);
+    return this.#giveBack(delivery, settlement, policy.maxDelayMs, { cause: 'failure', count, error });
   }
 
   /** The context's give-back policy (validated when the context was bound). */
@@ -237,8 +249,14 @@ export abstract class Entrypoint<D = unknown> extends Extension {
   }
 
   /** Hands the message back after `delayMs`; a stop cuts a delay waited in process short. */
-  async #giveBack(delivery: D, settlement: Settlement<D>, delayMs: number): Promise<SettledAction> {
+  async #giveBack(
+    delivery: D,
+    settlement: Settlement<D>,
+    delayMs: number,
+    why: { cause: 'stopping' | 'failure'; count: number; error?: Error },
+  ): Promise<SettledAction> {
     if (settlement.giveBackDelay === 'none') return 'dropped';
+    this.#emit('givenBack', { cause: why.cause, count: why.count, delayMs, ...(why.error ? { error: summarizeError(why.error) } : {}) });
     let delay = delayMs;
     if (settlement.giveBackDelay === 'process' && delay > 0) {
       await abortableDelay(delay, this.stopSignal).catch(() => undefined);
@@ -250,6 +268,17 @@ export abstract class Entrypoint<D = unknown> extends Extension {
       // The channel is gone: the broker delivers the message again.
     }
     return 'given-back';
+  }
+
+  /** Reports a stored dead letter: its reason, the failed attempt's number and error. */
+  #deadLettered(copy: DeadLetterCopy): void {
+    this.#emit('deadLettered', { reason: copy.reason, attempt: copy.attempt, error: summarizeError(copy.error) });
+  }
+
+  /** Reports an event about this entrypoint's route, when bound to a runner. */
+  #emit<K extends 'received' | 'deadLettered' | 'givenBack'>(name: K, event: Omit<Parameters<NonNullable<ServiceObserver[K]>>[0], keyof RouteLabels>): void {
+    if (!this.isBound) return;
+    this.runner.telemetry.emit(name, { ...this.route.labels, ...event } as Parameters<NonNullable<ServiceObserver[K]>>[0]);
   }
 
   #identity(message: IncomingMessage): string {

@@ -3,6 +3,8 @@ export * from './safe-header.ts';
 export * from './abortable-delay.ts';
 export * from './meta.ts';
 export * from './config.ts';
+export * from './logger.ts';
+export * from './telemetry.ts';
 export { Extension, defaultStopTimeoutMs, type StopOptions } from './extension.ts';
 export { ConcurrencyLimiter } from './concurrency-limiter.ts';
 export { CoalescedSettler } from './coalesced-settler.ts';

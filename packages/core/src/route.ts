@@ -7,6 +7,7 @@ import { Extension, type StopOptions } from './extension.ts';
 import { createMeta, type Meta } from './meta.ts';
 import type { Runner } from './runner.ts';
 import type { RunnerContext } from './runner-context.ts';
+import type { RouteLabels } from './telemetry.ts';
 import type { MessageTranslator } from './translator.ts';
 import { targetName, Worker, type Target, type WorkerClass } from './worker.ts';
 
@@ -63,6 +64,11 @@ export class Route<D = unknown> extends Extension {
 
   get metricLabel(): string {
     return this.#metricLabel;
+  }
+
+  /** This route's labels in telemetry: its context's label and its metric label. */
+  get labels(): RouteLabels {
+    return { context: this.context.label, route: this.#metricLabel };
   }
 
   /** True once stop began: startRoute rejects from then on. */

@@ -25,6 +25,11 @@ export abstract class RpcEntrypoint<D = unknown> extends Entrypoint<D> {
     this.description = options.description ?? null;
   }
 
+  /** The RPC target callers name; adapters add where requests arrive. */
+  override brokerNames(): Record<string, unknown> {
+    return { target: this.rpcName };
+  }
+
   /** The name callers use for this target. */
   get rpcName(): string {
     if (this.#name) return this.#name;

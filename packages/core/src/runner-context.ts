@@ -5,6 +5,7 @@ import { ConfigurationError } from './errors.ts';
 import { defaultStopTimeoutMs, type Extension, type StopOptions } from './extension.ts';
 import type { Route } from './route.ts';
 import type { Runner } from './runner.ts';
+import { summarizeError } from './telemetry.ts';
 import type { Worker } from './worker.ts';
 
 export interface RunnerContextOptions {
@@ -56,6 +57,11 @@ export class RunnerContext {
   get runner(): Runner {
     if (!this.#runner) throw new ConfigurationError('RunnerContext is not bound to a runner');
     return this.#runner;
+  }
+
+  /** The context's label in telemetry: its metricLabel, or `default`. */
+  get label(): string {
+    return this.metricLabel ?? 'default';
   }
 
   /** True once bound to a runner (start began). */
@@ -160,16 +166,22 @@ export class RunnerContext {
     const limiter = this.#limiter;
     if (!limiter) throw new ConfigurationError('RunnerContext is not bound to a runner');
     const metrics = this.metrics(metricLabel);
+    const telemetry = this.runner.telemetry;
+    const labels = { context: this.label, route: metricLabel };
     return limiter.run(async () => {
       metrics.started += 1;
       metrics.active += 1;
       metrics.peak = Math.max(metrics.peak, metrics.active);
+      telemetry.emit('taskStarted', labels);
+      const began = performance.now();
       try {
         await worker.run();
       } finally {
         metrics.active -= 1;
         if (worker.exception) metrics.failed += 1;
         else metrics.succeeded += 1;
+        const durationSeconds = (performance.now() - began) / 1_000;
+        telemetry.emit('taskFinished', worker.exception ? { ...labels, durationSeconds, error: summarizeError(worker.exception) } : { ...labels, durationSeconds });
       }
       return worker;
     }, refuseOn);

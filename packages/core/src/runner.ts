@@ -2,12 +2,16 @@ import type { Config } from './config.ts';
 import { settledWithin } from './abortable-delay.ts';
 import { ConfigurationError, ExtensionIsStopped } from './errors.ts';
 import { defaultStopTimeoutMs, type StopOptions } from './extension.ts';
+import { loggerOf, type Logger } from './logger.ts';
 import { RunnerContext, type RunnerContextOptions } from './runner-context.ts';
+import { LoggingObserver, Telemetry, type RouteSummary, type ServiceObserver } from './telemetry.ts';
 
 export interface RunnerOptions {
   /** Defaults for every context; serviceName is required. */
   readonly config: Partial<Config> & { readonly serviceName: string };
   readonly contexts?: ReadonlyArray<RunnerContext | RunnerContextOptions>;
+  /** More observers of the service's events (metrics, say); the logger is always one. */
+  readonly observers?: readonly ServiceObserver[];
 }
 
 type RunnerState = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -22,9 +26,15 @@ export class Runner {
   #state: RunnerState = 'idle';
   #stopping: Promise<void> | undefined;
   #starting: Promise<void> | undefined;
+  /** The service's logger: `config.logger` (pino works as it is) or JSON lines on stderr at `config.logLevel`. */
+  readonly logger: Logger;
+  /** Where every part of the service reports what happened; logs and metrics observe it. */
+  readonly telemetry: Telemetry;
 
   constructor(options: RunnerOptions) {
     this.config = options.config;
+    this.logger = loggerOf(options.config).child({ service: options.config.serviceName });
+    this.telemetry = new Telemetry([new LoggingObserver(this.logger), ...(options.observers ?? [])]);
     for (const context of options.contexts ?? []) this.addContext(context);
   }
 
@@ -70,6 +80,7 @@ export class Runner {
     try {
       await this.#starting;
       this.#state = 'running';
+      this.telemetry.emit('started', { service: this.config.serviceName, routes: this.#routeSummaries() });
     } catch (error) {
       await this.stop({ timeoutMs: 5_000 }).catch(() => undefined);
       throw error;
@@ -86,19 +97,42 @@ export class Runner {
   stop(options: StopOptions = {}): Promise<void> {
     if (!this.#stopping) {
       this.#state = 'stopping';
-      const deadline = Date.now() + (options.timeoutMs ?? defaultStopTimeoutMs);
+      const timeoutMs = options.timeoutMs ?? defaultStopTimeoutMs;
+      const began = performance.now();
+      const deadline = Date.now() + timeoutMs;
+      const service = this.config.serviceName;
+      this.telemetry.emit('stopBegun', { service, timeoutMs });
       this.#stopping = (async () => {
         // A start under way finishes its current step first, then starts nothing more.
         if (this.#starting) await settledWithin(this.#starting, deadline - Date.now());
         const contexts = this.#contexts.filter((context) => context.isBound);
         await Promise.all(contexts.map((context) => context.stopIntake()));
         const errors = (await Promise.all(contexts.map((context) => context.stopRoutes(deadline)))).flat();
+        const unsettled = contexts.reduce((sum, context) => sum + context.routes.reduce((count, route) => count + route.entrypoint.inFlightCount, 0), 0);
+        const running = contexts.reduce((sum, context) => sum + context.activeWorkers, 0);
+        const seconds = (performance.now() - began) / 1_000;
+        if (unsettled > 0 || running > 0) this.telemetry.emit('stopTimedOut', { service, seconds, running, unsettled });
+        else this.telemetry.emit('stopDrained', { service, seconds });
         for (const context of [...contexts].reverse()) errors.push(...(await context.stopExtensions(deadline)));
         this.#state = 'stopped';
+        this.telemetry.emit('stopped', { service, errors: errors.length });
         if (errors.length > 0) throw new AggregateError(errors, `runner of ${this.config.serviceName} stopped with errors`);
       })();
     }
     return this.#stopping;
+  }
+
+  /** What every route consumes or exposes, as its entrypoint names it. */
+  #routeSummaries(): RouteSummary[] {
+    return this.#contexts.flatMap((context) =>
+      context.routes.map((route) => ({
+        context: context.label,
+        route: route.metricLabel,
+        entrypoint: route.entrypoint.constructor.name,
+        names: route.entrypoint.brokerNames(),
+        backoff: route.backoff?.summary() ?? null,
+      })),
+    );
   }
 
   /**

@@ -26,6 +26,10 @@ export class TimeEntrypoint extends Entrypoint<number> {
     this.eager = options.eager ?? false;
   }
 
+  override brokerNames(): Record<string, unknown> {
+    return { intervalMs: this.intervalMs };
+  }
+
   override async start(): Promise<void> {
     this.#schedule(this.eager ? 0 : this.intervalMs);
   }

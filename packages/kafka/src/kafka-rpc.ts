@@ -125,6 +125,10 @@ export class KafkaRpcListener extends RpcEntrypoint<KafkaMessage> {
     this.#kafka = options.kafka;
   }
 
+  override brokerNames(): Record<string, unknown> {
+    return { target: this.rpcName, topic: rpcRequestTopic(this.context.config.serviceName) };
+  }
+
   override async setup(): Promise<void> {
     const client = await sharedKafkaClient(this.context, this.#kafka);
     await this.context.shared(`${kafkaClientKey(client.options)}:rpc-server`, () => new KafkaRpcServer(client));

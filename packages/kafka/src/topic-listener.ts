@@ -122,6 +122,10 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     this.#options = options;
   }
 
+  override brokerNames(): Record<string, unknown> {
+    return { topic: this.topic, group: this.groupId, retryTopic: this.retryTopic, deadLetterTopic: this.deadLetterTopic };
+  }
+
   get groupId(): string {
     return this.#options.groupId ?? defaultGroupId(this.topic, this.context.config.serviceName, listenerTargetName(this.route));
   }
@@ -161,7 +165,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   }
 
   override async start(): Promise<void> {
-    this.#supervisor = new ConsumerSupervisor({ start: (signal) => this.#startConsumer(signal) });
+    this.#supervisor = new ConsumerSupervisor({ start: (signal) => this.#startConsumer(signal), name: `${this.topic} (group ${this.groupId})`, telemetry: this.runner.telemetry });
     await this.#supervisor.start();
   }
 
@@ -251,7 +255,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
       this.#consumer = undefined;
       this.#releaseRetries();
       void consumer.disconnect().catch(() => undefined);
-      this.#supervisor?.lost();
+      this.#supervisor?.lost(payload.error);
     });
     try {
       await consumer.connect();

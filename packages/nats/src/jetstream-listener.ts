@@ -103,6 +103,10 @@ export class JetStreamListener extends Entrypoint<JsMsg> {
     return this.#options.filterSubject ?? (this.#options.subjects.length === 1 ? this.#options.subjects[0] : undefined);
   }
 
+  override brokerNames(): Record<string, unknown> {
+    return { stream: this.stream, subjects: this.#options.subjects, consumer: this.consumerName, deadLetterStream: this.deadLetterStream, deadLetterSubject: this.deadLetterSubject };
+  }
+
   get deadLetterStream(): string {
     return `${this.stream}-dead-letters`;
   }
@@ -133,7 +137,7 @@ export class JetStreamListener extends Entrypoint<JsMsg> {
     this.#keepAlive = setInterval(() => {
       for (const message of this.#inFlight) message.working();
     }, Math.max(100, this.#ackWaitMs / 3));
-    this.#supervisor = new ConsumerSupervisor({ start: (signal) => this.#consume(signal) });
+    this.#supervisor = new ConsumerSupervisor({ start: (signal) => this.#consume(signal), name: `${this.stream}/${this.consumerName}`, telemetry: this.runner.telemetry });
     await this.#supervisor.start();
   }
 
@@ -180,6 +184,7 @@ export class JetStreamListener extends Entrypoint<JsMsg> {
     this.#messages = messages;
     this.#consumed = true;
     void (async () => {
+      let ended: unknown;
       try {
         for await (const message of messages) {
           void this.#handle(message);
@@ -188,12 +193,13 @@ export class JetStreamListener extends Entrypoint<JsMsg> {
             await new Promise<void>((resolve) => this.#slotFreed.push(resolve));
           }
         }
-      } catch {
+      } catch (error) {
         // The consumer or the connection is gone: start again below.
+        ended = error;
       }
       if (this.#messages === messages) {
         this.#messages = undefined;
-        this.#supervisor?.lost();
+        this.#supervisor?.lost(ended);
       }
     })();
   }

@@ -1,4 +1,4 @@
-import { Extension, type RunnerContext } from '@micro-framework/core';
+import { Extension, defaultTelemetry, summarizeError, type RunnerContext, type Telemetry } from '@micro-framework/core';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { natsConnectionKey, natsOptionsFromConfig, type NatsOptions } from './nats-options.ts';
@@ -47,6 +47,24 @@ export class NatsConnectionExtension extends Extension {
       this.#connecting = undefined;
       throw error;
     });
+    void this.#reportStatus(this.#connection);
+  }
+
+  /** Reports drops, reconnections and server errors of `connection` until it closes. */
+  async #reportStatus(connection: NatsConnection): Promise<void> {
+    const telemetry: Telemetry = this.isBound ? this.runner.telemetry : defaultTelemetry();
+    let lastError: Error | undefined;
+    try {
+      for await (const status of connection.status()) {
+        if (status.type === 'error') lastError = status.error;
+        else if (status.type === 'disconnect') {
+          telemetry.emit('connectionLost', { adapter: 'nats', broker: redactServer(status.server), ...(lastError ? { error: summarizeError(lastError) } : {}) });
+          lastError = undefined;
+        } else if (status.type === 'reconnect') telemetry.emit('connectionRestored', { adapter: 'nats', broker: redactServer(status.server) });
+      }
+    } catch {
+      // The status iterator ends with the connection.
+    }
   }
 
   override async stop(): Promise<void> {
@@ -54,6 +72,16 @@ export class NatsConnectionExtension extends Extension {
     this.#connection = undefined;
     this.#connecting = undefined;
     if (connection && !connection.isClosed()) await connection.drain().catch(() => connection.close());
+  }
+}
+
+/** A server address with any user or password taken out. */
+export function redactServer(server: string): string {
+  try {
+    const url = new URL(server.includes('://') ? server : `nats://${server}`);
+    return `${url.hostname}:${url.port || '4222'}`;
+  } catch {
+    return '<invalid server>';
   }
 }
 

@@ -116,6 +116,10 @@ export class NatsRpcListener extends RpcEntrypoint<Msg> {
     this.#nats = options.nats;
   }
 
+  override brokerNames(): Record<string, unknown> {
+    return { target: this.rpcName, subject: rpcSubject(this.context.config.serviceName, this.rpcName) };
+  }
+
   override async setup(): Promise<void> {
     const connection = await sharedNatsConnection(this.context, this.#nats);
     this.#connection = connection;

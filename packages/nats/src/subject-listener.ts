@@ -60,6 +60,11 @@ export class SubjectListener extends Entrypoint<Msg> {
     return `dead-letter.${subject}`;
   }
 
+  override brokerNames(): Record<string, unknown> {
+    const deadLetters = this.#options.deadLetterStream;
+    return { subject: this.subject, ...(deadLetters ? { deadLetterStream: deadLetters, deadLetterSubject: SubjectListener.deadLetterSubject(this.subject) } : {}) };
+  }
+
   get #conn(): NatsConnectionExtension {
     if (!this.#connection) throw new ConfigurationError('SubjectListener is not set up');
     return this.#connection;

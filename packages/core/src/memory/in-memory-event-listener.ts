@@ -58,6 +58,10 @@ export class InMemoryEventListener extends Entrypoint<MemoryDelivery> {
     return `${this.queueName}.dlq`;
   }
 
+  override brokerNames(): Record<string, unknown> {
+    return { channel: this.channel, queue: this.queueName, deadLetterQueue: this.deadLetterQueueName };
+  }
+
   override async setup(): Promise<void> {
     this.broker.bindQueue(this.queueName, this.channel);
     this.broker.declareQueue(this.deadLetterQueueName);

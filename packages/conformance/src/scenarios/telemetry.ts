@@ -1,0 +1,83 @@
+import { Backoff, JsonLogger, type BackoffOptions, type ServiceObserver } from '@micro-framework/core';
+import type { ConformanceAdapter } from '@micro-framework/core/testing';
+import { describe, expect } from 'vitest';
+import type { Harness } from '../harness.ts';
+import { waitFor } from '../poll.ts';
+import { scenario } from '../scenario.ts';
+
+/** One event an observer saw: its name and what it carried. */
+export interface RecordedEvent {
+  readonly name: keyof ServiceObserver;
+  readonly event: Record<string, unknown>;
+}
+
+const eventNames: ReadonlyArray<keyof ServiceObserver> = [
+  'started', 'received', 'taskStarted', 'taskFinished', 'retryScheduled', 'deadLettered', 'givenBack',
+  'connectionLost', 'connectionRestored', 'consumerCrashed', 'consumerReplaced', 'stopBegun', 'stopDrained', 'stopTimedOut', 'stopped',
+];
+
+/** An observer that records every event it is told of, in order. */
+export function recordingObserver(): { observer: ServiceObserver; events: RecordedEvent[] } {
+  const events: RecordedEvent[] = [];
+  const observer = Object.fromEntries(eventNames.map((name) => [name, (event: Record<string, unknown>) => void events.push({ name, event })])) as ServiceObserver;
+  return { observer, events };
+}
+
+/** A logger at debug keeping each JSON line it writes, parsed. */
+export function recordingLogger(): { logger: JsonLogger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  return { logger: new JsonLogger({ level: 'debug', sink: (line) => void lines.push(JSON.parse(line) as Record<string, unknown>) }), lines };
+}
+
+function anyBackoff(h: Harness, options: BackoffOptions): Backoff {
+  return h.adapter.capabilities.delayedRetry && h.adapter.createDelayedBackoff ? h.adapter.createDelayedBackoff(options) : new Backoff(options);
+}
+
+/** Scenario 38: what a service reports of a scripted run, to its observers and in its logs. */
+export function telemetryScenarios(adapter: ConformanceAdapter): void {
+  describe('telemetry', () => {
+    scenario(adapter, '38 telemetry: attempts, retries, dead letters and the stop are reported and logged once each', ['deadLetter'], async (h) => {
+      const spec = h.spec('telemetry');
+      const failures = new Map<string, number>();
+      const handler = (payload: unknown): void => {
+        const { kind } = payload as { kind: string };
+        const failed = failures.get(kind) ?? 0;
+        if (kind === 'always' || (kind === 'once' && failed === 0)) {
+          failures.set(kind, failed + 1);
+          throw new TypeError(`${kind} failed`);
+        }
+      };
+      const { observer, events } = recordingObserver();
+      const { logger, lines } = recordingLogger();
+      const route = h.listenerRoute({ spec, handler, backoff: anyBackoff(h, { maxRetries: 1, interval: 50 }) });
+      const runner = await h.startService(spec.serviceName, [route], 10, { logger }, [observer]);
+      for (const kind of ['ok', 'once', 'always']) await h.publishJson(spec.channel, { kind });
+      await h.adapter.publish(spec.channel, { body: new TextEncoder().encode('{not json') });
+      const of = (name: keyof ServiceObserver): Array<Record<string, unknown>> =>
+        events.filter((recorded) => recorded.name === name && recorded.event['route'] === route.metricLabel).map((recorded) => recorded.event);
+      await waitFor(() => of('deadLettered').length === 2 && h.calls.length === 5, 'two dead letters and five attempts');
+      await runner.stop({ timeoutMs: 5_000 });
+
+      const finished = of('taskFinished');
+      expect(finished.filter((event) => !event['error'])).toHaveLength(2);
+      expect(finished.filter((event) => event['error']).map((event) => event['error'])).toEqual(
+        expect.arrayContaining([{ name: 'TypeError', message: 'once failed' }, { name: 'TypeError', message: 'always failed' }]),
+      );
+      expect(finished.filter((event) => event['error'])).toHaveLength(3);
+      expect(of('taskStarted')).toHaveLength(5);
+      expect(finished.every((event) => typeof event['durationSeconds'] === 'number' && event['context'] === 'default')).toBe(true);
+      expect(of('retryScheduled').map((event) => event['attempt'])).toEqual([1, 1]);
+      expect(of('deadLettered').map((event) => [event['reason'], event['attempt']]).sort()).toEqual([['decode', 1], ['exhausted', 2]]);
+      expect(of('received').length).toBeGreaterThanOrEqual(4);
+      expect(events.filter((recorded) => recorded.name === 'started')).toHaveLength(1);
+      expect(events.filter((recorded) => recorded.name === 'stopped')).toHaveLength(1);
+
+      const logged = (pattern: RegExp): Array<Record<string, unknown>> => lines.filter((line) => pattern.test(String(line['msg'])));
+      expect(logged(/ started with 1 route/)).toHaveLength(1);
+      expect(logged(/ started with /)[0]).toMatchObject({ service: spec.serviceName, level: 'info' });
+      expect(logged(/dead-lettered/).map((line) => [line['level'], line['reason']]).sort()).toEqual([['warn', 'decode'], ['warn', 'exhausted']]);
+      expect(logged(/^retry of .* scheduled/)).toHaveLength(2);
+      for (const phase of [/ stopping /, / drained in /, / stopped$/]) expect(logged(phase), String(phase)).toHaveLength(1);
+    });
+  });
+}
