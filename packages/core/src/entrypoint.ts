@@ -71,6 +71,14 @@ export abstract class Entrypoint<D = unknown> extends Extension {
     return {};
   }
 
+  /**
+   * Why this entrypoint cannot take messages now (its connection is down, its consumer is being
+   * replaced), or undefined when it can. `/readyz` answers 503 with these reasons. Default ready.
+   */
+  readiness(): string | undefined {
+    return undefined;
+  }
+
   /** Number of deliveries and route calls this entrypoint started that have not settled. */
   get inFlightCount(): number {
     return this.#inFlight.size;

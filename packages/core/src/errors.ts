@@ -35,8 +35,8 @@ export class DecodeError extends MicroFrameworkError {
 
 /** The configuration is invalid (missing service name, wrong backoff for an entrypoint...). */
 export class ConfigurationError extends MicroFrameworkError {
-  constructor(message: string) {
-    super(message, { retryable: false });
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { ...options, retryable: false });
   }
 }
 

@@ -5,6 +5,8 @@ export * from './meta.ts';
 export * from './config.ts';
 export * from './logger.ts';
 export * from './telemetry.ts';
+export * from './prometheus-metrics.ts';
+export * from './metrics-server.ts';
 export { Extension, defaultStopTimeoutMs, type StopOptions } from './extension.ts';
 export { ConcurrencyLimiter } from './concurrency-limiter.ts';
 export { CoalescedSettler } from './coalesced-settler.ts';

@@ -3,6 +3,8 @@ import { settledWithin } from './abortable-delay.ts';
 import { ConfigurationError, ExtensionIsStopped } from './errors.ts';
 import { defaultStopTimeoutMs, type StopOptions } from './extension.ts';
 import { loggerOf, type Logger } from './logger.ts';
+import { MetricsServer, defaultMetricsPort, type MetricsConfig } from './metrics-server.ts';
+import { PrometheusMetrics } from './prometheus-metrics.ts';
 import { RunnerContext, type RunnerContextOptions } from './runner-context.ts';
 import { LoggingObserver, Telemetry, type RouteSummary, type ServiceObserver } from './telemetry.ts';
 
@@ -30,6 +32,8 @@ export class Runner {
   readonly logger: Logger;
   /** Where every part of the service reports what happened; logs and metrics observe it. */
   readonly telemetry: Telemetry;
+  #metrics: PrometheusMetrics | undefined;
+  #metricsServer: MetricsServer | undefined;
 
   constructor(options: RunnerOptions) {
     this.config = options.config;
@@ -44,6 +48,17 @@ export class Runner {
 
   get state(): RunnerState {
     return this.#state;
+  }
+
+  /** The Prometheus metrics, once started with `config.metrics.enabled`. */
+  get metrics(): PrometheusMetrics | undefined {
+    return this.#metrics;
+  }
+
+  /** Where `/metrics`, `/healthz` and `/readyz` are served, once started with `config.metrics.enabled`. */
+  get metricsAddress(): { host: string; port: number } | undefined {
+    const address = this.#metricsServer?.address;
+    return address ? { host: address.address, port: address.port } : undefined;
   }
 
   /** Adds a context (or builds one from options) before start; returns it. */
@@ -66,6 +81,7 @@ export class Runner {
       if (this.#stopping) throw new ExtensionIsStopped(`runner of ${this.config.serviceName}`);
     };
     this.#starting = (async () => {
+      await this.#startMetrics();
       for (const context of this.#contexts) context.bind(this);
       for (const context of this.#contexts) {
         stopped();
@@ -114,12 +130,27 @@ export class Runner {
         if (unsettled > 0 || running > 0) this.telemetry.emit('stopTimedOut', { service, seconds, running, unsettled });
         else this.telemetry.emit('stopDrained', { service, seconds });
         for (const context of [...contexts].reverse()) errors.push(...(await context.stopExtensions(deadline)));
+        await this.#metricsServer?.stop();
         this.#state = 'stopped';
         this.telemetry.emit('stopped', { service, errors: errors.length });
         if (errors.length > 0) throw new AggregateError(errors, `runner of ${this.config.serviceName} stopped with errors`);
       })();
     }
     return this.#stopping;
+  }
+
+  /**
+   * With `config.metrics.enabled`: loads prom-client, counts every event from now on, and serves
+   * /metrics, /healthz and /readyz (answering 503 until the start completes).
+   */
+  async #startMetrics(): Promise<void> {
+    const options = this.config['metrics'] as MetricsConfig | undefined;
+    if (!options?.enabled) return;
+    this.#metrics = await PrometheusMetrics.create(this, { registry: options.registry, prefix: options.prefix });
+    this.telemetry.add(this.#metrics);
+    const server = new MetricsServer(this, this.#metrics.registry);
+    await server.start(options.host ?? '0.0.0.0', options.port ?? defaultMetricsPort);
+    this.#metricsServer = server;
   }
 
   /** What every route consumes or exposes, as its entrypoint names it. */

@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { waitUntil } from './helpers.ts';
 import {
@@ -59,6 +60,19 @@ describe('loggerOf', () => {
     expect(loggerOf({ logger: { info: () => undefined } })).toBeInstanceOf(JsonLogger);
     expect((loggerOf({ logLevel: 'warn' }) as JsonLogger).level).toBe('warn');
     expect((loggerOf({ logLevel: 'loud' }) as JsonLogger).level).toBe('info');
+  });
+});
+
+describe('a pino logger as config.logger', () => {
+  it('receives the service events as it is, with the service bound', async () => {
+    const written: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void written.push(JSON.parse(line) as Record<string, unknown>) });
+    function charge(): void {}
+    const runner = new Runner({ config: { serviceName: 'pinoed', logger }, contexts: [{ routes: [new Route({ target: charge, entrypoint: new InMemoryEventListener({ sourceService: 'shop', eventName: 'paid', broker: new InMemoryBroker() }) })] }] });
+    await runner.start();
+    await runner.stop({ timeoutMs: 1_000 });
+    expect(written[0]).toMatchObject({ level: 30, msg: 'pinoed started with 1 route(s)', service: 'pinoed', routes: [{ route: 'Route.charge' }] });
+    expect(written.map((line) => line['msg'])).toContain('pinoed stopped');
   });
 });
 

@@ -36,7 +36,7 @@ function anyBackoff(h: Harness, options: BackoffOptions): Backoff {
 /** Scenario 38: what a service reports of a scripted run, to its observers and in its logs. */
 export function telemetryScenarios(adapter: ConformanceAdapter): void {
   describe('telemetry', () => {
-    scenario(adapter, '38 telemetry: attempts, retries, dead letters and the stop are reported and logged once each', ['deadLetter'], async (h) => {
+    scenario(adapter, '38 telemetry: attempts, retries, dead letters and the stop are reported, logged and counted in /metrics once each', ['deadLetter'], async (h) => {
       const spec = h.spec('telemetry');
       const failures = new Map<string, number>();
       const handler = (payload: unknown): void => {
@@ -50,12 +50,24 @@ export function telemetryScenarios(adapter: ConformanceAdapter): void {
       const { observer, events } = recordingObserver();
       const { logger, lines } = recordingLogger();
       const route = h.listenerRoute({ spec, handler, backoff: anyBackoff(h, { maxRetries: 1, interval: 50 }) });
-      const runner = await h.startService(spec.serviceName, [route], 10, { logger }, [observer]);
+      const metrics = { enabled: true, host: '127.0.0.1', port: 0 };
+      const runner = await h.startService(spec.serviceName, [route], 10, { logger, metrics }, [observer]);
       for (const kind of ['ok', 'once', 'always']) await h.publishJson(spec.channel, { kind });
       await h.adapter.publish(spec.channel, { body: new TextEncoder().encode('{not json') });
       const of = (name: keyof ServiceObserver): Array<Record<string, unknown>> =>
         events.filter((recorded) => recorded.name === name && recorded.event['route'] === route.metricLabel).map((recorded) => recorded.event);
       await waitFor(() => of('deadLettered').length === 2 && h.calls.length === 5, 'two dead letters and five attempts');
+      const { host, port } = runner.metricsAddress!;
+      const scraped = await (await fetch(`http://${host}:${port}/metrics`)).text();
+      const labels = `service="${spec.serviceName}",context="default",route="${route.metricLabel}"`;
+      const value = (name: string, extra = ''): number => Number(new RegExp(`^${name}\\{${labels}${extra}\\} (\\S+)$`, 'm').exec(scraped)?.[1]);
+      expect(value('micro_framework_tasks_total')).toBe(5);
+      expect(value('micro_framework_failed_tasks_total')).toBe(3);
+      expect(value('micro_framework_retries_scheduled_total')).toBe(2);
+      expect(value('micro_framework_dead_letters_total', ',reason="decode"')).toBe(1);
+      expect(value('micro_framework_dead_letters_total', ',reason="exhausted"')).toBe(1);
+      expect(value('micro_framework_tasks_running')).toBe(0);
+      expect((await fetch(`http://${host}:${port}/readyz`)).status).toBe(200);
       await runner.stop({ timeoutMs: 5_000 });
 
       const finished = of('taskFinished');
