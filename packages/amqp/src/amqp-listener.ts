@@ -85,6 +85,12 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
     return `${this.queueName}.dlq`;
   }
 
+  override readiness(): string | undefined {
+    if (!this.#connection?.isConnected) return 'no connection to RabbitMQ';
+    if (!this.#channel) return `not consuming ${this.queueName}`;
+    return undefined;
+  }
+
   override brokerNames(): Record<string, unknown> {
     const binding = this.binding;
     return {

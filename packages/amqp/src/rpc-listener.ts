@@ -52,6 +52,11 @@ class RpcQueueConsumer {
     this.#detach = await this.#connection.attach((model) => this.#consume(model));
   }
 
+  /** True while a consumer runs on a live channel. */
+  get isConsuming(): boolean {
+    return this.#channel !== undefined && this.#tag !== undefined && this.#connection.isConnected;
+  }
+
   /** Stops taking requests; the caller drains in-flight ones, then calls close(). */
   async cancel(): Promise<void> {
     this.#stopping = true;
@@ -169,6 +174,10 @@ export class AmqpRpcListener extends RpcEntrypoint<ConsumeMessage> {
 
   get queueName(): string {
     return rpcTargetQueueName(this.context.config.serviceName, this.rpcName);
+  }
+
+  override readiness(): string | undefined {
+    return this.#consumer?.isConsuming ? undefined : `not consuming ${this.queueName}`;
   }
 
   override brokerNames(): Record<string, unknown> {

@@ -15,7 +15,7 @@ export function conformanceRounds(value = process.env['CONFORMANCE_REPEAT']): nu
 }
 
 /**
- * Registers the whole conformance suite (scenarios 1–38, see the README) for one adapter, inside a
+ * Registers the whole conformance suite (scenarios 1–39, see the README) for one adapter, inside a
  * vitest file, CONFORMANCE_REPEAT times in a row. Scenarios whose capability is off are reported as
  * skipped with the adapter's reason.
  */

@@ -81,6 +81,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** A consumer whose last fetch is older than this is reported not ready. */
+const fetchSilenceMs = 5_000;
+
 /**
  * Consumes a topic (and the group's retry topic) with manual commits, and carries out core's
  * decision for each record. Up to the context's maxWorkers records run at once, across partitions and
@@ -97,6 +100,8 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   readonly #options: TopicListenerOptions;
   #client: KafkaClientExtension | undefined;
   #consumer: Consumer | undefined;
+  /** When the current consumer last completed a fetch (performance.now()). */
+  #lastFetch = 0;
   #supervisor: ConsumerSupervisor | undefined;
   readonly #intake = new AbortController();
   #abandoned = false;
@@ -120,6 +125,19 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     }
     this.topic = options.topic;
     this.#options = options;
+  }
+
+  /**
+   * Not ready while the consumer is being replaced, or when Kafka answered no fetch for 5 s while
+   * nothing was being handled (an idle consumer fetches every 200 ms): kafkajs retries a lost broker
+   * quietly.
+   */
+  override readiness(): string | undefined {
+    if (!this.#consumer) return `consumer of ${this.topic} is being replaced`;
+    const silentMs = performance.now() - this.#lastFetch;
+    // kafkajs fetches again only once a batch is handled: a busy consumer is not a lost one.
+    if (silentMs > fetchSilenceMs && this.inFlightCount === 0) return `no fetch answered by Kafka for ${Math.round(silentMs / 1_000)} s`;
+    return undefined;
   }
 
   override brokerNames(): Record<string, unknown> {
@@ -242,6 +260,10 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
       // Bounded retries: a commit with a stale generation can never succeed, and kafkajs restarts a
       // consumer whose operation failed for good (restartOnFailure), rejoining with a fresh one.
       retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5_000 },
+    });
+    this.#lastFetch = performance.now();
+    consumer.on(consumer.events.FETCH, () => {
+      if (this.#consumer === consumer) this.#lastFetch = performance.now();
     });
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.#markersLoaded = undefined;

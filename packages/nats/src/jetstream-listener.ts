@@ -103,6 +103,12 @@ export class JetStreamListener extends Entrypoint<JsMsg> {
     return this.#options.filterSubject ?? (this.#options.subjects.length === 1 ? this.#options.subjects[0] : undefined);
   }
 
+  override readiness(): string | undefined {
+    if (!this.#connection?.isConnected) return 'no connection to NATS';
+    if (!this.#messages) return `consumer ${this.consumerName} is not pulling`;
+    return undefined;
+  }
+
   override brokerNames(): Record<string, unknown> {
     return { stream: this.stream, subjects: this.#options.subjects, consumer: this.consumerName, deadLetterStream: this.deadLetterStream, deadLetterSubject: this.deadLetterSubject };
   }

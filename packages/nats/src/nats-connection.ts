@@ -13,6 +13,7 @@ export class NatsConnectionExtension extends Extension {
   #connection: NatsConnection | undefined;
   #connecting: Promise<NatsConnection> | undefined;
   #jsm: Promise<JetStreamManager> | undefined;
+  #disconnected = false;
 
   constructor(options: NatsOptions) {
     super();
@@ -27,6 +28,11 @@ export class NatsConnectionExtension extends Extension {
 
   get jetstream(): JetStreamClient {
     return jetstream(this.connection);
+  }
+
+  /** True while connected (not between a drop and the reconnection, not closed). */
+  get isConnected(): boolean {
+    return this.#connection !== undefined && !this.#connection.isClosed() && !this.#disconnected;
   }
 
   /** The JetStream manager (created once). */
@@ -58,9 +64,13 @@ export class NatsConnectionExtension extends Extension {
       for await (const status of connection.status()) {
         if (status.type === 'error') lastError = status.error;
         else if (status.type === 'disconnect') {
+          this.#disconnected = true;
           telemetry.emit('connectionLost', { adapter: 'nats', broker: redactServer(status.server), ...(lastError ? { error: summarizeError(lastError) } : {}) });
           lastError = undefined;
-        } else if (status.type === 'reconnect') telemetry.emit('connectionRestored', { adapter: 'nats', broker: redactServer(status.server) });
+        } else if (status.type === 'reconnect') {
+          this.#disconnected = false;
+          telemetry.emit('connectionRestored', { adapter: 'nats', broker: redactServer(status.server) });
+        }
       }
     } catch {
       // The status iterator ends with the connection.

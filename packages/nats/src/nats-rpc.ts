@@ -116,6 +116,10 @@ export class NatsRpcListener extends RpcEntrypoint<Msg> {
     this.#nats = options.nats;
   }
 
+  override readiness(): string | undefined {
+    return this.#connection?.isConnected ? undefined : 'no connection to NATS';
+  }
+
   override brokerNames(): Record<string, unknown> {
     return { target: this.rpcName, subject: rpcSubject(this.context.config.serviceName, this.rpcName) };
   }

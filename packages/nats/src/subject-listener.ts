@@ -60,6 +60,10 @@ export class SubjectListener extends Entrypoint<Msg> {
     return `dead-letter.${subject}`;
   }
 
+  override readiness(): string | undefined {
+    return this.#connection?.isConnected ? undefined : 'no connection to NATS';
+  }
+
   override brokerNames(): Record<string, unknown> {
     const deadLetters = this.#options.deadLetterStream;
     return { subject: this.subject, ...(deadLetters ? { deadLetterStream: deadLetters, deadLetterSubject: SubjectListener.deadLetterSubject(this.subject) } : {}) };

@@ -91,5 +91,31 @@ export function telemetryScenarios(adapter: ConformanceAdapter): void {
       expect(logged(/^retry of .* scheduled/)).toHaveLength(2);
       for (const phase of [/ stopping /, / drained in /, / stopped$/]) expect(logged(phase), String(phase)).toHaveLength(1);
     });
+
+    scenario(adapter, '39 readiness: /readyz answers 503 with the reason while the broker is cut, 200 once the service consumes again', ['networkFault'], async (h) => {
+      const spec = h.spec('readiness');
+      const { observer, events } = recordingObserver();
+      const runner = await h.startService(spec.serviceName, [h.listenerRoute({ spec })], 10, { metrics: { enabled: true, host: '127.0.0.1', port: 0 } }, [observer]);
+      const { host, port } = runner.metricsAddress!;
+      const readiness = async (): Promise<{ status: number; text: string }> => {
+        const response = await fetch(`http://${host}:${port}/readyz`);
+        return { status: response.status, text: await response.text() };
+      };
+      expect((await readiness()).status).toBe(200);
+      const cut = h.adapter.cutNetwork!(8_000);
+      let notReady: { status: number; text: string } | undefined;
+      await waitFor(async () => {
+        const answer = await readiness();
+        if (answer.status === 503) notReady = answer;
+        return notReady !== undefined;
+      }, '/readyz to answer 503 during the cut', 8_000);
+      expect(notReady!.text).toContain('Route.handle: ');
+      await cut;
+      await waitFor(async () => (await readiness()).status === 200, '/readyz to answer 200 after the cut', 60_000);
+      await h.publishJson(spec.channel, { after: 'cut' });
+      await waitFor(() => h.calls.length === 1, 'a message handled after the cut', 60_000);
+      const names = events.map((recorded) => recorded.name);
+      if (names.includes('connectionLost')) expect(names).toContain('connectionRestored');
+    }, 120_000);
   });
 }
