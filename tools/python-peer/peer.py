@@ -158,7 +158,15 @@ def serve(options):
             message.ack()
 
         def on_event(key):
+            source, event = key.split(".", 1)
+
             def handle(body, message):
+                # As micro_framework's ConsumerManager: a message is matched to its listener by exchange
+                # and routing key; one that matches none is acked and dropped.
+                if (message.delivery_info["exchange"], message.delivery_info["routing_key"]) != (f"{source}.events", event):
+                    say({"dropped": key, "exchange": message.delivery_info["exchange"], "routing_key": message.delivery_info["routing_key"]})
+                    message.ack()
+                    return
                 say({"event": key, "payload": body, "headers": message.headers,
                      "content_type": message.content_type, "routing_key": message.delivery_info["routing_key"]})
                 message.ack()
@@ -222,7 +230,9 @@ def call(options):
         correlation_id = str(uuid.uuid4())
 
         def on_reply(body, message):
-            if message.properties.get("correlation_id") == correlation_id:
+            # micro_framework's reply listener is matched by exchange ufw-rpc and its queue's name.
+            matches = (message.delivery_info["exchange"], message.delivery_info["routing_key"]) == ("ufw-rpc", name)
+            if matches and message.properties.get("correlation_id") == correlation_id:
                 received.append(body)
             message.ack()
 

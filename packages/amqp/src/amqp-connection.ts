@@ -20,6 +20,16 @@ export class PublishError extends MicroFrameworkError {
   }
 }
 
+/** Publish properties, and the lane to publish on. */
+export interface AmqpPublishProperties extends Options.Publish {
+  /**
+   * Publish on a confirm channel of this name instead of the shared one: a publish RabbitMQ refuses
+   * by closing its channel (an exchange that does not exist: 404) then fails only the publishes of
+   * that lane, never the replies, retries and dead letters on the shared channel.
+   */
+  readonly lane?: string;
+}
+
 /** A mandatory publish waiting for its confirm; set `returned` when RabbitMQ returned its message. */
 interface Outstanding {
   returned: boolean;
@@ -46,6 +56,8 @@ export class AmqpConnection extends Extension {
   /** Mandatory publishes awaiting their confirm, by exchange and routing key. */
   readonly #outstanding = new Map<string, Set<Outstanding>>();
   #reopening: Promise<void> | undefined;
+  /** Confirm channels of their own, by lane name (see AmqpPublishProperties.lane), opened on first use. */
+  readonly #lanes = new Map<string, Promise<ConfirmChannel>>();
   /** Why RabbitMQ blocked the connection (a resource alarm), while it does. */
   #blocked: string | undefined;
   /** The connection dropped and has not come back yet (reported once per drop). */
@@ -111,6 +123,7 @@ export class AmqpConnection extends Extension {
       this.#lastError = undefined;
       this.#model = undefined;
       this.#publisher = undefined;
+      this.#lanes.clear();
       this.#blocked = undefined;
     });
     connection.on('blocked', (reason: unknown) => {
@@ -130,6 +143,7 @@ export class AmqpConnection extends Extension {
     this.#connection = undefined;
     this.#model = undefined;
     this.#publisher = undefined;
+    this.#lanes.clear();
     for (const wake of this.#waiters.splice(0)) wake();
     await connection?.close().catch(() => undefined);
   }
@@ -176,10 +190,11 @@ export class AmqpConnection extends Extension {
    * Rejects with PublishError when the broker nacks, when a `mandatory` message comes back unroutable,
    * when the channel closes first, or when no connection and confirm come within publishTimeoutMs.
    */
-  async publish(exchange: string, routingKey: string, body: Uint8Array, options: Options.Publish = {}): Promise<void> {
+  async publish(exchange: string, routingKey: string, body: Uint8Array, publishOptions: AmqpPublishProperties = {}): Promise<void> {
     const timeoutMs = this.options.publishTimeoutMs ?? 30_000;
     const deadline = Date.now() + timeoutMs;
-    const channel = await this.publisher(timeoutMs);
+    const { lane, ...options } = publishOptions;
+    const channel = lane === undefined ? await this.publisher(timeoutMs) : await this.#laneChannel(lane, timeoutMs);
     const key = `${exchange}\u0000${routingKey}`;
     const outstanding: Outstanding = { returned: false };
     if (options.mandatory) {
@@ -268,6 +283,33 @@ export class AmqpConnection extends Extension {
       this.#reopenPublisher(model);
     });
     return publisher;
+  }
+
+  /**
+   * The confirm channel of `lane`, opened on the current connection on first use (after waiting for
+   * the connection like `publisher` does) and again after it closed.
+   */
+  async #laneChannel(lane: string, timeoutMs: number): Promise<ConfirmChannel> {
+    await this.publisher(timeoutMs);
+    const model = this.#model;
+    if (!model) throw new PublishError(`connection to ${redactUrl(this.url)} dropped`, 'closed');
+    let opening = this.#lanes.get(lane);
+    if (!opening) {
+      opening = model.createConfirmChannel().then((channel) => {
+        channel.on('error', () => undefined);
+        channel.setMaxListeners(0);
+        channel.on('return', (message: Message) => this.#onReturned(message));
+        channel.on('close', () => {
+          if (this.#lanes.get(lane) === opening) this.#lanes.delete(lane);
+        });
+        return channel;
+      });
+      this.#lanes.set(lane, opening);
+      opening.catch(() => {
+        if (this.#lanes.get(lane) === opening) this.#lanes.delete(lane);
+      });
+    }
+    return opening;
   }
 
   /**

@@ -85,6 +85,15 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
     return `${this.queueName}.dlq`;
   }
 
+  override get messagingSystem(): string {
+    return 'rabbitmq';
+  }
+
+  /** The connection options given to this listener (empty: the service config's). */
+  protected get amqpOptions(): AmqpOptions {
+    return this.#options.amqp ?? {};
+  }
+
   override readiness(): string | undefined {
     if (!this.#connection?.isConnected) return 'no connection to RabbitMQ';
     if (!this.#channel) return `not consuming ${this.queueName}`;
@@ -151,9 +160,23 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
     await channel.assertQueue(this.queueName, { durable: true, arguments: this.#options.queueArguments });
     await this.#declareDeadLetterQueue();
     const binding = this.binding;
-    if (binding) {
+    if (binding) await this.#bind(binding);
+  }
+
+  /**
+   * Declares the exchange and binds the queue to it, on short-lived channels. An auto-delete exchange
+   * may vanish between the two (another queue's last binding went): the bind then fails with 404,
+   * and both are done again, a few times.
+   */
+  async #bind(binding: AmqpBinding): Promise<void> {
+    for (let attempt = 1; ; attempt += 1) {
       await declareExchange(() => this.#openChannel(), binding);
-      await channel.bindQueue(this.queueName, binding.exchange, binding.routingKey);
+      try {
+        await this.#withChannel((channel) => channel.bindQueue(this.queueName, binding.exchange, binding.routingKey));
+        return;
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== 404 || attempt >= 5) throw error;
+      }
     }
   }
 

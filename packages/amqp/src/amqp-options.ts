@@ -13,6 +13,12 @@ export interface AmqpOptions {
   readonly prefetch?: number;
   /** How long a publish waits for a connection during an outage before it fails. Default 30 s. */
   readonly publishTimeoutMs?: number;
+  /**
+   * Declare `<service>.events` exchanges auto-delete. Default true, as micro_framework declares them
+   * (and Nameko before its AUTO_DELETE_EVENT_EXCHANGES setting); set false next to Nameko services
+   * that declare them without. An exchange that exists is used as it is either way.
+   */
+  readonly eventExchangeAutoDelete?: boolean;
 }
 
 export const defaultAmqpUrl = 'amqp://guest:guest@127.0.0.1:5672';

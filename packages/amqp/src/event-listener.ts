@@ -1,5 +1,6 @@
 import { listenerTargetName } from '@micro-framework/core';
 import { AmqpListener, type AmqpBinding, type AmqpListenerOptions } from './amqp-listener.ts';
+import { amqpOptionsFromConfig } from './amqp-options.ts';
 import { eventExchange } from './exchange-declaration.ts';
 
 export interface AmqpEventListenerOptions extends AmqpListenerOptions {
@@ -29,6 +30,7 @@ export class AmqpEventListener extends AmqpListener {
   }
 
   protected get binding(): AmqpBinding {
-    return { ...eventExchange(this.sourceService), routingKey: this.eventName };
+    const autoDelete = this.amqpOptions.eventExchangeAutoDelete ?? amqpOptionsFromConfig(this.context.config).eventExchangeAutoDelete;
+    return { ...eventExchange(this.sourceService, autoDelete), routingKey: this.eventName };
   }
 }

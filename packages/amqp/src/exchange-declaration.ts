@@ -14,28 +14,32 @@ export function eventExchangeName(sourceService: string): string {
 }
 
 /**
- * An events exchange as micro_framework and Nameko declare it (topic, durable, auto-delete), so a
- * TypeScript service and a Python one can each declare it first.
+ * An events exchange as micro_framework declares it (topic, durable, auto-delete unless `autoDelete`
+ * is false), so a TypeScript service and a Python one can each declare it first.
  */
-export function eventExchange(sourceService: string): ExchangeDeclaration {
-  return { exchange: eventExchangeName(sourceService), exchangeType: 'topic', autoDelete: true };
+export function eventExchange(sourceService: string, autoDelete = true): ExchangeDeclaration {
+  return { exchange: eventExchangeName(sourceService), exchangeType: 'topic', autoDelete };
 }
 
 /** RabbitMQ's reply code when a declaration does not match the existing entity. */
 const preconditionFailed = 406;
+/** The mismatches an existing exchange may have and still serve: not its type. */
+const toleratedMismatch = /inequivalent arg '(auto_delete|durable)'/;
 
 /**
  * Declares a durable exchange on short-lived channels from `open` (a refused declaration closes only
- * its own channel). One that already exists with other arguments (another auto-delete, say: declared
- * by an older version of this package, or by another client) is used as it is: RabbitMQ refuses the
- * declaration with 406, and a passive check then proves the exchange is there.
+ * its own channel). One that already exists with another auto-delete or durable flag (declared by an
+ * older version of this package, or by another client) is used as it is: RabbitMQ refuses the
+ * declaration with 406, and a passive check then proves the exchange is there. One of another type
+ * is an error (a topic binding on a fanout exchange would take every message).
  */
 export async function declareExchange(open: () => Promise<Channel>, declaration: ExchangeDeclaration): Promise<void> {
   const { exchange, exchangeType, autoDelete = false } = declaration;
   try {
     await onChannel(open, (channel) => channel.assertExchange(exchange, exchangeType, { durable: true, autoDelete }));
   } catch (error) {
-    if ((error as { code?: unknown }).code !== preconditionFailed) throw error;
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    if (code !== preconditionFailed || !toleratedMismatch.test(String(message))) throw error;
     await onChannel(open, (channel) => channel.checkExchange(exchange));
   }
 }

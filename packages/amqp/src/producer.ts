@@ -1,4 +1,4 @@
-import { encodePayload, type Dependency, type Headers, type Worker } from '@micro-framework/core';
+import { encodePayload, withTraceContext, type Dependency, type Headers, type Worker } from '@micro-framework/core';
 import { AmqpConnection, PublishError, sharedAmqpConnection } from './amqp-connection.ts';
 import { type AmqpOptions } from './amqp-options.ts';
 import { declareExchange, eventExchange } from './exchange-declaration.ts';
@@ -20,38 +20,58 @@ export class AmqpPublisher {
   readonly connection: AmqpConnection;
   readonly #owned: boolean;
   #exchangeDeclared: Promise<void> | undefined;
+  readonly #autoDelete: boolean;
 
   /** With `connection`, shares it; with `amqp` options, opens its own (close it with `close()`). */
   constructor(options: { sourceService: string; connection?: AmqpConnection; amqp?: AmqpOptions }) {
     this.sourceService = options.sourceService;
     this.#owned = !options.connection;
     this.connection = options.connection ?? new AmqpConnection(options.amqp ?? { url: process.env['AMQP_URL'] });
+    this.#autoDelete = this.connection.options.eventExchangeAutoDelete ?? true;
   }
 
   /** Publishes `payload` (JSON, or bytes as they are) as event `eventName`; rejects with PublishError if unconfirmed. */
   async publish(eventName: string, payload: unknown, options: AmqpPublishOptions = {}): Promise<void> {
     if (this.#owned) await this.connection.setup();
     const body = encodePayload(payload);
+    const { exchange } = eventExchange(this.sourceService);
     const send = async (): Promise<void> => {
       await this.#declareExchange();
-      await this.connection.publish(eventExchange(this.sourceService).exchange, eventName, body, {
-        headers: options.headers ?? {},
+      // A lane of its own: a publish to an exchange RabbitMQ just auto-deleted closes only this channel.
+      await this.connection.publish(exchange, eventName, body, {
+        headers: withTraceContext(options.headers ?? {}),
         messageId: options.messageId,
+        lane: `events:${exchange}`,
       });
     };
     try {
       await send();
     } catch (error) {
-      // The channel closed before the confirm (amqplib reports that as a nack of what it held): most
-      // often the exchange is gone (auto-deleted). Declared again and published once more.
-      if (!(error instanceof PublishError) || (error.reason !== 'closed' && error.reason !== 'nack')) throw error;
+      // Published once more only when the exchange is gone (auto-deleted with its last binding):
+      // any other failure may have reached a queue already.
+      if (!(error instanceof PublishError) || error.reason === 'timeout') throw error;
+      if (await this.#exchangeExists(exchange).catch(() => true)) throw error;
       this.#exchangeDeclared = undefined;
       await send();
     }
   }
 
+  async #exchangeExists(exchange: string): Promise<boolean> {
+    const channel = await this.connection.channel();
+    channel.on('error', () => undefined);
+    try {
+      await channel.checkExchange(exchange);
+      return true;
+    } catch (error) {
+      if ((error as { code?: unknown }).code === 404) return false;
+      throw error;
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  }
+
   #declareExchange(): Promise<void> {
-    this.#exchangeDeclared ??= declareExchange(() => this.connection.channel(), eventExchange(this.sourceService)).catch((error: unknown) => {
+    this.#exchangeDeclared ??= declareExchange(() => this.connection.channel(), { ...eventExchange(this.sourceService), autoDelete: this.#autoDelete }).catch((error: unknown) => {
       this.#exchangeDeclared = undefined;
       throw error;
     });

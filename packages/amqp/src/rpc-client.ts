@@ -16,9 +16,9 @@ import {
   type RpcCallOptions,
 } from '@micro-framework/core';
 import type { ChannelModel, ConsumeMessage, Message } from 'amqplib';
-import { AmqpConnection } from './amqp-connection.ts';
+import { AmqpConnection, PublishError } from './amqp-connection.ts';
 import type { AmqpOptions } from './amqp-options.ts';
-import { rpcExchange, rpcRequestRoutingKey } from './rpc-names.ts';
+import { rpcExchange, rpcRequestRoutingKey, rpcRoutingKey } from './rpc-names.ts';
 
 /**
  * Calls RPC targets over RabbitMQ with one exclusive reply queue per client, bound to `ufw-rpc` under
@@ -59,7 +59,7 @@ export class AmqpRpcClient extends RpcClient {
         expiration: String(Math.max(1, Math.ceil(timeoutMs))),
         headers: rpcRequestHeaders(timeoutMs),
       })
-      .catch((error: unknown) => this.#pending.reject(correlationId, error));
+      .catch((error: unknown) => this.#failed(correlationId, error));
     return (await reply) as T;
   }
 
@@ -97,9 +97,26 @@ export class AmqpRpcClient extends RpcClient {
     this.#pending.settle(id, (call) => unwrapRpcReply(parseRpcReply(decodeJson(message.content)), call.service, call.target));
   }
 
+  /** A request that could not be published ends its call, unless it came back unroutable: #onReturned decides then. */
+  #failed(id: string, error: unknown): void {
+    if (error instanceof PublishError && error.reason === 'unroutable') return;
+    this.#pending.reject(id, error);
+  }
+
   #onReturned(message: Message): void {
     const id = message.properties.correlationId;
     if (typeof id !== 'string') return;
+    const call = this.#pending.get(id);
+    const plainKey = call && rpcRoutingKey(call.service, call.target);
+    if (call && message.fields.routingKey !== plainKey && message.fields.routingKey === rpcRequestRoutingKey(call.service, call.target)) {
+      // An introspection command nobody took by micro_framework's broadcast key: services of earlier
+      // versions of this package bind only `<service>.<command>`. Asked once more there.
+      const { headers, expiration, replyTo, correlationId } = message.properties;
+      this.connection
+        .publish(rpcExchange, plainKey!, message.content, { replyTo, correlationId, headers, expiration, mandatory: true, persistent: false })
+        .catch((error: unknown) => this.#failed(id, error));
+      return;
+    }
     this.#pending.settle(id, async (call) => {
       if (call.target === RpcCommand.listTargets || call.target === RpcCommand.getTarget) throw new RpcNoResponders(call.service, call.target);
       // Unroutable: is the service up without that target, or is nobody there?

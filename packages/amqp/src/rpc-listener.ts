@@ -4,7 +4,6 @@ import {
   RpcDispatcher,
   RpcEntrypoint,
   defaultStopTimeoutMs,
-  encodeJson,
   type RpcAnswer,
   type RpcEntrypointOptions,
   type StopOptions,
@@ -12,6 +11,7 @@ import {
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { sharedAmqpConnection, type AmqpConnection } from './amqp-connection.ts';
 import { headersFromAmqp } from './amqp-headers.ts';
+import { isPythonCaller, pythonReplyBody } from './python-dialect.ts';
 import { connectionKey, type AmqpOptions } from './amqp-options.ts';
 import { rpcBroadcastRoutingKey, rpcExchange, rpcRoutingKey, rpcServiceQueueName, rpcTargetQueueName } from './rpc-names.ts';
 
@@ -99,7 +99,7 @@ class RpcQueueConsumer {
       const { replyTo, correlationId } = message.properties;
       if (answer.kind === 'reply' && replyTo) {
         await this.#connection
-          .publish(rpcExchange, String(replyTo), encodedAsPythonDoes(answer.body), {
+          .publish(rpcExchange, String(replyTo), isPythonCaller(headersFromAmqp(message.properties.headers)) ? pythonReplyBody(answer.body) : answer.body, {
             correlationId: correlationId === undefined ? undefined : String(correlationId),
             persistent: false,
           })
@@ -110,17 +110,6 @@ class RpcQueueConsumer {
       // The channel closed: RabbitMQ requeues the request by itself.
     }
   }
-}
-
-const utf8 = new TextDecoder();
-
-/**
- * A reply body as micro_framework's Python services send it, and its Python clients read it: the
- * JSON reply as a JSON string (their client parses the decoded body once more). Clients of this
- * package read both forms.
- */
-function encodedAsPythonDoes(reply: Uint8Array): Uint8Array {
-  return encodeJson(utf8.decode(reply));
 }
 
 /**
@@ -174,6 +163,10 @@ export class AmqpRpcListener extends RpcEntrypoint<ConsumeMessage> {
 
   get queueName(): string {
     return rpcTargetQueueName(this.context.config.serviceName, this.rpcName);
+  }
+
+  override get messagingSystem(): string {
+    return 'rabbitmq';
   }
 
   override readiness(): string | undefined {

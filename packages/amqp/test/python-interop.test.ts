@@ -9,7 +9,7 @@ import { peer, servePeer, type PeerService } from './python-peer.ts';
 
 // Interop with a real Python peer (tools/python-peer/peer.py on kombu) speaking micro_framework's wire
 // format: RPC both ways, remote errors both ways, events both ways in both start orders.
-const { channel, serve } = rabbit();
+const { channel, serve, connection: shared } = rabbit();
 const peers: PeerService[] = [];
 const clients: Array<{ close(): Promise<void> }> = [];
 
@@ -46,12 +46,15 @@ describe('a Python client calls a TypeScript service', () => {
       return `${options.greeting ?? 'hello'}, ${name}`;
     }
     function parse(): never {
-      throw Object.assign(new Error('not a number: x'), { name: 'ValueError' });
+      throw Object.assign(new Error('not a number: x'), { name: 'ValueError', data: { field: 'x' } });
+    }
+    function evaluate(): never {
+      throw Object.assign(new Error('__import__("os").getpid()'), { name: 'eval' });
     }
     function reserve(sku: string): never {
       throw Object.assign(new Error(`no stock for ${sku}`), { name: 'OutOfStock', data: { sku } });
     }
-    await serve(service, [add, greet, parse, reserve].map((target) => new Route({ target, entrypoint: new AmqpRpcListener() })));
+    await serve(service, [add, greet, parse, reserve, evaluate].map((target) => new Route({ target, entrypoint: new AmqpRpcListener() })));
     return service;
   }
 
@@ -63,10 +66,11 @@ describe('a Python client calls a TypeScript service', () => {
 
   it('gets a TypeScript error by its name: a Python builtin as itself, any other as RPCException', async () => {
     const service = await tsService();
+    // Python builtins take no keyword arguments: the error's data travels outside kwargs.
     expect(await peer('call', '--service', service, '--target', 'parse')).toMatchObject({ error: { type: 'ValueError', args: ['not a number: x'] } });
     const reply = await peer('call', '--service', service, '--target', 'reserve', '--args', '["A"]');
     expect(reply).toMatchObject({
-      error: { type: 'RPCException', remote: { exception: 'OutOfStock', message: 'no stock for A', kwargs: { data: { sku: 'A' } } } },
+      error: { type: 'RPCException', remote: { exception: 'OutOfStock', message: 'no stock for A', kwargs: {}, data: { sku: 'A' } } },
     });
   });
 
@@ -74,8 +78,21 @@ describe('a Python client calls a TypeScript service', () => {
     const service = await tsService();
     expect(await peer('call', '--service', service, '--target', 'missing')).toMatchObject({ error: { type: 'RPCTargetDoesNotExist' } });
     const listed = await peer('call', '--service', service, '--target', '__list_targets__');
-    expect((listed['data'] as Array<{ target: string }>).map((target) => target.target).sort()).toEqual(['add', 'greet', 'parse', 'reserve']);
+    expect((listed['data'] as Array<{ target: string }>).map((target) => target.target).sort()).toEqual(['add', 'evaluate', 'greet', 'parse', 'reserve']);
     expect(await peer('call', '--service', service, '--target', '__get_target__', '--args', '["add"]')).toMatchObject({ data: { target: 'add' } });
+  });
+});
+
+describe('an error name a Python client would call as something else than an exception', () => {
+  it('reaches Python as RemoteError with the name in the message, never as a builtin like eval', async () => {
+    const service = unique('tscalc');
+    function evaluate(): never {
+      throw Object.assign(new Error('__import__("os").getpid()'), { name: 'eval' });
+    }
+    await serve(service, [new Route({ target: evaluate, entrypoint: new AmqpRpcListener() })]);
+    expect(await peer('call', '--service', service, '--target', 'evaluate')).toMatchObject({
+      error: { type: 'RPCException', remote: { exception: 'RemoteError', message: 'eval: __import__("os").getpid()' } },
+    });
   });
 });
 
@@ -157,6 +174,17 @@ describe('events from Python to TypeScript', () => {
 });
 
 describe('events from TypeScript to Python', () => {
+  it('never fail the replies, retries and dead letters sharing the connection when the exchange was auto-deleted', async () => {
+    const source = unique('tsside');
+    const events = new AmqpPublisher({ sourceService: source, connection: shared });
+    await events.publish('shipped', { id: 0 });
+    await channel().deleteExchange(`${source}.events`);
+    const { queue } = await channel().assertQueue('', { exclusive: true });
+    const body = new TextEncoder().encode('{}');
+    await Promise.all([events.publish('shipped', { id: 1 }), ...Array.from({ length: 5 }, () => shared.publish('', queue, body, { mandatory: true }))]);
+    await waitFor(async () => (await channel().checkQueue(queue)).messageCount === 5, 'the five copies in the queue');
+  });
+
   it('reach a Python listener that started first', async () => {
     const source = unique('tsside');
     const python = await pythonService(unique('pyshop'), [`${source}.shipped`]);
@@ -193,6 +221,25 @@ describe('events from TypeScript to Python', () => {
 });
 
 describe('an events exchange declared otherwise (by an earlier version of this package)', () => {
+  it('of another type is refused at start (a topic binding on a fanout exchange would take every event)', async () => {
+    const source = unique('fanout');
+    await channel().assertExchange(`${source}.events`, 'fanout', { durable: true, autoDelete: false });
+    function handleFanout(): void {}
+    await expect(serve(unique('billing'), [new Route({ target: handleFanout, entrypoint: new AmqpEventListener({ sourceService: source, eventName: 'made' }) })])).rejects.toThrow(/inequivalent arg 'type'/);
+    await channel().deleteExchange(`${source}.events`);
+  });
+
+  it('is declared without auto-delete when amqp.eventExchangeAutoDelete is false (next to Nameko services that do so)', async () => {
+    const source = unique('nameko');
+    function handleNameko(): void {}
+    await serve(unique('billing'), [new Route({ target: handleNameko, entrypoint: new AmqpEventListener({ sourceService: source, eventName: 'made' }) })], { amqp: { url, eventExchangeAutoDelete: false } });
+    const exchanges = (await rabbitmqctl('list_exchanges', 'name', 'auto_delete')) as Array<{ name: string; auto_delete: boolean }>;
+    expect(exchanges.find((exchange) => exchange.name === `${source}.events`)).toMatchObject({ auto_delete: false });
+    const events = new AmqpPublisher({ sourceService: source, amqp: { url, eventExchangeAutoDelete: false } });
+    clients.push(events);
+    await events.publish('made', { id: 11 });
+  });
+
   it('is used as it is by listeners and publishers', async () => {
     const source = unique('legacy');
     await channel().assertExchange(`${source}.events`, 'topic', { durable: true, autoDelete: false });

@@ -1,4 +1,4 @@
-import { Route, RemoteError, Backoff, inject, MetaDependency } from '@micro-framework/core';
+import { Route, RemoteError, Backoff, inject, MetaDependency, rpcRequestHeaders } from '@micro-framework/core';
 import { waitFor } from '@micro-framework/conformance';
 import type { ConsumeMessage } from 'amqplib';
 import { describe, expect, it } from 'vitest';
@@ -96,6 +96,21 @@ describe('RPC on the wire', () => {
     expect(reply('corr-1')).toEqual({ data: null, exception: null });
   });
 
+  it('answers a request of this package (it carries x-rpc-deadline) with the reply encoded once, for clients of earlier versions', async () => {
+    const service = unique('calc');
+    function add(a: number, b: number): number {
+      return a + b;
+    }
+    await serve(service, [new Route({ target: add, entrypoint: new AmqpRpcListener() })]);
+    const replyQueue = unique('ts-reply');
+    const received = await tap('ufw-rpc', replyQueue);
+    channel().publish('ufw-rpc', `${service}.add`, Buffer.from(JSON.stringify({ command: 'add', command_args: [2, 3], command_kwargs: {} })), {
+      replyTo: replyQueue, correlationId: 'c', headers: rpcRequestHeaders(10_000),
+    });
+    await waitFor(() => received.length === 1, 'the reply');
+    expect(JSON.parse(received[0]!.content.toString())).toEqual({ data: 5, exception: null });
+  });
+
   it('replies a remote error with exception, message, args, kwargs and module', async () => {
     const service = unique('stock');
     function reserve(): never {
@@ -110,8 +125,27 @@ describe('RPC on the wire', () => {
     await waitFor(() => received.length === 1, 'the reply');
     expect(JSON.parse(JSON.parse(received[0]!.content.toString()) as string)).toEqual({
       data: null,
-      exception: { exception: 'OutOfStock', message: 'no stock', args: ['no stock'], kwargs: { data: { sku: 'A' } }, module: null },
+      exception: { exception: 'OutOfStock', message: 'no stock', args: ['no stock'], kwargs: {}, module: null, data: { sku: 'A' } },
     });
+  });
+
+  it('lists the targets of a service of an earlier version, bound only to <service>.__list_targets__', async () => {
+    const service = unique('oldsvc');
+    const queue = unique('old-introspection');
+    await channel().assertExchange('ufw-rpc', 'topic', { durable: true });
+    await channel().assertQueue(queue, { exclusive: true });
+    await channel().bindQueue(queue, 'ufw-rpc', `${service}.__list_targets__`);
+    await channel().consume(queue, (message) => {
+      if (!message) return;
+      const reply = { data: [{ name: 'add', description: null, arity: 2 }], exception: null };
+      channel().publish('ufw-rpc', String(message.properties.replyTo), Buffer.from(JSON.stringify(reply)), { correlationId: message.properties.correlationId });
+    }, { noAck: true });
+    const client = new AmqpRpcClient({ amqp: { url } });
+    try {
+      expect((await client.listTargets(service, { timeoutMs: 5_000 })).map((target) => target.name)).toEqual(['add']);
+    } finally {
+      await client.close();
+    }
   });
 
   it('calls a Python-style RPC server and maps its exception to RemoteError', async () => {

@@ -72,6 +72,14 @@ export abstract class Entrypoint<D = unknown> extends Extension {
   }
 
   /**
+   * `messaging.system` of the spans of this entrypoint's attempts (rabbitmq, kafka, nats...);
+   * undefined (the default) starts no span.
+   */
+  get messagingSystem(): string | undefined {
+    return undefined;
+  }
+
+  /**
    * Why this entrypoint cannot take messages now (its connection is down, its consumer is being
    * replaced), or undefined when it can. `/readyz` answers 503 with these reasons. Default ready.
    */

@@ -7,6 +7,7 @@ export * from './logger.ts';
 export * from './telemetry.ts';
 export * from './prometheus-metrics.ts';
 export * from './metrics-server.ts';
+export * from './tracing.ts';
 export { Extension, defaultStopTimeoutMs, type StopOptions } from './extension.ts';
 export { ConcurrencyLimiter } from './concurrency-limiter.ts';
 export { CoalescedSettler } from './coalesced-settler.ts';

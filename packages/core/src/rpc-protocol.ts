@@ -1,5 +1,6 @@
 import { DecodeError, EncodeError, RemoteError, RpcTargetNotFound, describeError, describeValue } from './errors.ts';
 import type { Headers } from './meta.ts';
+import { withTraceContext } from './tracing.ts';
 
 /** The request body every adapter sends (wire-compatible with the Python micro_framework and Nameko). */
 export interface RpcRequestBody {
@@ -66,12 +67,8 @@ export function normalizeTargetInfo(value: unknown): RpcTargetInfo {
   };
 }
 
-/**
- * The exception name a missing target is replied with: micro_framework's, so a Python caller raises
- * its own RPCTargetDoesNotExist. Both it and the older `RpcTargetNotFound` read as RpcTargetNotFound.
- */
-export const rpcTargetNotFoundName = 'RPCTargetDoesNotExist';
-const targetNotFoundNames = new Set([rpcTargetNotFoundName, 'RpcTargetNotFound']);
+/** The exception names that read as RpcTargetNotFound: ours, and micro_framework's. */
+const targetNotFoundNames = new Set(['RpcTargetNotFound', 'RPCTargetDoesNotExist']);
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -135,11 +132,11 @@ export function rpcErrorReply(error: Error): RpcReplyBody {
   return {
     data: null,
     exception: {
-      exception: error instanceof RemoteError ? error.remoteName : error instanceof RpcTargetNotFound ? rpcTargetNotFoundName : name,
+      exception: error instanceof RemoteError ? error.remoteName : name,
       message: error instanceof RemoteError ? error.remoteMessage : message,
       args: [message],
       kwargs: data === undefined ? {} : { data },
-      module: error instanceof RpcTargetNotFound ? 'micro_framework.exceptions' : null,
+      module: error instanceof RpcTargetNotFound ? '@micro-framework/core' : null,
     },
   };
 }
@@ -165,9 +162,9 @@ export function encodeRpcReply(reply: RpcReplyBody): Uint8Array {
 /** Header carrying when the caller stops waiting for a reply (epoch ms): a service drops a request past it. */
 export const rpcDeadlineHeader = 'x-rpc-deadline';
 
-/** The headers a request carries: its caller's deadline. */
+/** The headers a request carries: its caller's deadline, and the active trace context. */
 export function rpcRequestHeaders(timeoutMs: number, now = Date.now()): Headers {
-  return { [rpcDeadlineHeader]: String(now + timeoutMs) };
+  return withTraceContext({ [rpcDeadlineHeader]: String(now + timeoutMs) });
 }
 
 /** The caller's deadline of a request (epoch ms), if it sent one. */
@@ -205,5 +202,7 @@ export function unwrapRpcReply(reply: RpcReplyBody, service: string, target: str
   const failure = reply.exception;
   if (!failure) return reply.data;
   if (targetNotFoundNames.has(failure.exception)) throw new RpcTargetNotFound(service, target);
-  throw new RemoteError(String(failure.exception), String(failure.message ?? ''), failure.kwargs?.['data']);
+  // The error's data: in kwargs from this package's services, in `data` from replies to Python callers.
+  const data = failure.kwargs?.['data'] ?? (failure as { data?: unknown }).data;
+  throw new RemoteError(String(failure.exception), String(failure.message ?? ''), data);
 }

@@ -6,6 +6,7 @@ import { defaultStopTimeoutMs, type Extension, type StopOptions } from './extens
 import type { Route } from './route.ts';
 import type { Runner } from './runner.ts';
 import { summarizeError } from './telemetry.ts';
+import { inConsumerSpan } from './tracing.ts';
 import type { Worker } from './worker.ts';
 
 export interface RunnerContextOptions {
@@ -160,9 +161,10 @@ export class RunnerContext {
 
   /**
    * Runs the worker once a slot of maxWorkers is free; resolves to the finished worker. Rejects
-   * without running it when `refuseOn` aborts first (see ConcurrencyLimiter.run).
+   * without running it when `refuseOn` aborts first (see ConcurrencyLimiter.run). With a
+   * `messagingSystem`, the attempt runs in a consumer span (see inConsumerSpan).
    */
-  async spawnWorker<W extends Worker>(worker: W, metricLabel: string, refuseOn?: AbortSignal): Promise<W> {
+  async spawnWorker<W extends Worker>(worker: W, metricLabel: string, refuseOn?: AbortSignal, messagingSystem?: string): Promise<W> {
     const limiter = this.#limiter;
     if (!limiter) throw new ConfigurationError('RunnerContext is not bound to a runner');
     const metrics = this.metrics(metricLabel);
@@ -174,8 +176,12 @@ export class RunnerContext {
       metrics.peak = Math.max(metrics.peak, metrics.active);
       telemetry.emit('taskStarted', labels);
       const began = performance.now();
+      const channel = worker.meta.channel;
       try {
-        await worker.run();
+        if (messagingSystem && channel !== undefined) {
+          const span = { system: messagingSystem, destination: channel, headers: worker.meta.headers, attempt: worker.meta.retry.retryCount + 1 };
+          await inConsumerSpan(span, () => worker.run(), () => worker.exception);
+        } else await worker.run();
       } finally {
         metrics.active -= 1;
         if (worker.exception) metrics.failed += 1;

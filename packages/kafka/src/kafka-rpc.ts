@@ -125,6 +125,10 @@ export class KafkaRpcListener extends RpcEntrypoint<KafkaMessage> {
     this.#kafka = options.kafka;
   }
 
+  override get messagingSystem(): string {
+    return 'kafka';
+  }
+
   override brokerNames(): Record<string, unknown> {
     return { target: this.rpcName, topic: rpcRequestTopic(this.context.config.serviceName) };
   }

@@ -1,4 +1,4 @@
-import { encodePayload, type Dependency, type Headers, type Worker } from '@micro-framework/core';
+import { encodePayload, withTraceContext, type Dependency, type Headers, type Worker } from '@micro-framework/core';
 import { Kafka, logLevel, type Producer, type RecordMetadata } from 'kafkajs';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { brokersFromEnv, type KafkaOptions } from './kafka-options.ts';
@@ -35,7 +35,7 @@ export class KafkaPublisher {
     return this.#producer.send({
       topic,
       acks: -1,
-      messages: [{ key: options.key, value: Buffer.from(encodePayload(payload)), headers: options.headers, partition: options.partition }],
+      messages: [{ key: options.key, value: Buffer.from(encodePayload(payload)), headers: withTraceContext(options.headers ?? {}), partition: options.partition }],
     });
   }
 

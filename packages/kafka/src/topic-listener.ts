@@ -127,6 +127,10 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     this.#options = options;
   }
 
+  override get messagingSystem(): string {
+    return 'kafka';
+  }
+
   /**
    * Not ready while the consumer is being replaced, or when Kafka answered no fetch for 5 s while
    * nothing was being handled (an idle consumer fetches every 200 ms): kafkajs retries a lost broker

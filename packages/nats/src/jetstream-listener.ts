@@ -103,6 +103,10 @@ export class JetStreamListener extends Entrypoint<JsMsg> {
     return this.#options.filterSubject ?? (this.#options.subjects.length === 1 ? this.#options.subjects[0] : undefined);
   }
 
+  override get messagingSystem(): string {
+    return 'nats';
+  }
+
   override readiness(): string | undefined {
     if (!this.#connection?.isConnected) return 'no connection to NATS';
     if (!this.#messages) return `consumer ${this.consumerName} is not pulling`;

@@ -116,6 +116,10 @@ export class NatsRpcListener extends RpcEntrypoint<Msg> {
     this.#nats = options.nats;
   }
 
+  override get messagingSystem(): string {
+    return 'nats';
+  }
+
   override readiness(): string | undefined {
     return this.#connection?.isConnected ? undefined : 'no connection to NATS';
   }

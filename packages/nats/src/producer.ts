@@ -1,4 +1,4 @@
-import { encodePayload, type Dependency, type Headers, type Worker } from '@micro-framework/core';
+import { encodePayload, withTraceContext, type Dependency, type Headers, type Worker } from '@micro-framework/core';
 import type { PubAck } from '@nats-io/jetstream';
 import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -33,12 +33,12 @@ export class NatsPublisher {
 
   async publish(subject: string, payload: unknown, options: NatsPublishOptions = {}): Promise<PubAck> {
     const js = jetstream(await this.#connection());
-    return js.publish(subject, encodePayload(payload), { headers: headersToNats(options.headers), msgID: options.messageId });
+    return js.publish(subject, encodePayload(payload), { headers: headersToNats(withTraceContext(options.headers ?? {})), msgID: options.messageId });
   }
 
   async publishCore(subject: string, payload: unknown, options: NatsPublishOptions = {}): Promise<void> {
     const connection = await this.#connection();
-    connection.publish(subject, encodePayload(payload), { headers: headersToNats(options.headers) });
+    connection.publish(subject, encodePayload(payload), { headers: headersToNats(withTraceContext(options.headers ?? {})) });
     await connection.flush();
   }
 

@@ -60,6 +60,10 @@ export class SubjectListener extends Entrypoint<Msg> {
     return `dead-letter.${subject}`;
   }
 
+  override get messagingSystem(): string {
+    return 'nats';
+  }
+
   override readiness(): string | undefined {
     return this.#connection?.isConnected ? undefined : 'no connection to NATS';
   }

@@ -1,4 +1,8 @@
-import { Backoff, JsonLogger, type BackoffOptions, type ServiceObserver } from '@micro-framework/core';
+import { Backoff, JsonLogger, Route, inject, withTraceContext, type BackoffOptions, type RpcClient, type ServiceObserver } from '@micro-framework/core';
+import { context, propagation, trace, SpanKind } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { ConformanceAdapter } from '@micro-framework/core/testing';
 import { describe, expect } from 'vitest';
 import type { Harness } from '../harness.ts';
@@ -117,5 +121,53 @@ export function telemetryScenarios(adapter: ConformanceAdapter): void {
       const names = events.map((recorded) => recorded.name);
       if (names.includes('connectionLost')) expect(names).toContain('connectionRestored');
     }, 120_000);
+
+    scenario(adapter, '40 tracing: publish, the handler, its RPC call and the RPC target are one trace of consumer spans', ['rpc'], async (h) => {
+      const exporter = new InMemorySpanExporter();
+      const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+      const contextManager = new AsyncLocalStorageContextManager().enable();
+      context.setGlobalContextManager(contextManager);
+      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+      trace.setGlobalTracerProvider(provider);
+      h.onCleanup(async () => {
+        trace.disable();
+        propagation.disable();
+        context.disable();
+        await provider.shutdown();
+      });
+      const spec = h.spec('traced');
+      const rpcService = h.unique('traced-rpc');
+      const rpc: RpcClient = await h.adapter.createRpcClient!();
+      h.onCleanup(() => rpc.close());
+      let calls = 0;
+      const handle = inject({}, async function handle(_deps, payload: { n: number }) {
+        calls += 1;
+        if (calls === 1) throw new Error('first attempt fails');
+        return rpc.call(rpcService, 'double', [payload.n], { timeoutMs: 10_000 });
+      });
+      function double(n: number): number {
+        return n * 2;
+      }
+      await h.startService(rpcService, [new Route({ target: double, entrypoint: h.adapter.createRpcListener!({ name: 'double' }) })]);
+      await h.startService(spec.serviceName, [new Route({ target: handle, entrypoint: h.adapter.createListener(spec), backoff: anyBackoff(h, { maxRetries: 1, interval: 50 }) })]);
+      const producer = trace.getTracer('conformance').startSpan('checkout', { kind: SpanKind.PRODUCER });
+      await context.with(trace.setSpan(context.active(), producer), () => h.publishJson(spec.channel, { n: 21 }, { headers: withTraceContext({}) as Record<string, string> }));
+      producer.end();
+      const traceId = producer.spanContext().traceId;
+      const processSpans = () => exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId && span.name.startsWith('process '));
+      await waitFor(() => processSpans().length >= 3, 'the two attempts and the RPC target in one trace');
+      const spans = processSpans();
+      expect(spans.every((span) => span.kind === SpanKind.CONSUMER && span.attributes['messaging.operation.type'] === 'process' && typeof span.attributes['messaging.system'] === 'string')).toBe(true);
+      const failed = spans.find((span) => span.attributes['error.type'] === 'Error');
+      expect(failed, 'the failed first attempt').toBeDefined();
+      expect(failed!.attributes['micro_framework.attempt']).toBe(1);
+      expect(failed!.parentSpanContext?.spanId).toBe(producer.spanContext().spanId);
+      const retried = spans.find((span) => span.attributes['micro_framework.attempt'] === 2);
+      expect(retried, 'the retry, in the same trace').toBeDefined();
+      expect(retried!.parentSpanContext?.spanId).toBe(producer.spanContext().spanId);
+      const target = spans.find((span) => span.parentSpanContext?.spanId === retried!.spanContext().spanId);
+      expect(target, "the RPC target's span, child of the retry that called it").toBeDefined();
+      expect(target!.links.map((link) => link.context.spanId)).toEqual([retried!.spanContext().spanId]);
+    });
   });
 }

@@ -58,6 +58,10 @@ export class InMemoryEventListener extends Entrypoint<MemoryDelivery> {
     return `${this.queueName}.dlq`;
   }
 
+  override get messagingSystem(): string {
+    return 'in_memory';
+  }
+
   override brokerNames(): Record<string, unknown> {
     return { channel: this.channel, queue: this.queueName, deadLetterQueue: this.deadLetterQueueName };
   }

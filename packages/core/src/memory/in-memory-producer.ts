@@ -1,3 +1,4 @@
+import { withTraceContext } from '../tracing.ts';
 import type { Dependency } from '../dependency.ts';
 import type { Headers } from '../meta.ts';
 import { encodePayload } from '../payload-decoder.ts';
@@ -25,7 +26,7 @@ export class InMemoryPublisher {
   async publish(eventName: string, payload: unknown, options: InMemoryPublishOptions = {}): Promise<void> {
     await this.broker.publish(eventChannel(this.sourceService, eventName), {
       body: encodePayload(payload),
-      headers: options.headers ?? {},
+      headers: withTraceContext(options.headers ?? {}),
       key: options.key,
     });
   }

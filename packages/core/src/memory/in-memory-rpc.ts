@@ -46,6 +46,10 @@ class InMemoryRpcServer extends Extension {
  * spread over the running instances of the service; a target error is replied, never retried.
  */
 export class InMemoryRpcListener extends RpcEntrypoint<number> {
+  override get messagingSystem(): string {
+    return 'in_memory';
+  }
+
   readonly broker: InMemoryBroker;
 
   constructor(options: RpcEntrypointOptions & { broker?: InMemoryBroker } = {}) {
