@@ -2,8 +2,9 @@
  * A demo service on the in-memory broker: an event route with a backoff and a callback, an RPC
  * target, and a timer that calls that RPC and dispatches events. Ctrl-C (or SIGTERM) stops it cleanly.
  *
- *   npm run demo                 # runs until Ctrl-C
+ *   npm run demo                 # runs until Ctrl-C; metrics on http://127.0.0.1:9464/metrics
  *   DEMO_RUN_MS=5000 npm run demo  # stops by itself after 5 s
+ *   DEMO_METRICS_PORT=0 npm run demo  # metrics on a free port (printed); `off` serves none
  */
 import {
   Backoff,
@@ -70,8 +71,14 @@ const placeOrder = inject(
   },
 );
 
+const metricsPort = process.env['DEMO_METRICS_PORT'] ?? '9464';
 const runner = new Runner({
-  config: { serviceName: 'shop', maxWorkers: 4 },
+  config: {
+    serviceName: 'shop',
+    maxWorkers: 4,
+    // /metrics (Prometheus), /healthz and /readyz; JSON logs of the service go to stderr.
+    metrics: { enabled: metricsPort !== 'off', host: '127.0.0.1', port: Number(metricsPort) },
+  },
   contexts: [
     {
       routes: [
@@ -97,5 +104,7 @@ runner.stopOnSignals({
 });
 await runner.start();
 log('shop', 'service "shop" running on the in-memory broker (Ctrl-C to stop)');
+const address = runner.metricsAddress;
+if (address) log('shop', `metrics on http://${address.host}:${address.port}/metrics`);
 const runFor = Number(process.env['DEMO_RUN_MS'] ?? 0);
 if (runFor > 0) setTimeout(() => process.kill(process.pid, 'SIGTERM'), runFor).unref();

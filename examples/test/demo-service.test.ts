@@ -26,8 +26,12 @@ async function until(check: () => boolean, what: string, timeoutMs = 15_000): Pr
 
 describe('demo service', () => {
   it('handles orders with a retry and a callback, then stops cleanly on SIGTERM', async () => {
-    const demoRun = runDemo();
+    const demoRun = runDemo({ DEMO_METRICS_PORT: '0' });
     await until(() => demoRun.output().includes('refund issued'), 'the callback line');
+    const metricsUrl = /metrics on (http:\S+)/.exec(demoRun.output())?.[1];
+    const scraped = await (await fetch(metricsUrl!)).text();
+    expect(scraped).toMatch(/^micro_framework_tasks_total\{service="shop",context="default",route="CallbackRoute.handleOrder"\} [1-9]/m);
+    expect(scraped).toMatch(/^micro_framework_retries_scheduled_total\{service="shop",context="default",route="CallbackRoute.handleOrder"\} [1-9]/m);
     demoRun.child.kill('SIGTERM');
     expect(await demoRun.exited).toBe(0);
     const output = demoRun.output();

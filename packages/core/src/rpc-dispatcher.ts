@@ -67,6 +67,7 @@ export class RpcDispatcher {
       if (!target || request.command !== target.rpcName) {
         return this.#reply(rpcErrorReply(new RpcTargetNotFound(this.runner.config.serviceName, request.command)));
       }
+      if (target.isBound) this.runner.telemetry.emit('received', target.route.labels);
       const meta = { ...message.meta, headers: message.headers, channel: message.channel };
       let worker;
       try {

@@ -31,19 +31,23 @@ async function answers(port: number): Promise<boolean> {
 export class NatsTestServer {
   readonly port: number;
   readonly storeDir: string;
+  /** The user and password the server requires, when started with them. */
+  readonly auth: { readonly user: string; readonly pass: string } | undefined;
   #process: ChildProcess | undefined;
 
-  private constructor(port: number, storeDir: string) {
+  private constructor(port: number, storeDir: string, auth?: { user: string; pass: string }) {
     this.port = port;
     this.storeDir = storeDir;
+    this.auth = auth;
   }
 
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  static async start(): Promise<NatsTestServer> {
-    const server = new NatsTestServer(await freePort(), mkdtempSync(join(tmpdir(), 'micro-framework-nats-')));
+  /** Starts a server; with `auth`, clients must give that user and password. */
+  static async start(options: { auth?: { user: string; pass: string } } = {}): Promise<NatsTestServer> {
+    const server = new NatsTestServer(await freePort(), mkdtempSync(join(tmpdir(), 'micro-framework-nats-')), options.auth);
     await server.#launch();
     return server;
   }
@@ -61,7 +65,8 @@ export class NatsTestServer {
 
   async #launch(): Promise<void> {
     const binary = process.env['NATS_SERVER_BIN'] ?? 'nats-server';
-    const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir], { stdio: 'ignore' });
+    const auth = this.auth ? ['--user', this.auth.user, '--pass', this.auth.pass] : [];
+    const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir, ...auth], { stdio: 'ignore' });
     this.#process = child;
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`nats-server exited with ${code}`))));
     exited.catch(() => undefined);
