@@ -1,6 +1,7 @@
 import { CallbackWorker, type CallbackWorkerClass } from './callback-worker.ts';
 import { DecodeError } from './errors.ts';
 import { Route, type RouteOptions } from './route.ts';
+import { summarizeError } from './telemetry.ts';
 import type { Target, Worker } from './worker.ts';
 
 export interface CallbackRouteOptions<D = unknown> extends RouteOptions<D> {
@@ -49,6 +50,9 @@ export class CallbackRoute<D = unknown> extends Route<D> {
   /** Null (retry scheduled) and successes pass through; a final failure runs the callback. */
   override async handleFinishedWorker(entryId: D, worker: Worker | null): Promise<Worker | null> {
     if (worker === null || !worker.exception || worker.exception instanceof DecodeError) return worker;
+    if (this.isBound) {
+      this.runner.telemetry.emit('callbackCalled', { ...this.labels, attempt: worker.meta.retry.retryCount + 1, error: summarizeError(worker.exception) });
+    }
     return await this.startCallbackRoute(entryId, worker);
   }
 }

@@ -36,6 +36,8 @@ export * from './rpc-protocol.ts';
 export * from './rpc-entrypoint.ts';
 export * from './rpc-dispatcher.ts';
 export * from './rpc-client.ts';
+export * from './rpc-proxy.ts';
+export * from './observed-rpc-client.ts';
 export * from './pending-calls.ts';
 export * from './memory/in-memory-broker.ts';
 export * from './memory/in-memory-event-listener.ts';

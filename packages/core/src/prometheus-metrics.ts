@@ -48,8 +48,11 @@ export class PrometheusMetrics implements ServiceObserver {
   readonly #received: LabelledMetric;
   readonly #retries: LabelledMetric;
   readonly #deadLetters: LabelledMetric;
+  readonly #callbacks: LabelledMetric;
   readonly #givenBack: LabelledMetric;
   readonly #connectionsLost: LabelledMetric;
+  readonly #rpcCalls: LabelledMetric;
+  readonly #rpcDuration: LabelledMetric;
   readonly #consumerRestarts: LabelledMetric;
 
   /** Loads prom-client and registers the metrics of `runner` in `registry` (default a new Registry). */
@@ -83,7 +86,11 @@ export class PrometheusMetrics implements ServiceObserver {
     this.#received = counter('messages_received_total', 'Messages an entrypoint received (redeliveries included).');
     this.#retries = counter('retries_scheduled_total', 'Failed attempts that will be tried again.');
     this.#deadLetters = counter('dead_letters_total', 'Messages sent to the dead-letter destination, by reason.', [...route, 'reason']);
+    this.#callbacks = counter('callbacks_total', 'Final failures handed to the route\'s callback.');
     this.#givenBack = counter('given_back_total', 'Messages handed back to the broker, by cause (stopping or failure).', [...route, 'cause']);
+    const rpc = ['service', 'remote_service', 'target', 'outcome'];
+    this.#rpcCalls = counter('rpc_client_calls_total', 'RPC calls the service made, by outcome.', rpc);
+    this.#rpcDuration = new client.Histogram({ name: `${prefix}rpc_client_duration_seconds`, help: 'Duration of the RPC calls the service made, by outcome.', labelNames: rpc, buckets: durationBuckets, registers });
     this.#connectionsLost = counter('connections_lost_total', 'Broker connections that dropped.', ['service', 'adapter']);
     this.#consumerRestarts = counter('consumer_crashes_total', 'Consume loops that ended unexpectedly.', ['service']);
     const service = this.#service;
@@ -124,8 +131,17 @@ export class PrometheusMetrics implements ServiceObserver {
     this.#deadLetters.labels(this.#service, event.context, event.route, event.reason).inc();
   }
 
+  callbackCalled(event: { context: string; route: string }): void {
+    this.#callbacks.labels(this.#service, event.context, event.route).inc();
+  }
+
   givenBack(event: { context: string; route: string; cause: string }): void {
     this.#givenBack.labels(this.#service, event.context, event.route, event.cause).inc();
+  }
+
+  rpcCall(event: { remoteService: string; target: string; outcome: string; durationSeconds: number }): void {
+    this.#rpcCalls.labels(this.#service, event.remoteService, event.target, event.outcome).inc();
+    this.#rpcDuration.labels(this.#service, event.remoteService, event.target, event.outcome).observe(event.durationSeconds);
   }
 
   connectionLost(event: { adapter: string }): void {

@@ -1,7 +1,5 @@
-import type { Dependency } from './dependency.ts';
 import { RemoteError, RpcTargetNotFound } from './errors.ts';
 import { RpcCommand, normalizeTargetInfo, type RpcTargetInfo } from './rpc-protocol.ts';
-import type { Worker } from './worker.ts';
 
 export interface RpcCallOptions {
   /** Milliseconds before the call fails with RpcTimeout. Default 30,000. */
@@ -58,18 +56,5 @@ export abstract class RpcClient {
       if (error instanceof RemoteError && error.remoteName === 'KeyError') throw new RpcTargetNotFound(service, target);
       throw error;
     }
-  }
-}
-
-/** Injects an RPC client obtained from `provide` (typically a shared, per-context client). */
-export class RpcProxy implements Dependency<RpcClient> {
-  readonly #provide: (worker: Worker) => RpcClient | Promise<RpcClient>;
-
-  constructor(provide: (worker: Worker) => RpcClient | Promise<RpcClient>) {
-    this.#provide = provide;
-  }
-
-  get(worker: Worker): RpcClient | Promise<RpcClient> {
-    return this.#provide(worker);
   }
 }

@@ -45,10 +45,14 @@ export interface ServiceObserver {
   taskFinished?(event: RouteLabels & { readonly durationSeconds: number; readonly error?: ErrorSummary }): void;
   /** A failed attempt will be tried again after `delayMs` (attempt: the one that failed, from 1). */
   retryScheduled?(event: RouteLabels & { readonly attempt: number; readonly delayMs: number; readonly error: ErrorSummary }): void;
+  /** An attempt failed for the last time (no retry left) and the route's callback handles it. */
+  callbackCalled?(event: RouteLabels & { readonly attempt: number; readonly error: ErrorSummary }): void;
   /** A message went to the dead-letter destination (its final failure). */
   deadLettered?(event: RouteLabels & { readonly reason: DeadLetterReason; readonly attempt: number; readonly error: ErrorSummary }): void;
   /** A message went back to the broker: on a stop (`stopping`) or because it could not be settled. */
   givenBack?(event: RouteLabels & { readonly cause: 'stopping' | 'failure'; readonly delayMs: number; readonly count: number; readonly error?: ErrorSummary }): void;
+  /** An RPC call a service made (through RpcProxy) ended: `outcome` ok, remote-error, timeout, no-responders, target-not-found or error. */
+  rpcCall?(event: { readonly remoteService: string; readonly target: string; readonly outcome: string; readonly durationSeconds: number }): void;
   /** A broker connection dropped. */
   connectionLost?(event: ConnectionLabels & { readonly error?: ErrorSummary }): void;
   /** A broker connection is up again after a drop. */
@@ -141,6 +145,10 @@ export class LoggingObserver implements ServiceObserver {
 
   retryScheduled(event: EventOf<'retryScheduled'>): void {
     this.#logger.debug(fields(event), `retry of ${event.route} scheduled in ${event.delayMs} ms after attempt ${event.attempt} failed`);
+  }
+
+  callbackCalled(event: EventOf<'callbackCalled'>): void {
+    this.#logger.warn(fields(event), `${event.route}: final failure after attempt ${event.attempt} (${event.error.name}: ${event.error.message}); running the callback`);
   }
 
   deadLettered(event: EventOf<'deadLettered'>): void {

@@ -1,6 +1,6 @@
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Backoff, InMemoryBroker, InMemoryEventListener, Route, Runner } from '../src/index.ts';
+import { Backoff, InMemoryBroker, InMemoryEventListener, InMemoryRpcClient, InMemoryRpcListener, Route, RpcProxy, Runner, inject } from '../src/index.ts';
 import { waitUntil } from './helpers.ts';
 
 const runners: Runner[] = [];
@@ -85,5 +85,31 @@ describe('Prometheus metrics and health endpoints', () => {
     const clash = new Runner({ config: { serviceName: 'clash', metrics: { enabled: true, host: '127.0.0.1', port: runner.metricsAddress!.port } }, contexts: [] });
     await expect(clash.start()).rejects.toMatchObject({ code: 'EADDRINUSE' });
     expect(clash.state).toBe('stopped');
+  });
+
+  it('counts the RPC calls a target makes through RpcProxy, by remote service, target and outcome', async () => {
+    const broker = new InMemoryBroker();
+    const client = new InMemoryRpcClient({ broker });
+    const calls: string[] = [];
+    function lookup(sku: string): number {
+      if (sku === 'none') throw Object.assign(new Error('unknown sku'), { name: 'UnknownSku' });
+      return 3;
+    }
+    const checkout = inject({ stock: new RpcProxy(() => client) }, async function checkout({ stock }, order: { sku: string }) {
+      calls.push(String(await stock.call('stock', 'lookup', [order.sku]).catch((error: Error) => error.name)));
+    });
+    const stockService = new Runner({ config: { serviceName: 'stock' }, contexts: [{ routes: [new Route({ target: lookup, entrypoint: new InMemoryRpcListener({ broker }) })] }] });
+    runners.push(stockService);
+    await stockService.start();
+    const shop = new Runner({ config: { serviceName: 'shop', metrics: { enabled: true, host: '127.0.0.1', port: 0 } }, contexts: [{ routes: [new Route({ target: checkout, entrypoint: new InMemoryEventListener({ sourceService: 'web', eventName: 'order', broker }) })] }] });
+    runners.push(shop);
+    await shop.start();
+    for (const sku of ['pen', 'none']) await broker.publish('web.order', { body: new TextEncoder().encode(JSON.stringify({ sku })), headers: {} });
+    await waitUntil(() => calls.length === 2, 'both calls');
+    const text = await shop.metrics!.registry.metrics();
+    expect(sample(text, 'micro_framework_rpc_client_calls_total', { service: 'shop', remote_service: 'stock', target: 'lookup', outcome: 'ok' })).toBe(1);
+    expect(sample(text, 'micro_framework_rpc_client_calls_total', { service: 'shop', remote_service: 'stock', target: 'lookup', outcome: 'remote-error' })).toBe(1);
+    expect(sample(text, 'micro_framework_rpc_client_duration_seconds_count', { service: 'shop', target: 'lookup', outcome: 'ok' })).toBe(1);
+    await client.close();
   });
 });

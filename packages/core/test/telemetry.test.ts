@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { waitUntil } from './helpers.ts';
 import {
   Backoff,
+  CallbackRoute,
   InMemoryBroker,
   InMemoryEventListener,
   JsonLogger,
@@ -142,5 +143,28 @@ describe('Telemetry', () => {
     await runner.stop({ timeoutMs: 50 });
     expect(timedOut).toEqual([1]);
     release();
+  });
+
+  it('reports and logs a final failure handed to the callback, with its attempt and error', async () => {
+    const broker = new InMemoryBroker();
+    const called: Array<Record<string, unknown>> = [];
+    const { logger, written } = lines('warn');
+    let refunded = false;
+    function charge(): never {
+      throw new RangeError('card expired');
+    }
+    const runner = new Runner({
+      config: { serviceName: 'refunds', logger },
+      observers: [{ callbackCalled: (event) => void called.push({ ...event }) }],
+      contexts: [{ routes: [new CallbackRoute({ target: charge, entrypoint: new InMemoryEventListener({ sourceService: 'shop', eventName: 'paid', broker }), backoff: new Backoff({ maxRetries: 1, interval: 1 }), callbackTarget: () => void (refunded = true) })] }],
+    });
+    await runner.start();
+    await broker.publish('shop.paid', { body: new TextEncoder().encode('{}'), headers: {} });
+    await waitUntil(() => refunded, 'the callback');
+    await runner.stop({ timeoutMs: 1_000 });
+    expect(called).toEqual([{ context: 'default', route: 'CallbackRoute.charge', attempt: 2, error: { name: 'RangeError', message: 'card expired' } }]);
+    expect(written.filter((line) => String(line['msg']).includes('final failure'))).toEqual([
+      expect.objectContaining({ level: 'warn', msg: 'CallbackRoute.charge: final failure after attempt 2 (RangeError: card expired); running the callback' }),
+    ]);
   });
 });

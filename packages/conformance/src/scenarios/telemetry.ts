@@ -16,7 +16,7 @@ export interface RecordedEvent {
 }
 
 const eventNames: ReadonlyArray<keyof ServiceObserver> = [
-  'started', 'received', 'taskStarted', 'taskFinished', 'retryScheduled', 'deadLettered', 'givenBack',
+  'started', 'received', 'taskStarted', 'taskFinished', 'retryScheduled', 'callbackCalled', 'deadLettered', 'givenBack',
   'connectionLost', 'connectionRestored', 'consumerCrashed', 'consumerReplaced', 'stopBegun', 'stopDrained', 'stopTimedOut', 'stopped',
 ];
 
