@@ -102,6 +102,8 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   #consumer: Consumer | undefined;
   /** When the current consumer last completed a fetch (performance.now()). */
   #lastFetch = 0;
+  #fetchesLost = false;
+  #silenceWatch: NodeJS.Timeout | undefined;
   #supervisor: ConsumerSupervisor | undefined;
   readonly #intake = new AbortController();
   #abandoned = false;
@@ -189,6 +191,31 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   override async start(): Promise<void> {
     this.#supervisor = new ConsumerSupervisor({ start: (signal) => this.#startConsumer(signal), name: `${this.topic} (group ${this.groupId})`, telemetry: this.runner.telemetry });
     await this.#supervisor.start();
+    // kafkajs retries a lost broker quietly: a fetch silence is reported as the connection lost.
+    this.#silenceWatch = setInterval(() => this.#watchFetches(), 1_000);
+    this.#silenceWatch.unref();
+  }
+
+  /** Reports the connection lost once fetches stop (see readiness), and restored with the next fetch. */
+  #watchFetches(): void {
+    const silent = this.readiness()?.startsWith('no fetch') ?? false;
+    if (silent && !this.#fetchesLost) {
+      this.#fetchesLost = true;
+      this.runner.telemetry.emit('connectionLost', { adapter: 'kafka', broker: this.#brokers(), error: { name: 'FetchSilence', message: this.readiness()! } });
+    }
+  }
+
+  #fetched(): void {
+    this.#lastFetch = performance.now();
+    if (this.#fetchesLost) {
+      this.#fetchesLost = false;
+      this.runner.telemetry.emit('connectionRestored', { adapter: 'kafka', broker: this.#brokers() });
+    }
+  }
+
+  #brokers(): string {
+    const brokers = this.#kafka.options.brokers;
+    return Array.isArray(brokers) ? brokers.join(',') : 'dynamic brokers';
   }
 
   /**
@@ -199,6 +226,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   override async stopIntake(): Promise<void> {
     if (this.#intakeStopped) return;
     this.#intake.abort(new ExtensionIsStopped(`listener of ${this.topic}`));
+    clearInterval(this.#silenceWatch);
     void this.#supervisor?.stop();
     for (const state of this.#retryPartitions.values()) this.#dropWaiting(state);
     try {
@@ -267,7 +295,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     });
     this.#lastFetch = performance.now();
     consumer.on(consumer.events.FETCH, () => {
-      if (this.#consumer === consumer) this.#lastFetch = performance.now();
+      if (this.#consumer === consumer) this.#fetched();
     });
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.#markersLoaded = undefined;
