@@ -18,7 +18,9 @@ const dataDir = join(here, 'data');
 const pidFile = join(dataDir, 'kafka.pid');
 const [host, portText] = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0].split(':');
 const port = Number(portText ?? 9092);
-const ports = { PORT: port, CONTROLLER_PORT: port + 1, PROXIED_PORT: port + 2, PROXY_PORT: port + 3 };
+const ports = { PORT: port, CONTROLLER_PORT: port + 1, PROXIED_PORT: port + 2, PROXY_PORT: port + 3, SASL_PORT: port + 4 };
+/** The password of user `svc` on the SASL listener: a test secret, known to the tests (KAFKA_SASL_PASSWORD). */
+const saslPassword = process.env.KAFKA_SASL_PASSWORD ?? 'kafka-test-secret-5b1e9c';
 
 const log = (text) => console.log(`[kafka] ${text}`);
 
@@ -44,7 +46,7 @@ function java(args, options = {}) {
 function writeConfig() {
   mkdirSync(dataDir, { recursive: true });
   let text = readFileSync(join(here, 'server.properties.template'), 'utf8');
-  for (const [name, value] of Object.entries({ ...ports, DATA_DIR: dataDir })) text = text.replaceAll(`\${${name}}`, String(value));
+  for (const [name, value] of Object.entries({ ...ports, DATA_DIR: dataDir, SASL_PASSWORD: saslPassword })) text = text.replaceAll(`\${${name}}`, String(value));
   const file = join(dataDir, 'server.properties');
   writeFileSync(file, text);
   return file;
@@ -84,6 +86,7 @@ async function ready() {
 async function start() {
   if (await answers(port)) {
     log(`a broker already answers at ${host}:${port}; nothing to start`);
+    if (!(await answers(ports.SASL_PORT))) log(`warning: it has no SASL listener on ${ports.SASL_PORT} (started from an older config): the SASL tests will fail until it restarts`);
     return;
   }
   fetchJars();

@@ -1,0 +1,62 @@
+import { randomUUID } from 'node:crypto';
+import { JsonLogger, Route, Runner } from '@micro-framework/core';
+import { waitFor } from '@micro-framework/conformance';
+import { describe, expect, it } from 'vitest';
+import { KafkaPublisher, KafkaRpcClient, KafkaRpcListener, TopicListener, type KafkaOptions } from '../src/index.ts';
+
+// A SASL password must never reach a log line or an error message. tools/kafka/kafka.mjs gives the
+// test broker a SASL_PLAINTEXT listener (PLAIN, user svc) next to the plain one.
+const saslPort = Number((process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092').split(',')[0]!.split(':')[1] ?? 9092) + 4;
+const secret = process.env['KAFKA_SASL_PASSWORD'] ?? 'kafka-test-secret-5b1e9c';
+const unique = (label: string): string => `${label}-${randomUUID().slice(0, 8)}`;
+const sasl = (password: string): KafkaOptions => ({
+  brokers: [`127.0.0.1:${saslPort}`],
+  sasl: { mechanism: 'plain', username: 'svc', password },
+  retry: { retries: 1, initialRetryTime: 100 },
+  logLevel: 0,
+});
+
+describe('secrets', () => {
+  it('appear in no log line and no error message through failures and a refused login', async () => {
+    const lines: string[] = [];
+    const logger = new JsonLogger({ level: 'debug', sink: (line) => void lines.push(line) });
+    const messages: string[] = [];
+    const keep = (error: unknown): void => {
+      messages.push(String(error), (error as Error).message ?? '', String((error as Error).stack ?? ''), JSON.stringify(error) ?? '');
+    };
+    let calls = 0;
+    function handleSecretly(): void {
+      calls += 1;
+      throw new Error('always fails');
+    }
+    function ping(): string {
+      return 'pong';
+    }
+    const topic = unique('secret-topic');
+    const service = unique('secretive');
+    const runner = new Runner({
+      config: { serviceName: service, kafka: sasl(secret), logger },
+      contexts: [{ routes: [
+        new Route({ target: handleSecretly, entrypoint: new TopicListener({ topic }) }),
+        new Route({ target: ping, entrypoint: new KafkaRpcListener() }),
+      ] }],
+    });
+    await runner.start();
+    const publisher = new KafkaPublisher({ kafka: sasl(secret) });
+    await publisher.publish(topic, {});
+    await waitFor(() => calls === 1, 'the failing call', 60_000);
+    const client = new KafkaRpcClient({ kafka: sasl(secret) });
+    expect(await client.call(service, 'ping', [], { timeoutMs: 30_000 })).toBe('pong');
+    await client.call(unique('nobody'), 'ping', [], { timeoutMs: 2_000 }).catch(keep);
+    await client.close();
+    await publisher.close();
+    await runner.stop({ timeoutMs: 5_000 });
+    const wrong = sasl(`${secret}-wrong`);
+    await new KafkaPublisher({ kafka: wrong }).publish(topic, {}).catch(keep);
+    const refused = new Runner({ config: { serviceName: unique('refused'), kafka: wrong, logger }, contexts: [{ routes: [new Route({ target: ping, entrypoint: new KafkaRpcListener() })] }] });
+    await refused.start().catch(keep);
+
+    expect(messages.join('\n')).toMatch(/SASL|[Aa]uthentication/);
+    for (const text of [...lines, ...messages]) expect(text).not.toContain(secret);
+  }, 120_000);
+});
