@@ -124,7 +124,7 @@ export function telemetryScenarios(adapter: ConformanceAdapter): void {
       expect(names.indexOf('connectionRestored', lost), 'connection restored reported after it was lost').toBeGreaterThan(lost);
     }, 120_000);
 
-    scenario(adapter, '40 tracing: publish, the handler, its RPC call and the RPC target are one trace of consumer spans', ['rpc'], async (h) => {
+    scenario(adapter, '40 tracing: publish, the handler, its RPC call and the RPC target are one trace of consumer spans; the dead letter carries it on', ['rpc', 'deadLetter'], async (h) => {
       const exporter = new InMemorySpanExporter();
       const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] });
       const contextManager = new AsyncLocalStorageContextManager().enable();
@@ -143,6 +143,7 @@ export function telemetryScenarios(adapter: ConformanceAdapter): void {
       h.onCleanup(() => rpc.close());
       let calls = 0;
       const handle = inject({}, async function handle(_deps, payload: { n: number }) {
+        if (payload.n < 0) throw new Error('never works');
         calls += 1;
         if (calls === 1) throw new Error('first attempt fails');
         return rpc.call(rpcService, 'double', [payload.n], { timeoutMs: 10_000 });
@@ -153,23 +154,30 @@ export function telemetryScenarios(adapter: ConformanceAdapter): void {
       await h.startService(rpcService, [new Route({ target: double, entrypoint: h.adapter.createRpcListener!({ name: 'double' }) })]);
       await h.startService(spec.serviceName, [new Route({ target: handle, entrypoint: h.adapter.createListener(spec), backoff: anyBackoff(h, { maxRetries: 1, interval: 50 }) })]);
       const producer = trace.getTracer('conformance').startSpan('checkout', { kind: SpanKind.PRODUCER });
-      await context.with(trace.setSpan(context.active(), producer), () => h.publishJson(spec.channel, { n: 21 }, { headers: withTraceContext({}) as Record<string, string> }));
+      await context.with(trace.setSpan(context.active(), producer), async () => {
+        await h.publishJson(spec.channel, { n: 21 }, { headers: withTraceContext({}) as Record<string, string> });
+        await h.publishJson(spec.channel, { n: -1 }, { headers: withTraceContext({}) as Record<string, string> });
+      });
       producer.end();
       const traceId = producer.spanContext().traceId;
       const processSpans = () => exporter.getFinishedSpans().filter((span) => span.spanContext().traceId === traceId && span.name.startsWith('process '));
-      await waitFor(() => processSpans().length >= 3, 'the two attempts and the RPC target in one trace');
+      await waitFor(() => processSpans().length >= 5, 'the attempts of both messages and the RPC target in one trace');
       const spans = processSpans();
       expect(spans.every((span) => span.kind === SpanKind.CONSUMER && span.attributes['messaging.operation.type'] === 'process' && typeof span.attributes['messaging.system'] === 'string')).toBe(true);
       const failed = spans.find((span) => span.attributes['error.type'] === 'Error');
       expect(failed, 'the failed first attempt').toBeDefined();
       expect(failed!.attributes['micro_framework.attempt']).toBe(1);
       expect(failed!.parentSpanContext?.spanId).toBe(producer.spanContext().spanId);
-      const retried = spans.find((span) => span.attributes['micro_framework.attempt'] === 2);
+      const retried = spans.find((span) => span.attributes['micro_framework.attempt'] === 2 && span.attributes['error.type'] === undefined);
       expect(retried, 'the retry, in the same trace').toBeDefined();
       expect(retried!.parentSpanContext?.spanId).toBe(producer.spanContext().spanId);
       const target = spans.find((span) => span.parentSpanContext?.spanId === retried!.spanContext().spanId);
       expect(target, "the RPC target's span, child of the retry that called it").toBeDefined();
       expect(target!.links.map((link) => link.context.spanId)).toEqual([retried!.spanContext().spanId]);
+      // The dead letter carries the producer's context onward.
+      const [dead] = await h.deadLetters(spec, 1);
+      const traceparent = Object.entries(dead!.headers).find(([name]) => name.toLowerCase() === 'traceparent')?.[1];
+      expect(traceparent).toContain(traceId);
     });
   });
 }
