@@ -14,6 +14,7 @@ import {
   parseRpcReply,
   rpcRequestBody,
   rpcRequestHeaders,
+  settledWithin,
   unwrapRpcReply,
   type RpcCallOptions,
   type RpcEntrypointOptions,
@@ -26,6 +27,7 @@ import { ContiguousOffsets } from './contiguous-offsets.ts';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { headersFromKafka } from './kafka-headers.ts';
 import { brokersFromEnv, kafkaClientKey, type KafkaOptions } from './kafka-options.ts';
+import { ReplySender } from './reply-sender.ts';
 
 /** `<service>.rpc`: the request topic of a service; its instances share it as consumer group `<service>.rpc`. */
 export function rpcRequestTopic(service: string): string {
@@ -41,10 +43,14 @@ export const RpcHeader = { correlationId: 'x-correlation-id', replyTo: 'x-reply-
  * request refused because its route is stopping is fetched again by the partition's next owner. A
  * request whose caller gave up is committed unanswered. Nothing a request does escapes the batch.
  */
+/** How long a starting RPC server waits for its consumer to join and fetch before start resolves anyway. */
+const serverReadyTimeoutMs = 30_000;
+
 class KafkaRpcServer extends Extension {
   readonly #client: KafkaClientExtension;
   #consumer: Consumer | undefined;
   #dispatcher: RpcDispatcher | undefined;
+  #replies: ReplySender | undefined;
   #intakeStopped = false;
 
   constructor(client: KafkaClientExtension) {
@@ -56,12 +62,21 @@ class KafkaRpcServer extends Extension {
     const service = this.context.config.serviceName;
     const topic = rpcRequestTopic(service);
     this.#dispatcher = new RpcDispatcher(this.runner);
+    this.#replies = new ReplySender(this.#client.kafka);
     await this.#client.ensureTopics([{ topic, numPartitions: 1 }]);
     const consumer = this.#client.kafka.consumer({ groupId: topic, maxWaitTimeInMs: 50, allowAutoTopicCreation: false });
     this.#consumer = consumer;
     await consumer.connect();
-    // A new group starts at the end: requests sent before any instance ran are stale.
+    // A new group starts at the end: requests sent before any instance ran are stale. Start resolves
+    // only once the consumer joined and fetched (its offsets are set): a request sent after that is
+    // never skipped. kafkajs resolves run() before it joins.
     await consumer.subscribe({ topics: [topic], fromBeginning: false });
+    const fetching = new Promise<void>((resolve) => {
+      const stop = consumer.on(consumer.events.FETCH, () => {
+        stop();
+        resolve();
+      });
+    });
     await consumer.run({
       eachBatchAutoResolve: false,
       eachBatch: async ({ batch, resolveOffset }) => {
@@ -77,6 +92,7 @@ class KafkaRpcServer extends Extension {
         );
       },
     });
+    await settledWithin(fetching, serverReadyTimeoutMs);
   }
 
   /** Stops fetching requests; those in flight are answered. */
@@ -93,6 +109,7 @@ class KafkaRpcServer extends Extension {
     await this.stopIntake();
     await this.#consumer?.disconnect().catch(() => undefined);
     this.#consumer = undefined;
+    await this.#replies?.close();
   }
 
   /** Answers one request; false when it was handed back (its route is stopping). Never rejects. */
@@ -104,9 +121,7 @@ class KafkaRpcServer extends Extension {
     const correlationId = headers[RpcHeader.correlationId];
     if (answer.kind === 'reply' && replyTo && correlationId) {
       // A reply the broker does not take is not retried: the caller's timeout ends the call.
-      await this.#client.sender
-        .send(replyTo, { value: Buffer.from(answer.body), headers: { [RpcHeader.correlationId]: correlationId } })
-        .catch(() => undefined);
+      await this.#replies!.send(replyTo, { value: Buffer.from(answer.body), headers: { [RpcHeader.correlationId]: correlationId } }).catch(() => undefined);
     }
     return true;
   }

@@ -1,0 +1,35 @@
+import { brokerClient, brokerUrl, type BrokerName } from '../brokers.ts';
+import { parseHeaders, parseJson } from '../json-arguments.ts';
+import type { Output } from '../output.ts';
+import { reportError } from '../remote-failure.ts';
+
+export interface EmitOptions {
+  readonly broker: BrokerName;
+  readonly url?: string;
+  readonly header: readonly string[];
+  /** NATS subject or Kafka topic instead of `<source>.<event>`. */
+  readonly to?: string;
+  readonly json?: boolean;
+}
+
+/**
+ * `emit <source> <event> <payload>`: publishes an event as service `source` would, and waits for the
+ * broker's confirmation. RabbitMQ: exchange `<source>.events`, routing key `<event>`; NATS: subject
+ * `<source>.<event>` (JetStream when a stream captures it); Kafka: topic `<source>.<event>`.
+ */
+export async function emitCommand(source: string, event: string, payload: string, options: EmitOptions, output: Output): Promise<number> {
+  const body = parseJson(payload, 'payload');
+  const headers = parseHeaders(options.header);
+  const broker = await brokerClient(options.broker, brokerUrl(options.broker, options.url));
+  try {
+    const where = await broker.emit(source, event, body, headers, options.to);
+    output.out(options.json ? JSON.stringify({ published: true, to: where }) : `published ${source}.${event} to ${where}`);
+    return 0;
+  } catch (error) {
+    const failure = reportError(error);
+    output.err(options.json ? JSON.stringify({ error: failure }) : `could not publish: ${failure.name}: ${failure.message}`);
+    return 1;
+  } finally {
+    await broker.close();
+  }
+}
