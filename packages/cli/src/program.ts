@@ -1,6 +1,7 @@
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { brokerNames, UsageError, type BrokerName } from './brokers.ts';
 import { callCommand } from './commands/call.ts';
+import { dlqCommand, type DlqAction } from './commands/dlq.ts';
 import { emitCommand } from './commands/emit.ts';
 import { routesCommand } from './commands/routes.ts';
 import { runCommand } from './commands/run.ts';
@@ -8,7 +9,7 @@ import { processOutput, type Output } from './output.ts';
 
 const positiveInteger = (value: string): number => {
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed <= 0) throw new InvalidArgumentError('expected a whole number of milliseconds > 0');
+  if (!Number.isInteger(parsed) || parsed <= 0) throw new InvalidArgumentError('expected a whole number > 0');
   return parsed;
 };
 
@@ -64,6 +65,20 @@ export function createProgram(output: Output = processOutput): { program: Comman
     .option('--json', 'print the result as JSON')
     .action(async (source: string, event: string, payload: string, options: { broker: BrokerName; url?: string; header: string[]; to?: string; json?: boolean }) => {
       result.code = await emitCommand(source, event, payload, options, output);
+    });
+
+  program
+    .command('dlq')
+    .description("a route's dead letters: list them (reason, attempts, error, origin), replay them to where they came from, or purge them")
+    .addArgument(new Argument('<action>', 'what to do').choices(['list', 'replay', 'purge']))
+    .argument('<destination>', 'the dead-letter queue (RabbitMQ), stream (JetStream) or topic (Kafka), as `routes` prints it')
+    .addOption(brokerOption())
+    .addOption(urlOption())
+    .addOption(new Option('--limit <count>', 'at most this many messages (list, replay)').argParser(positiveInteger).default(100))
+    .option('--yes', 'confirm a purge')
+    .option('--json', 'print the result as JSON')
+    .action(async (action: DlqAction, destination: string, options: { broker: BrokerName; url?: string; limit: number; yes?: boolean; json?: boolean }) => {
+      result.code = await dlqCommand(action, destination, options, output);
     });
 
   program
