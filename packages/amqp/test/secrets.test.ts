@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import { Route, Runner, JsonLogger } from '@micro-framework/core';
-import { TcpProxy, waitFor } from '@micro-framework/conformance';
+import { Route, Runner } from '@micro-framework/core';
+import { TcpProxy, secretProbe, waitFor } from '@micro-framework/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AmqpConnection, AmqpEventListener, AmqpPublisher, AmqpRpcClient, AmqpRpcListener } from '../src/index.ts';
 import { unique } from './helpers.ts';
@@ -27,12 +27,7 @@ afterAll(async () => {
 
 describe('secrets', () => {
   it('appear in no log line and no error message through reconnects, failures and a refused login', async () => {
-    const lines: string[] = [];
-    const logger = new JsonLogger({ level: 'debug', sink: (line) => void lines.push(line) });
-    const messages: string[] = [];
-    const keep = (error: unknown): void => {
-      messages.push(String(error), (error as Error).message ?? '', String((error as Error).stack ?? ''), JSON.stringify(error) ?? '');
-    };
+    const { logger, keep, lines, messages, leaks } = secretProbe();
     let calls = 0;
     function handleSecretly(): void {
       calls += 1;
@@ -69,6 +64,6 @@ describe('secrets', () => {
 
     expect(lines.some((line) => line.includes('"connectionLost"') || line.includes('lost'))).toBe(true);
     expect(messages.length).toBeGreaterThanOrEqual(12);
-    for (const text of [...lines, ...messages]) expect(text).not.toContain(secret);
+    expect(leaks(secret)).toEqual([]);
   });
 });

@@ -5,3 +5,4 @@ export { TcpProxy } from './tcp-proxy.ts';
 export { spawnConsumerScript } from './consumer-process.ts';
 export type * from '@micro-framework/core/testing';
 export { recordingObserver, recordingLogger, type RecordedEvent } from './scenarios/telemetry.ts';
+export { secretProbe } from './secret-probe.ts';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { JsonLogger, Route, Runner } from '@micro-framework/core';
-import { waitFor } from '@micro-framework/conformance';
+import { Route, Runner } from '@micro-framework/core';
+import { secretProbe, waitFor } from '@micro-framework/conformance';
 import { describe, expect, it } from 'vitest';
 import { KafkaPublisher, KafkaRpcClient, KafkaRpcListener, TopicListener, type KafkaOptions } from '../src/index.ts';
 
@@ -18,12 +18,7 @@ const sasl = (password: string): KafkaOptions => ({
 
 describe('secrets', () => {
   it('appear in no log line and no error message through failures and a refused login', async () => {
-    const lines: string[] = [];
-    const logger = new JsonLogger({ level: 'debug', sink: (line) => void lines.push(line) });
-    const messages: string[] = [];
-    const keep = (error: unknown): void => {
-      messages.push(String(error), (error as Error).message ?? '', String((error as Error).stack ?? ''), JSON.stringify(error) ?? '');
-    };
+    const { logger, keep, messages, leaks } = secretProbe();
     let calls = 0;
     function handleSecretly(): void {
       calls += 1;
@@ -57,6 +52,6 @@ describe('secrets', () => {
     await refused.start().catch(keep);
 
     expect(messages.join('\n')).toMatch(/SASL|[Aa]uthentication/);
-    for (const text of [...lines, ...messages]) expect(text).not.toContain(secret);
+    expect(leaks(secret)).toEqual([]);
   }, 120_000);
 });

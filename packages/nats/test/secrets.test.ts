@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { JsonLogger, Route, Runner } from '@micro-framework/core';
-import { waitFor } from '@micro-framework/conformance';
+import { Route, Runner } from '@micro-framework/core';
+import { secretProbe, waitFor } from '@micro-framework/conformance';
 import { connect } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamListener, NatsPublisher, NatsRpcClient, NatsRpcListener } from '../src/index.ts';
@@ -21,12 +21,7 @@ afterAll(async () => {
 
 describe('secrets', () => {
   it('appear in no log line and no error message through a server restart, failures and a refused login', async () => {
-    const lines: string[] = [];
-    const logger = new JsonLogger({ level: 'debug', sink: (line) => void lines.push(line) });
-    const messages: string[] = [];
-    const keep = (error: unknown): void => {
-      messages.push(String(error), (error as Error).message ?? '', String((error as Error).stack ?? ''), JSON.stringify(error) ?? '');
-    };
+    const { logger, keep, lines, messages, leaks } = secretProbe();
     const nats = { servers: `127.0.0.1:${server.port}`, user: 'svc', pass: secret };
     let calls = 0;
     function handleSecretly(): void {
@@ -66,6 +61,6 @@ describe('secrets', () => {
     expect(lines.some((line) => line.includes('lost'))).toBe(true);
     expect(messages.length).toBeGreaterThanOrEqual(16);
     expect(messages.join('\n')).toContain('Authorization');
-    for (const text of [...lines, ...messages]) expect(text).not.toContain(secret);
+    expect(leaks(secret)).toEqual([]);
   });
 });
