@@ -75,16 +75,22 @@ export async function brokerClient(broker: BrokerName, url: string): Promise<Bro
         rpcClient: async () => keep(new nats.NatsRpcClient({ nats: options })),
         async emit(source, event, payload, headers, destination) {
           const subject = destination ?? `${source}.${event}`;
-          const publisher = keep(new nats.NatsPublisher({ nats: options }));
-          try {
-            const ack = await publisher.publish(subject, payload, { headers });
+          const { connect } = await import('@nats-io/transport-node');
+          const { jetstream, jetstreamManager } = await import('@nats-io/jetstream');
+          const connection = await connect(options);
+          opened.push({ close: () => connection.close() });
+          const body = new TextEncoder().encode(JSON.stringify(payload));
+          const natsHeaders = nats.headersToNats(headers);
+          // A JetStream publish to a subject no stream captures would reach core subscribers as a
+          // request and time out: ask first which kind of subject it is.
+          const stream = await (await jetstreamManager(connection)).streams.find(subject).catch(() => undefined);
+          if (stream) {
+            const ack = await jetstream(connection).publish(subject, body, { headers: natsHeaders });
             return `subject ${subject} (JetStream stream ${ack.stream}, sequence ${ack.seq})`;
-          } catch (error) {
-            // No stream captures the subject: published with core NATS, to whoever listens now.
-            if (!/no responders|503/i.test(String((error as Error).message))) throw error;
-            await publisher.publishCore(subject, payload, { headers });
-            return `subject ${subject} (core NATS: no JetStream stream captures it)`;
           }
+          connection.publish(subject, body, { headers: natsHeaders });
+          await connection.flush();
+          return `subject ${subject} (core NATS: no JetStream stream captures it, so only subscribers connected now get it)`;
         },
       };
     }

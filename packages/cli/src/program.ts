@@ -76,8 +76,9 @@ export function createProgram(output: Output = processOutput): { program: Comman
     .addOption(urlOption())
     .addOption(new Option('--limit <count>', 'at most this many messages (list, replay)').argParser(positiveInteger).default(100))
     .option('--yes', 'confirm a purge')
+    .option('--core', 'NATS: replay to subjects no JetStream stream captures with core NATS (at most once)')
     .option('--json', 'print the result as JSON')
-    .action(async (action: DlqAction, destination: string, options: { broker: BrokerName; url?: string; limit: number; yes?: boolean; json?: boolean }) => {
+    .action(async (action: DlqAction, destination: string, options: { broker: BrokerName; url?: string; limit: number; yes?: boolean; json?: boolean; core?: boolean }) => {
       result.code = await dlqCommand(action, destination, options, output);
     });
 

@@ -7,7 +7,7 @@ import { MetaDependency, Route, Runner, inject, type Entrypoint, type Meta } fro
 import { waitFor } from '@micro-framework/conformance';
 import { AmqpEventListener, AmqpRpcListener } from '@micro-framework/amqp';
 import { KafkaRpcListener, TopicListener } from '@micro-framework/kafka';
-import { JetStreamListener, NatsRpcListener } from '@micro-framework/nats';
+import { JetStreamListener, NatsRpcListener, SubjectListener } from '@micro-framework/nats';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cli, cliProcess } from './cli.ts';
 
@@ -101,6 +101,22 @@ describe.each(brokers)('on $broker', (broker) => {
     await waitFor(() => seen.length === 1, 'the event', 60_000);
     expect(seen[0]!.payload).toEqual({ id: 7, note: 'é' });
     expect(seen[0]!.meta.headers).toMatchObject({ trace: 't-7', origin: 'cli' });
+  });
+});
+
+describe('emit on core NATS', () => {
+  it('publishes to a subject no stream captures with core NATS, once, and says so', async () => {
+    const subject = unique('pings');
+    const seen: unknown[] = [];
+    function handlePing(payload: unknown): void {
+      seen.push(payload);
+    }
+    await serve(unique('pinger'), {}, [new Route({ target: handlePing, entrypoint: new SubjectListener({ subject }) })]);
+    const emitted = await cli(['emit', 'x', 'y', '{"ping": 1}', '--broker', 'nats', '--to', subject]);
+    expect(emitted.code, emitted.stderr).toBe(0);
+    expect(emitted.stdout).toContain('core NATS');
+    await waitFor(() => seen.length === 1, 'the ping');
+    expect(seen).toEqual([{ ping: 1 }]);
   });
 });
 

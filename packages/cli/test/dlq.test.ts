@@ -3,7 +3,7 @@ import { BackoffContext, Route, Runner, inject, type Entrypoint, type RetryState
 import { waitFor } from '@micro-framework/conformance';
 import { AmqpEventListener, AmqpPublisher } from '@micro-framework/amqp';
 import { KafkaPublisher, TopicListener } from '@micro-framework/kafka';
-import { JetStreamListener, NatsPublisher } from '@micro-framework/nats';
+import { JetStreamListener, NatsPublisher, SubjectListener } from '@micro-framework/nats';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cli } from './cli.ts';
 
@@ -162,6 +162,36 @@ describe('dlq replay of messages that fail again', () => {
     expect(JSON.parse(replay.stdout)).toEqual({ replayed: 2 });
     await waitFor(() => calls === 4, 'both replayed messages to fail again', 60_000);
     await waitFor(async () => (await listed()) === 2, 'both back in the dead letters', 60_000);
+  }, 120_000);
+});
+
+describe('dlq replay on core NATS', () => {
+  it('refuses to replay to a subject no stream captures unless --core, and keeps the message', async () => {
+    const subject = unique('core-subject');
+    const deadLetterStream = unique('CORE_DL').replace(/-/g, '_');
+    let healthy = false;
+    const seen: unknown[] = [];
+    function handleCore(payload: unknown): void {
+      seen.push(payload);
+      if (!healthy) throw new Error('not yet');
+    }
+    const runner = new Runner({ config: { serviceName: unique('svc') }, contexts: [{ routes: [new Route({ target: handleCore, entrypoint: new SubjectListener({ subject, deadLetterStream }) })] }] });
+    runners.push(runner);
+    await runner.start();
+    const publisher = new NatsPublisher();
+    closers.push(() => publisher.close());
+    await publisher.publishCore(subject, { id: 5 });
+    const listed = async (): Promise<number> => (JSON.parse((await cli(['dlq', 'list', deadLetterStream, '--broker', 'nats', '--json'])).stdout) as unknown[]).length;
+    await waitFor(async () => (await listed()) === 1, 'the dead letter', 60_000);
+    const refused = await cli(['dlq', 'replay', deadLetterStream, '--broker', 'nats']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('add --core');
+    expect(await listed()).toBe(1);
+    healthy = true;
+    const replayed = await cli(['dlq', 'replay', deadLetterStream, '--broker', 'nats', '--core', '--json']);
+    expect(JSON.parse(replayed.stdout)).toEqual({ replayed: 1 });
+    await waitFor(() => seen.length === 2, 'the replayed message', 30_000);
+    expect(await listed()).toBe(0);
   }, 120_000);
 });
 

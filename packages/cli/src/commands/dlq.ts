@@ -14,15 +14,17 @@ export interface DlqOptions {
   readonly limit: number;
   readonly yes?: boolean;
   readonly json?: boolean;
+  /** NATS: replay to subjects no JetStream stream captures, with core NATS (at most once). */
+  readonly core?: boolean;
 }
 
 /** The dead-letter destination `name` (queue, stream or topic) on the broker. */
-function open(broker: BrokerName, url: string, name: string): Promise<DeadLetterStore> {
+function open(broker: BrokerName, url: string, name: string, core?: boolean): Promise<DeadLetterStore> {
   switch (broker) {
     case 'amqp':
       return amqpDeadLetters(url, name);
     case 'nats':
-      return natsDeadLetters(url.split(','), name);
+      return natsDeadLetters(url.split(','), name, { core });
     case 'kafka':
       return kafkaDeadLetters(url.split(','), name);
   }
@@ -36,7 +38,7 @@ function open(broker: BrokerName, url: string, name: string): Promise<DeadLetter
  */
 export async function dlqCommand(action: DlqAction, destination: string, options: DlqOptions, output: Output): Promise<number> {
   if (action === 'purge' && !options.yes) throw new UsageError(`purge deletes every message of ${destination} for good: add --yes`);
-  const store = await open(options.broker, brokerUrl(options.broker, options.url), destination);
+  const store = await open(options.broker, brokerUrl(options.broker, options.url), destination, options.core);
   try {
     switch (action) {
       case 'list': {

@@ -2,6 +2,9 @@ import { describeDeadLetter, replayHeaders, type DeadLetterEntry } from '../dead
 import type { DeadLetterStore } from '../dead-letter-store.ts';
 import { UsageError } from '../brokers.ts';
 
+/** How long a read waits without a record before it ends (the group join included). */
+const readIdleMs = 15_000;
+
 /** The consumer group whose committed offsets mark what `dlq replay` already replayed from a topic. */
 export function replayGroup(topic: string): string {
   return `micro-framework-cli.replay.${topic}`;
@@ -57,12 +60,24 @@ export async function kafkaDeadLetters(brokers: string[], topic: string): Promis
       const left = new Map(todo.map((range) => [range.partition, range]));
       let failure: unknown;
       await new Promise<void>((resolve) => {
-        const finish = (): void => resolve();
+        // Offsets may have gaps (compaction, transaction markers): a read that sees nothing for a
+        // while ends there instead of waiting for an offset that never comes.
+        let idle: NodeJS.Timeout | undefined;
+        const finish = (): void => {
+          clearTimeout(idle);
+          resolve();
+        };
+        const stillWaiting = (): void => {
+          clearTimeout(idle);
+          idle = setTimeout(finish, readIdleMs);
+        };
+        stillWaiting();
         void consumer.run({
           autoCommit: false,
           eachMessage: async ({ partition, message }) => {
             const range = left.get(partition);
             if (!range || failure !== undefined || seen >= limit) return;
+            stillWaiting();
             const offset = BigInt(message.offset);
             if (offset < range.from) return;
             if (offset >= range.to) {

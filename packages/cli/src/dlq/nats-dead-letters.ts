@@ -5,11 +5,11 @@ import { UsageError } from '../brokers.ts';
 /**
  * A JetStream dead-letter stream (`<stream>-dead-letters`, or a core-NATS listener's
  * `deadLetterStream`). Entries are read by sequence; `replay` publishes each to its original subject
- * (`x-original-subject`) and deletes it from the stream once JetStream acknowledged the publish (or,
- * for a subject no stream captures, once the server took it). Every consumer of that subject
- * receives it again.
+ * (`x-original-subject`) and deletes it from the stream once JetStream acknowledged the publish. A
+ * subject no stream captures (a core-NATS listener's) is replayed only with `core`, at most once: the
+ * server takes it, nobody confirms it. Every consumer of that subject receives it again.
  */
-export async function natsDeadLetters(servers: string[], stream: string): Promise<DeadLetterStore> {
+export async function natsDeadLetters(servers: string[], stream: string, options: { core?: boolean } = {}): Promise<DeadLetterStore> {
   const { connect } = await import('@nats-io/transport-node');
   const { jetstream, jetstreamManager } = await import('@nats-io/jetstream');
   const { headersFromNats, headersToNats } = await import('@micro-framework/nats');
@@ -22,6 +22,9 @@ export async function natsDeadLetters(servers: string[], stream: string): Promis
     await connection.close();
     throw new UsageError(`JetStream has no stream ${stream}`);
   }
+  /** Whether a JetStream stream captures `subject` (a publish there is acknowledged). */
+  const captured = async (subject: string): Promise<boolean> => manager.streams.find(subject).then(() => true, () => false);
+
   /** The stored messages from the oldest, skipping deleted sequences. */
   async function* stored(limit: number): AsyncGenerator<{ seq: number; entry: DeadLetterEntry; data: Uint8Array; headers: ReturnType<typeof headersFromNats> }> {
     const { state } = await manager.streams.info(stream);
@@ -46,10 +49,10 @@ export async function natsDeadLetters(servers: string[], stream: string): Promis
         const subject = headers['x-original-subject'];
         if (!subject) throw new Error(`message ${entry.position} has no x-original-subject header`);
         const fresh = headersToNats(replayHeaders(headers));
-        try {
-          await js.publish(subject, data, { headers: fresh });
-        } catch (error) {
-          if (!/no responders|503/i.test(String((error as Error).message))) throw error;
+        if (await captured(subject)) await js.publish(subject, data, { headers: fresh });
+        else {
+          // Core NATS confirms nothing: the message would be deleted with nobody proven to have it.
+          if (!options.core) throw new Error(`no JetStream stream captures ${subject}: replaying ${entry.position} with core NATS could lose it (add --core to accept that)`);
           connection.publish(subject, data, { headers: fresh });
           await connection.flush();
         }
