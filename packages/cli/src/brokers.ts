@@ -1,26 +1,31 @@
 import type { Headers, RpcClient } from '@micro-framework/core';
+import { loadAdapter } from './adapters.ts';
 
 /** The brokers the command line speaks to, each through its adapter package. */
 export const brokerNames = ['amqp', 'nats', 'kafka'] as const;
 export type BrokerName = (typeof brokerNames)[number];
+
+/** Where and how `emit` publishes, beyond the event itself. */
+export interface EmitTarget {
+  readonly headers: Headers;
+  /** NATS subject or Kafka topic instead of `<source>.<event>`. */
+  readonly destination?: string;
+  /** Kafka record key. */
+  readonly key?: string;
+}
 
 /** What a command needs of a broker: an RPC client and a way to publish one event. */
 export interface BrokerClient {
   readonly name: BrokerName;
   rpcClient(): Promise<RpcClient>;
   /** Publishes `payload` as event `event` of service `source`; resolves once the broker confirmed. Returns where it went. */
-  emit(source: string, event: string, payload: unknown, headers: Headers, destination?: string): Promise<string>;
+  emit(source: string, event: string, payload: unknown, target: EmitTarget): Promise<string>;
   close(): Promise<void>;
 }
 
-/** A command line mistake: printed with the usage hint, exit code 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
 /**
- * The broker address: the --url flag, else the usual environment variable (AMQP_URL, NATS_URL,
- * KAFKA_BROKERS, a comma-separated list), else the local default.
+ * The broker address: the --url flag, else the variable the adapter itself reads (AMQP_URL,
+ * NATS_URL, KAFKA_BROKERS), else the adapter's loopback default.
  */
 export function brokerUrl(broker: BrokerName, url?: string): string {
   if (url) return url;
@@ -34,32 +39,36 @@ export function brokerUrl(broker: BrokerName, url?: string): string {
   }
 }
 
-/** Imports an adapter package on demand; a clear error when it is not installed. */
-async function adapter<T>(name: BrokerName): Promise<T> {
-  const specifier = `@micro-framework/${name}`;
-  try {
-    return (await import(specifier)) as T;
-  } catch (error) {
-    if ((error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND') throw new UsageError(`--broker ${name} needs ${specifier}: npm install ${specifier}`);
-    throw error;
-  }
+/** A comma-separated server list (NATS servers, Kafka brokers) as a list, blanks dropped. */
+export function serverList(url: string): string[] {
+  return url.split(',').map((server) => server.trim()).filter(Boolean);
 }
 
-/** Connects lazily to `broker` at `url`; close() releases whatever was opened. */
+/** kafkajs settings of the command line: quiet (its errors reach the user through the command's own message). */
+export function cliKafkaOptions(url: string): { brokers: string[]; clientId: string; logLevel: 0 } {
+  return { brokers: serverList(url), clientId: 'micro-framework-cli', logLevel: 0 };
+}
+
+/**
+ * Connects lazily to `broker` at `url` through its adapter package (imported only now); close()
+ * releases whatever was opened. Events go where the adapter's listeners take them from: RabbitMQ
+ * exchange `<source>.events` with the event as routing key, NATS subject and Kafka topic
+ * `<source>.<event>` unless a destination is given.
+ */
 export async function brokerClient(broker: BrokerName, url: string): Promise<BrokerClient> {
   const opened: Array<{ close(): Promise<void> }> = [];
   const keep = <C extends { close(): Promise<void> }>(client: C): C => (opened.push(client), client);
   const close = async (): Promise<void> => {
-    await Promise.allSettled(opened.splice(0).map((client) => client.close()));
+    await Promise.allSettled(opened.splice(0).reverse().map((client) => client.close()));
   };
   switch (broker) {
     case 'amqp': {
-      const amqp = await adapter<typeof import('@micro-framework/amqp')>('amqp');
+      const amqp = await loadAdapter('amqp');
       return {
         name: broker,
         close,
         rpcClient: async () => keep(new amqp.AmqpRpcClient({ amqp: { url } })),
-        async emit(source, event, payload, headers) {
+        async emit(source, event, payload, { headers }) {
           const publisher = keep(new amqp.AmqpPublisher({ sourceService: source, amqp: { url } }));
           await publisher.publish(event, payload, { headers });
           return `exchange ${amqp.eventExchangeName(source)}, routing key ${event}`;
@@ -67,44 +76,49 @@ export async function brokerClient(broker: BrokerName, url: string): Promise<Bro
       };
     }
     case 'nats': {
-      const nats = await adapter<typeof import('@micro-framework/nats')>('nats');
-      const options = { servers: url.split(',') };
+      const nats = await loadAdapter('nats');
+      const options = { servers: serverList(url), reconnect: false };
+      let extension: InstanceType<typeof nats.NatsConnectionExtension> | undefined;
+      const connected = async (): Promise<InstanceType<typeof nats.NatsConnectionExtension>> => {
+        if (!extension) {
+          const opening = new nats.NatsConnectionExtension(options);
+          await opening.setup();
+          opened.push({ close: () => opening.stop() });
+          extension = opening;
+        }
+        return extension;
+      };
       return {
         name: broker,
         close,
         rpcClient: async () => keep(new nats.NatsRpcClient({ nats: options })),
-        async emit(source, event, payload, headers, destination) {
+        async emit(source, event, payload, { headers, destination }) {
           const subject = destination ?? `${source}.${event}`;
-          const { connect } = await import('@nats-io/transport-node');
-          const { jetstream, jetstreamManager } = await import('@nats-io/jetstream');
-          const connection = await connect(options);
-          opened.push({ close: () => connection.close() });
-          const body = new TextEncoder().encode(JSON.stringify(payload));
-          const natsHeaders = nats.headersToNats(headers);
+          const extension = await connected();
+          const publisher = new nats.NatsPublisher({ connection: extension.connection });
           // A JetStream publish to a subject no stream captures would reach core subscribers as a
           // request and time out: ask first which kind of subject it is.
-          const stream = await (await jetstreamManager(connection)).streams.find(subject).catch(() => undefined);
+          const stream = await (await extension.manager()).streams.find(subject).catch(() => undefined);
           if (stream) {
-            const ack = await jetstream(connection).publish(subject, body, { headers: natsHeaders });
+            const ack = await publisher.publish(subject, payload, { headers });
             return `subject ${subject} (JetStream stream ${ack.stream}, sequence ${ack.seq})`;
           }
-          connection.publish(subject, body, { headers: natsHeaders });
-          await connection.flush();
+          await publisher.publishCore(subject, payload, { headers });
           return `subject ${subject} (core NATS: no JetStream stream captures it, so only subscribers connected now get it)`;
         },
       };
     }
     case 'kafka': {
-      const kafka = await adapter<typeof import('@micro-framework/kafka')>('kafka');
-      const options = { brokers: url.split(','), clientId: 'micro-framework-cli', logLevel: 0 };
+      const kafka = await loadAdapter('kafka');
+      const options = cliKafkaOptions(url);
       return {
         name: broker,
         close,
         rpcClient: async () => keep(new kafka.KafkaRpcClient({ kafka: options })),
-        async emit(source, event, payload, headers, destination) {
+        async emit(source, event, payload, { headers, destination, key }) {
           const topic = destination ?? `${source}.${event}`;
           const publisher = keep(new kafka.KafkaPublisher({ kafka: options }));
-          const [metadata] = await publisher.publish(topic, payload, { headers });
+          const [metadata] = await publisher.publish(topic, payload, { headers, key });
           return `topic ${topic} (partition ${metadata?.partition ?? '?'}, offset ${metadata?.baseOffset ?? '?'})`;
         },
       };

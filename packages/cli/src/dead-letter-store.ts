@@ -8,8 +8,8 @@ import type { DeadLetterEntry } from './dead-letters.ts';
 export interface DeadLetterStore {
   /** The oldest `limit` entries, without removing any. */
   list(limit: number): Promise<DeadLetterEntry[]>;
-  /** Replays up to `limit` entries; resolves with how many were replayed. */
-  replay(limit: number, onReplayed: (entry: DeadLetterEntry) => void): Promise<number>;
+  /** Replays up to `limit` entries, telling `onReplayed` where each went; resolves with how many were replayed. */
+  replay(limit: number, onReplayed: (entry: DeadLetterEntry, to: string) => void): Promise<number>;
   /** Removes every entry; resolves with how many there were (when the broker tells). */
   purge(): Promise<number | undefined>;
   close(): Promise<void>;

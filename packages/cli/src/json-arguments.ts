@@ -1,4 +1,4 @@
-import { UsageError } from './brokers.ts';
+import { UsageError } from './usage-error.ts';
 
 /** Parses a JSON command line argument; a UsageError naming `what` when it is not JSON. */
 export function parseJson(text: string, what: string): unknown {

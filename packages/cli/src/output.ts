@@ -6,6 +6,7 @@ export interface Output {
   err(text: string): void;
 }
 
+/** The process's stdout and stderr, one line per call. */
 export const processOutput: Output = {
   out: (text) => void process.stdout.write(`${text}\n`),
   err: (text) => void process.stderr.write(`${text}\n`),

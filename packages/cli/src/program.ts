@@ -1,11 +1,15 @@
+import { createRequire } from 'node:module';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { brokerNames, UsageError, type BrokerName } from './brokers.ts';
+import { brokerNames, type BrokerName } from './brokers.ts';
 import { callCommand } from './commands/call.ts';
 import { dlqCommand, type DlqAction } from './commands/dlq.ts';
 import { emitCommand } from './commands/emit.ts';
 import { routesCommand } from './commands/routes.ts';
 import { runCommand } from './commands/run.ts';
 import { processOutput, type Output } from './output.ts';
+import { UsageError } from './usage-error.ts';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 const positiveInteger = (value: string): number => {
   const parsed = Number(value);
@@ -22,7 +26,8 @@ const urlOption = (): Option => new Option('-u, --url <url>', 'broker URL (defau
 export function createProgram(output: Output = processOutput): { program: Command; result: { code: number } } {
   const result = { code: 0 };
   const program = new Command('micro-framework')
-    .description('Run @micro-framework services, call their RPC targets, emit events, list their routes.')
+    .description('Run @micro-framework services, call their RPC targets, emit events, list their routes, list, replay and purge their dead letters.')
+    .version(version)
     .exitOverride()
     .configureOutput({ writeOut: (text) => output.out(text.trimEnd()), writeErr: (text) => output.err(text.trimEnd()) })
     .showHelpAfterError('(micro-framework --help lists the commands)');
@@ -62,8 +67,9 @@ export function createProgram(output: Output = processOutput): { program: Comman
     .addOption(urlOption())
     .option('--header <name=value>', 'a header (repeatable)', collect, [])
     .option('--to <destination>', 'NATS subject or Kafka topic instead of <source>.<event>')
+    .option('--key <key>', 'Kafka: the record key')
     .option('--json', 'print the result as JSON')
-    .action(async (source: string, event: string, payload: string, options: { broker: BrokerName; url?: string; header: string[]; to?: string; json?: boolean }) => {
+    .action(async (source: string, event: string, payload: string, options: { broker: BrokerName; url?: string; header: string[]; to?: string; key?: string; json?: boolean }) => {
       result.code = await emitCommand(source, event, payload, options, output);
     });
 
@@ -71,14 +77,16 @@ export function createProgram(output: Output = processOutput): { program: Comman
     .command('dlq')
     .description("a route's dead letters: list them (reason, attempts, error, origin), replay them to where they came from, or purge them")
     .addArgument(new Argument('<action>', 'what to do').choices(['list', 'replay', 'purge']))
-    .argument('<destination>', 'the dead-letter queue (RabbitMQ), stream (JetStream) or topic (Kafka), as `routes` prints it')
+    .argument('[destination]', 'the dead-letter queue (RabbitMQ), stream (JetStream) or topic (Kafka), as `routes` prints it')
     .addOption(brokerOption())
     .addOption(urlOption())
+    .option('--module <path>', 'instead of the destination: the service module of the route')
+    .option('--route <name>', "with --module: the route's label or target name")
     .addOption(new Option('--limit <count>', 'at most this many messages (list, replay)').argParser(positiveInteger).default(100))
     .option('--yes', 'confirm a purge')
     .option('--core', 'NATS: replay to subjects no JetStream stream captures with core NATS (at most once)')
     .option('--json', 'print the result as JSON')
-    .action(async (action: DlqAction, destination: string, options: { broker: BrokerName; url?: string; limit: number; yes?: boolean; json?: boolean; core?: boolean }) => {
+    .action(async (action: DlqAction, destination: string | undefined, options: { broker: BrokerName; url?: string; module?: string; route?: string; limit: number; yes?: boolean; json?: boolean; core?: boolean }) => {
       result.code = await dlqCommand(action, destination, options, output);
     });
 

@@ -24,6 +24,8 @@ interface BrokerCase {
   rpc(): Entrypoint;
   /** A listener of what `emit <source> <event>` publishes. */
   listener(source: string, event: string): Entrypoint;
+  /** Kafka: `emit --key` sets the record key. */
+  readonly keyed?: boolean;
 }
 
 const brokers: BrokerCase[] = [
@@ -44,6 +46,7 @@ const brokers: BrokerCase[] = [
     config: { kafka: { brokers: [process.env['KAFKA_BROKERS'] ?? '127.0.0.1:9092'], logLevel: 0 } },
     rpc: () => new KafkaRpcListener(),
     listener: (source, event) => new TopicListener({ topic: `${source}.${event}` }),
+    keyed: true,
   },
 ];
 
@@ -95,12 +98,14 @@ describe.each(brokers)('on $broker', (broker) => {
       seen.push({ payload, meta });
     });
     await serve(unique('billing'), broker.config, [new Route({ target: handle, entrypoint: broker.listener(source, 'shipped') })]);
-    const emitted = await cli(['emit', source, 'shipped', '{"id": 7, "note": "é"}', '--broker', broker.broker, '--header', 'trace=t-7', '--header', 'origin=cli']);
+    const key = broker.keyed ? ['--key', 'order-7'] : [];
+    const emitted = await cli(['emit', source, 'shipped', '{"id": 7, "note": "é"}', '--broker', broker.broker, '--header', 'trace=t-7', '--header', 'origin=cli', ...key]);
     expect(emitted.code, emitted.stderr).toBe(0);
     expect(emitted.stdout).toContain(`published ${source}.shipped to `);
     await waitFor(() => seen.length === 1, 'the event', 60_000);
     expect(seen[0]!.payload).toEqual({ id: 7, note: 'é' });
     expect(seen[0]!.meta.headers).toMatchObject({ trace: 't-7', origin: 'cli' });
+    if (broker.keyed) expect(seen[0]!.meta['key']).toBe('order-7');
   });
 });
 
@@ -132,6 +137,25 @@ describe('usage errors', () => {
     expect(badHeader.code).toBe(2);
     expect(badHeader.stderr).toContain('expected name=value');
   });
+
+  it('exit 2 for bad --kwargs, a bad payload, options of another broker, an unknown command or broker', async () => {
+    const expectations: Array<[string[], string]> = [
+      [['call', 'svc', 'x', '--kwargs', '{nope', '--broker', 'nats'], '--kwargs is not JSON'],
+      [['call', 'svc', 'x', '--kwargs', '[1]', '--broker', 'nats'], '--kwargs must be a JSON object'],
+      [['call', 'svc', 'x', '--timeout', 'soon', '--broker', 'nats'], 'expected a whole number > 0'],
+      [['emit', 'a', 'b', "{'single': 'quotes'}", '--broker', 'kafka'], 'payload is not JSON'],
+      [['emit', 'a', 'b', '{}', '--broker', 'amqp', '--to', 'elsewhere'], '--to is for NATS and Kafka'],
+      [['emit', 'a', 'b', '{}', '--broker', 'nats', '--key', 'k'], '--key is for Kafka'],
+      [['emit', 'a', 'b', '{}', '--broker', 'mqtt'], 'Allowed choices are amqp, nats, kafka'],
+      [['dlq', 'peek', 'x.dlq', '--broker', 'amqp'], 'Allowed choices are list, replay, purge'],
+      [['launch'], "unknown command 'launch'"],
+    ];
+    for (const [args, message] of expectations) {
+      const run = await cli(args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.stderr, args.join(' ')).toContain(message);
+    }
+  });
 });
 
 describe('run', () => {
@@ -146,6 +170,22 @@ describe('run', () => {
     expect(running.output.stdout).toContain('greeter stopped');
   });
 
+  it('stops cleanly on SIGINT during a slow start (exit 0), and adopts a runner the module started itself', async () => {
+    const slow = cliProcess(['run', fixture('service.mjs')], { FIXTURE_SLOW_START: '2000' });
+    await waitFor(() => slow.output.stdout.includes('greeter starting'), 'the start to begin');
+    slow.child.kill('SIGINT');
+    expect(await slow.exited).toBe(0);
+    expect(slow.output.stderr).toContain('fixture stopped');
+    expect(slow.output.stderr).not.toContain('could not start');
+    expect(slow.output.stdout).toContain('greeter stopped');
+
+    const itself = cliProcess(['run', fixture('service.mjs')], { FIXTURE_START_ITSELF: '1' });
+    await waitFor(() => itself.output.stderr.includes('fixture was started by'), 'the module to start it');
+    itself.child.kill('SIGTERM');
+    expect(await itself.exited).toBe(0);
+    expect(itself.output.stdout).toContain('greeter stopped');
+  });
+
   it('exits 1 with the reason when the start fails, and 2 when the module exports no runner', async () => {
     const failed = await cli(['run', fixture('service.mjs')], { env: { FIXTURE_FAIL_START: 'db.internal:5432 refused' } });
     expect(failed.code).toBe(1);
@@ -153,38 +193,56 @@ describe('run', () => {
     const noRunner = await cli(['run', fileURLToPath(new URL('./cli.ts', import.meta.url))]);
     expect(noRunner.code).toBe(2);
     expect(noRunner.stderr).toContain('exports no Runner');
+    const nowhere = await cli(['run', 'nowhere.mjs']);
+    expect(nowhere.code).toBe(2);
+    expect(nowhere.stderr).toContain('no module at nowhere.mjs');
   });
 });
 
 describe('routes', () => {
-  it('lists every route with its entrypoint, broker names and backoff, without a broker', async () => {
+  it('lists every route with its entrypoint, broker names, callback and backoff, without a broker', async () => {
     const listed = await cli(['routes', fixture('routes.mjs'), '--json'], { env: { AMQP_URL: 'amqp://nobody:x@127.0.0.1:1', KAFKA_BROKERS: '127.0.0.1:1', NATS_URL: 'nats://127.0.0.1:1' } });
     expect(listed.code, listed.stderr).toBe(0);
     const { service, routes } = JSON.parse(listed.stdout) as { service: string; routes: Array<Record<string, unknown>> };
     expect(service).toBe('billing');
     expect(routes).toEqual([
       {
-        context: 'orders', route: 'Route.handleOrder', entrypoint: 'AmqpEventListener',
+        context: 'orders', route: 'CallbackRoute.handleOrder', target: 'handleOrder', callback: 'refundOrder', entrypoint: 'AmqpEventListener',
         names: { queue: 'shop.order_placed__billing.handleOrder', deadLetterQueue: 'shop.order_placed__billing.handleOrder.dlq', exchange: 'shop.events', routingKey: 'order_placed' },
         backoff: { kind: 'AmqpBackoff', maxRetries: 3, intervalMs: 500 },
       },
       {
-        context: 'orders', route: 'Route.reserve', entrypoint: 'AmqpRpcListener',
+        context: 'orders', route: 'Route.reserve', target: 'reserve', entrypoint: 'AmqpRpcListener',
         names: { target: 'reserve', queue: 'rpc-billing-reserve', exchange: 'ufw-rpc', routingKey: 'billing.reserve' }, backoff: null,
       },
       {
-        context: 'default', route: 'Route.recordPayment', entrypoint: 'JetStreamListener',
+        context: 'default', route: 'Route.recordPayment', target: 'recordPayment', entrypoint: 'JetStreamListener',
         names: { stream: 'PAYMENTS', subjects: ['payments.made'], consumer: 'billing-recordPayment-payments_made', deadLetterStream: 'PAYMENTS-dead-letters', deadLetterSubject: 'dead-letter.PAYMENTS.billing-recordPayment-payments_made' },
         backoff: { kind: 'Backoff', maxRetries: 2, intervalMs: 100 },
       },
       {
-        context: 'default', route: 'Route.indexOrder', entrypoint: 'TopicListener',
+        context: 'default', route: 'Route.handlePing', target: 'handlePing', entrypoint: 'SubjectListener',
+        names: { subject: 'pings', deadLetterStream: 'PINGS_DL', deadLetterSubject: 'dead-letter.pings' }, backoff: null,
+      },
+      { context: 'default', route: 'Route.quote', target: 'quote', entrypoint: 'NatsRpcListener', names: { target: 'quote', subject: 'billing.rpc.quote' }, backoff: null },
+      {
+        context: 'default', route: 'Route.indexOrder', target: 'indexOrder', entrypoint: 'TopicListener',
         names: { topic: 'orders', group: 'orders__billing.indexOrder', retryTopic: 'orders__billing.indexOrder.retry', deadLetterTopic: 'orders__billing.indexOrder.dlt' },
         backoff: { kind: 'KafkaBackoff', maxRetries: 1, intervalMs: 1000 },
       },
+      { context: 'default', route: 'Route.price', target: 'price', entrypoint: 'KafkaRpcListener', names: { target: 'price', topic: 'billing.rpc' }, backoff: null },
+      { context: 'default', route: 'Route.sweep', target: 'sweep', entrypoint: 'TimeEntrypoint', names: { intervalMs: 60_000 }, backoff: null },
     ]);
     const text = await cli(['routes', fixture('routes.mjs')]);
-    expect(text.stdout).toContain('- Route.handleOrder (context orders) <- AmqpEventListener');
-    expect(text.stdout).toContain('    queue: shop.order_placed__billing.handleOrder');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('service billing: 8 route(s)\n- CallbackRoute.handleOrder (context orders) <- AmqpEventListener\n    callback: refundOrder\n    queue: shop.order_placed__billing.handleOrder\n');
+    expect(text.stdout).toContain('    backoff: kind=KafkaBackoff maxRetries=1 intervalMs=1000\n');
+  });
+
+  it('names the route whose broker names cannot be derived, lists the others, and exits 1', async () => {
+    const listed = await cli(['routes', fixture('unnamed-route.mjs')]);
+    expect(listed.code).toBe(1);
+    expect(listed.stdout).toContain('- Route.anonymous (context default) <- AmqpEventListener\n    error: ConfigurationError: a listener derives its queue name from the target name');
+    expect(listed.stdout).toContain('    queue: rpc-careless-status');
   });
 });

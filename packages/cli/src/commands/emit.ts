@@ -2,6 +2,7 @@ import { brokerClient, brokerUrl, type BrokerName } from '../brokers.ts';
 import { parseHeaders, parseJson } from '../json-arguments.ts';
 import type { Output } from '../output.ts';
 import { reportError } from '../remote-failure.ts';
+import { UsageError } from '../usage-error.ts';
 
 export interface EmitOptions {
   readonly broker: BrokerName;
@@ -9,20 +10,25 @@ export interface EmitOptions {
   readonly header: readonly string[];
   /** NATS subject or Kafka topic instead of `<source>.<event>`. */
   readonly to?: string;
+  /** Kafka record key. */
+  readonly key?: string;
   readonly json?: boolean;
 }
 
 /**
  * `emit <source> <event> <payload>`: publishes an event as service `source` would, and waits for the
  * broker's confirmation. RabbitMQ: exchange `<source>.events`, routing key `<event>`; NATS: subject
- * `<source>.<event>` (JetStream when a stream captures it); Kafka: topic `<source>.<event>`.
+ * `<source>.<event>` (JetStream when a stream captures it); Kafka: topic `<source>.<event>`. Exit 0
+ * once confirmed, 1 when the broker refused or could not be reached, 2 for a usage mistake.
  */
 export async function emitCommand(source: string, event: string, payload: string, options: EmitOptions, output: Output): Promise<number> {
   const body = parseJson(payload, 'payload');
   const headers = parseHeaders(options.header);
+  if (options.to !== undefined && options.broker === 'amqp') throw new UsageError('--to is for NATS and Kafka: on RabbitMQ an event goes to the exchange <source>.events');
+  if (options.key !== undefined && options.broker !== 'kafka') throw new UsageError('--key is for Kafka');
   const broker = await brokerClient(options.broker, brokerUrl(options.broker, options.url));
   try {
-    const where = await broker.emit(source, event, body, headers, options.to);
+    const where = await broker.emit(source, event, body, { headers, destination: options.to, key: options.key });
     output.out(options.json ? JSON.stringify({ published: true, to: where }) : `published ${source}.${event} to ${where}`);
     return 0;
   } catch (error) {

@@ -1,15 +1,31 @@
-import { describeDeadLetter, replayHeaders, type DeadLetterEntry } from '../dead-letters.ts';
+import { loadAdapter, type AmqpAdapter } from '../adapters.ts';
 import type { DeadLetterStore } from '../dead-letter-store.ts';
-import { UsageError } from '../brokers.ts';
+import { describeDeadLetter, replayHeaders, type DeadLetterEntry } from '../dead-letters.ts';
+import { UsageError } from '../usage-error.ts';
+
+type Channel = Awaited<ReturnType<InstanceType<AmqpAdapter['AmqpConnection']>['channel']>>;
+type GetMessage = Exclude<Awaited<ReturnType<Channel['get']>>, false>;
+type MessageProperties = GetMessage['properties'];
+
+/**
+ * The properties of a replayed copy: the dead letter's own (content type, message id...), persistent,
+ * without an expiration or a user id (RabbitMQ refuses one other than the publishing connection's).
+ */
+function replayProperties(properties: MessageProperties): Record<string, unknown> {
+  const { expiration: _expiration, headers: _headers, deliveryMode: _deliveryMode, userId: _userId, ...kept } = properties;
+  return Object.fromEntries(Object.entries(kept).filter(([, value]) => value !== undefined && value !== null));
+}
 
 /**
  * A RabbitMQ dead-letter queue (`<queue>.dlq`). `list` gets messages without acking them (they go
- * back, in order, when its channel closes); `replay` publishes each to its listener's queue
- * (`x-original-queue`, through the default exchange, mandatory, confirmed) and acks it only then,
- * taking only the messages there when it began.
+ * back, in order, when its channel closes). `replay` publishes each to its listener's own queue
+ * (`x-original-queue`, through the default exchange, so no other route sees it again; mandatory, on a
+ * confirm channel) with its headers' AMQP types kept and its retry state dropped, and acks it only
+ * once RabbitMQ confirmed; a failure puts it back and stops. It takes only the messages there when it
+ * began, so one that fails again is not replayed twice by one run.
  */
 export async function amqpDeadLetters(url: string, queue: string): Promise<DeadLetterStore> {
-  const amqp = await import('@micro-framework/amqp');
+  const amqp = await loadAdapter('amqp');
   const connection = new amqp.AmqpConnection({ url, publishTimeoutMs: 10_000 });
   await connection.setup();
   const check = await connection.channel();
@@ -22,14 +38,23 @@ export async function amqpDeadLetters(url: string, queue: string): Promise<DeadL
   } finally {
     await check.close().catch(() => undefined);
   }
-  const entryOf = (index: number, message: { content: Buffer; properties: { headers?: Record<string, unknown> } }): DeadLetterEntry => {
+  const entryOf = (index: number, message: GetMessage): DeadLetterEntry => {
     const headers = amqp.headersFromAmqp(message.properties.headers);
     return describeDeadLetter(`#${index + 1}`, headers, message.content, headers['x-original-queue'] ?? '?');
   };
+  /** Runs `use` on a channel of its own; closing it returns every message got and not acked to the queue. */
+  const withChannel = async <T>(use: (channel: Channel) => Promise<T>): Promise<T> => {
+    const channel = await connection.channel();
+    channel.on('error', () => undefined);
+    try {
+      return await use(channel);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
+  };
   return {
-    async list(limit) {
-      const channel = await connection.channel();
-      try {
+    list: (limit) =>
+      withChannel(async (channel) => {
         const entries: DeadLetterEntry[] = [];
         while (entries.length < limit) {
           const message = await channel.get(queue, { noAck: false });
@@ -37,56 +62,33 @@ export async function amqpDeadLetters(url: string, queue: string): Promise<DeadL
           entries.push(entryOf(entries.length, message));
         }
         return entries;
-      } finally {
-        await channel.close().catch(() => undefined);
-      }
-    },
-    async replay(limit, onReplayed) {
-      const channel = await connection.channel();
-      let replayed = 0;
-      try {
-        // Only what is there now: a replayed message that fails again comes back at the tail, and is
-        // not replayed a second time by this run.
+      }),
+    replay: (limit, onReplayed) =>
+      withChannel(async (channel) => {
+        let replayed = 0;
+        // Only what is there now: a replayed message that fails again comes back at the tail.
         const { messageCount } = await channel.checkQueue(queue);
         const bound = Math.min(limit, messageCount);
         while (replayed < bound) {
           const message = await channel.get(queue, { noAck: false });
           if (!message) break;
           const entry = entryOf(replayed, message);
-          const original = amqp.headersFromAmqp(message.properties.headers)['x-original-queue'];
+          const original = entry.original;
           try {
-            if (!original) throw new Error(`message ${entry.position} has no x-original-queue header`);
-            const { contentType, contentEncoding, messageId, correlationId, type } = message.properties;
-            await connection.publish('', original, message.content, {
-              headers: replayHeaders(amqp.headersFromAmqp(message.properties.headers)),
-              contentType,
-              contentEncoding,
-              messageId,
-              correlationId,
-              type,
-              mandatory: true,
-            });
+            if (original === '?') throw new Error(`message ${entry.position} has no x-original-queue header: nowhere to replay it`);
+            const headers = replayHeaders(message.properties.headers ?? {});
+            await connection.publish('', original, message.content, { ...replayProperties(message.properties), headers, persistent: true, mandatory: true });
           } catch (error) {
             channel.nack(message, false, true);
             throw error;
           }
           channel.ack(message);
           replayed += 1;
-          onReplayed(entry);
+          onReplayed(entry, `queue ${original}`);
         }
         return replayed;
-      } finally {
-        await channel.close().catch(() => undefined);
-      }
-    },
-    async purge() {
-      const channel = await connection.channel();
-      try {
-        return (await channel.purgeQueue(queue)).messageCount;
-      } finally {
-        await channel.close().catch(() => undefined);
-      }
-    },
+      }),
+    purge: () => withChannel(async (channel) => (await channel.purgeQueue(queue)).messageCount),
     close: () => connection.stop(),
   };
 }

@@ -1,38 +1,46 @@
-import { describeDeadLetter, replayHeaders, type DeadLetterEntry } from '../dead-letters.ts';
+import type { Headers } from '@micro-framework/core';
+import { loadAdapter } from '../adapters.ts';
 import type { DeadLetterStore } from '../dead-letter-store.ts';
-import { UsageError } from '../brokers.ts';
+import { describeDeadLetter, replayHeaders, type DeadLetterEntry } from '../dead-letters.ts';
+import { UsageError } from '../usage-error.ts';
 
 /** How long a read waits without a record before it ends (the group join included). */
 const readIdleMs = 15_000;
 
-/** The consumer group whose committed offsets mark what `dlq replay` already replayed from a topic. */
+/** Where a replayed record keeps saying it came from: a route that fails on it again dead-letters it with its true origin. */
+const originHeaders = ['x-original-topic', 'x-original-partition', 'x-original-offset'];
+
+/** The consumer group whose committed offsets mark what `dlq replay` already replayed from a dead-letter topic. */
 export function replayGroup(topic: string): string {
   return `micro-framework-cli.replay.${topic}`;
 }
 
-interface Record {
+interface DeadRecord {
   readonly partition: number;
   readonly offset: string;
   readonly value: Buffer | null;
   readonly key: Buffer | null;
-  readonly headers: globalThis.Record<string, string>;
+  readonly headers: Headers;
 }
 
 /**
- * A Kafka dead-letter topic (`<group>.dlt`). Kafka topics are append-only: what was replayed is
- * marked by the committed offsets of the group `micro-framework-cli.replay.<topic>`, so `list` and
- * `replay` start after it. `replay` produces each record to its original topic (`x-original-topic`,
- * with its key, acks from all in-sync replicas) and commits past it only then; every group of that
- * topic receives it again. `purge` deletes the records up to the end of each partition.
+ * A Kafka dead-letter topic (a TopicListener's `<group>.dlt`). Kafka topics are append-only, so what
+ * was replayed is marked by the committed offsets of the group `micro-framework-cli.replay.<topic>`:
+ * `list` and `replay` start after them, and the records stay in the topic until its retention (or
+ * `purge`) removes them. `replay` produces each record, with its key, to the retry topic of the group
+ * that dead-lettered it (`<x-consumer-group>.retry`, which only that route consumes, like RabbitMQ's
+ * per-queue replay) with no due time and no retry state, so it runs at once as a first attempt; when
+ * that topic does not exist, to the original topic (`x-original-topic`), where every group reads it
+ * again. It commits past a record only once all in-sync replicas acknowledged the produce (acks -1),
+ * and stops at the first failure. `purge` deletes the records up to the end of each partition.
  */
 export async function kafkaDeadLetters(brokers: string[], topic: string): Promise<DeadLetterStore> {
-  const { Kafka, logLevel } = await import('kafkajs');
-  const { headersFromKafka } = await import('@micro-framework/kafka');
-  const kafka = new Kafka({ brokers, clientId: 'micro-framework-cli', logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
+  const kafka = await loadAdapter('kafka');
+  const client = new kafka.KafkaClientExtension({ brokers, clientId: 'micro-framework-cli', logLevel: 0 });
+  await client.setup();
+  const { admin } = client;
   if (!(await admin.listTopics()).includes(topic)) {
-    await admin.disconnect();
+    await client.stop();
     throw new UsageError(`Kafka has no topic ${topic}`);
   }
   const group = replayGroup(topic);
@@ -48,65 +56,85 @@ export async function kafkaDeadLetters(brokers: string[], topic: string): Promis
     });
   }
 
-  /** Reads the records of `ranges`, oldest first per partition, up to `limit`; `each` may stop the read by returning false. */
-  async function read(limit: number, each: (record: Record) => Promise<boolean>): Promise<void> {
+  /**
+   * Reads the records of `ranges`, oldest first per partition, up to `limit`, through a consumer
+   * group of its own that commits nothing and is deleted afterwards; `each` stops the read by
+   * throwing (the error is rethrown).
+   */
+  async function read(limit: number, each: (record: DeadRecord) => Promise<void>): Promise<void> {
     const todo = (await ranges()).filter((range) => range.from < range.to);
     if (todo.length === 0 || limit <= 0) return;
-    const consumer = kafka.consumer({ groupId: `micro-framework-cli.read.${Date.now()}.${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 100 });
+    const readerGroup = `micro-framework-cli.read.${Date.now()}.${Math.random().toString(36).slice(2)}`;
+    const consumer = client.kafka.consumer({ groupId: readerGroup, maxWaitTimeInMs: 100 });
     await consumer.connect();
+    let failure: { error: unknown } | undefined;
+    let seen = 0;
+    let stalled = false;
     try {
       await consumer.subscribe({ topics: [topic], fromBeginning: true });
-      let seen = 0;
       const left = new Map(todo.map((range) => [range.partition, range]));
-      let failure: unknown;
       await new Promise<void>((resolve) => {
         // Offsets may have gaps (compaction, transaction markers): a read that sees nothing for a
         // while ends there instead of waiting for an offset that never comes.
         let idle: NodeJS.Timeout | undefined;
+        let done = false;
         const finish = (): void => {
+          done = true;
           clearTimeout(idle);
           resolve();
         };
         const stillWaiting = (): void => {
           clearTimeout(idle);
-          idle = setTimeout(finish, readIdleMs);
+          if (done) return;
+          idle = setTimeout(() => {
+            stalled = true;
+            finish();
+          }, readIdleMs);
         };
         stillWaiting();
-        void consumer.run({
-          autoCommit: false,
-          eachMessage: async ({ partition, message }) => {
-            const range = left.get(partition);
-            if (!range || failure !== undefined || seen >= limit) return;
-            stillWaiting();
-            const offset = BigInt(message.offset);
-            if (offset < range.from) return;
-            if (offset >= range.to) {
-              left.delete(partition);
-              if (left.size === 0) finish();
-              return;
-            }
-            seen += 1;
-            try {
-              const go = await each({ partition, offset: message.offset, value: message.value, key: message.key, headers: headersFromKafka(message.headers) as globalThis.Record<string, string> });
-              if (!go) failure = null;
-            } catch (error) {
-              failure = error;
-            }
-            if (offset + 1n >= range.to) left.delete(partition);
-            if (left.size === 0 || seen >= limit || failure !== undefined) finish();
-          },
-        });
         consumer.on(consumer.events.GROUP_JOIN, () => {
           for (const range of left.values()) consumer.seek({ topic, partition: range.partition, offset: String(range.from) });
         });
+        consumer
+          .run({
+            autoCommit: false,
+            eachMessage: async ({ partition, message }) => {
+              const range = left.get(partition);
+              if (done || !range || failure !== undefined || seen >= limit) return;
+              const offset = BigInt(message.offset);
+              if (offset < range.from) return stillWaiting();
+              if (offset >= range.to) {
+                left.delete(partition);
+                return left.size === 0 ? finish() : stillWaiting();
+              }
+              seen += 1;
+              // No idle deadline while a record is handled (a replay's produce may take its time).
+              clearTimeout(idle);
+              try {
+                await each({ partition, offset: message.offset, value: message.value, key: message.key, headers: kafka.headersFromKafka(message.headers) });
+              } catch (error) {
+                failure = { error };
+              }
+              if (offset + 1n >= range.to) left.delete(partition);
+              if (left.size === 0 || seen >= limit || failure !== undefined) finish();
+              else stillWaiting();
+            },
+          })
+          .catch((error: unknown) => {
+            failure = { error };
+            finish();
+          });
       });
-      if (failure) throw failure;
     } finally {
       await consumer.disconnect().catch(() => undefined);
+      await admin.deleteGroups([readerGroup]).catch(() => undefined);
     }
+    if (failure) throw failure.error;
+    // Records are there but none came: say so rather than report an empty topic.
+    if (stalled && seen === 0) throw new Error(`no record of ${topic} could be read within ${readIdleMs / 1_000} s`);
   }
 
-  const entryOf = (record: Record): DeadLetterEntry =>
+  const entryOf = (record: DeadRecord): DeadLetterEntry =>
     describeDeadLetter(`${record.partition}/${record.offset}`, record.headers, record.value ?? Buffer.alloc(0), record.headers['x-original-topic'] ?? '?');
 
   return {
@@ -114,28 +142,25 @@ export async function kafkaDeadLetters(brokers: string[], topic: string): Promis
       const entries: DeadLetterEntry[] = [];
       await read(limit, async (record) => {
         entries.push(entryOf(record));
-        return true;
       });
       return entries;
     },
     async replay(limit, onReplayed) {
-      const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-      await producer.connect();
+      const topics = new Set(await admin.listTopics());
       let replayed = 0;
-      try {
-        await read(limit, async (record) => {
-          const entry = entryOf(record);
-          const original = record.headers['x-original-topic'];
-          if (!original) throw new Error(`record ${entry.position} has no x-original-topic header`);
-          await producer.send({ topic: original, acks: -1, messages: [{ key: record.key, value: record.value, headers: replayHeaders(record.headers) }] });
-          await admin.setOffsets({ groupId: group, topic, partitions: [{ partition: record.partition, offset: String(BigInt(record.offset) + 1n) }] });
-          replayed += 1;
-          onReplayed(entry);
-          return true;
-        });
-      } finally {
-        await producer.disconnect().catch(() => undefined);
-      }
+      await read(limit, async (record) => {
+        const entry = entryOf(record);
+        const group = record.headers['x-consumer-group'];
+        const retryTopic = group === undefined ? undefined : kafka.retryTopicName(group);
+        const toRetry = retryTopic !== undefined && topics.has(retryTopic);
+        const destination = toRetry ? retryTopic : record.headers['x-original-topic'];
+        if (!destination) throw new Error(`record ${entry.position} has neither x-consumer-group nor x-original-topic: nowhere to replay it`);
+        const headers = replayHeaders(record.headers, toRetry ? originHeaders : []);
+        await client.producer.send({ topic: destination, acks: -1, messages: [{ key: record.key, value: record.value, headers }] });
+        await admin.setOffsets({ groupId: replayGroup(topic), topic, partitions: [{ partition: record.partition, offset: String(BigInt(record.offset) + 1n) }] });
+        replayed += 1;
+        onReplayed(entry, toRetry ? `topic ${destination} (the retry topic of group ${group})` : `topic ${destination}`);
+      });
       return replayed;
     },
     async purge() {
@@ -145,6 +170,6 @@ export async function kafkaDeadLetters(brokers: string[], topic: string): Promis
       await admin.deleteTopicRecords({ topic, partitions: pending.map(({ partition, to }) => ({ partition, offset: String(to) })) });
       return count;
     },
-    close: () => admin.disconnect(),
+    close: () => client.stop(),
   };
 }
