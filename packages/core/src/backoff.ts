@@ -105,15 +105,16 @@ export class Backoff {
   async retry<D>(route: Route<D>, entryId: D, worker: Worker): Promise<Worker | null> {
     const next = this.nextRetryState(worker);
     const delayMs = this.getInterval(worker);
-    if (route.isBound) {
-      route.runner.telemetry.emit('retryScheduled', {
-        ...route.labels,
-        attempt: next.retryCount,
-        delayMs,
-        error: summarizeError(worker.exception),
-      });
-    }
     return this.executeRetry(route, entryId, worker, next, delayMs);
+  }
+
+  /**
+   * Reports the retry as scheduled (`retryScheduled`): call it once the retry is certain to happen
+   * (the wait begins, or the broker accepted the delayed copy), never for one that was refused.
+   */
+  protected reportRetryScheduled(route: Route<unknown>, worker: Worker, retry: RetryState, delayMs: number): void {
+    if (!route.isBound) return;
+    route.runner.telemetry.emit('retryScheduled', { ...route.labels, attempt: retry.retryCount, delayMs, error: summarizeError(worker.exception) });
   }
 
   /** Waits `intervalMs` in process, then runs a new worker with the next retry state. */
@@ -124,6 +125,7 @@ export class Backoff {
     retry: RetryState,
     intervalMs: number,
   ): Promise<Worker | null> {
+    this.reportRetryScheduled(route as Route<unknown>, worker, retry, intervalMs);
     await route.wait(intervalMs);
     const next = await route.getWorkerInstance(worker.args, { ...worker.meta, retry });
     return route.runWorker(entryId, next);
@@ -139,11 +141,12 @@ export class DelayedBackoff extends Backoff {
   protected override async executeRetry<D>(
     route: Route<D>,
     entryId: D,
-    _worker: Worker,
+    worker: Worker,
     retry: RetryState,
     intervalMs: number,
   ): Promise<Worker | null> {
     await route.entrypoint.scheduleRetry(entryId, retry, intervalMs);
+    this.reportRetryScheduled(route as Route<unknown>, worker, retry, intervalMs);
     return null;
   }
 }

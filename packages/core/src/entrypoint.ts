@@ -80,6 +80,15 @@ export abstract class Entrypoint<D = unknown> extends Extension {
   }
 
   /**
+   * The configured name this entrypoint consumes when messages arrive on many (a subject with
+   * wildcards, a stream): span names use it, never the received subject, so they stay few. Default
+   * undefined: the channel a message came on names its span.
+   */
+  get destinationTemplate(): string | undefined {
+    return undefined;
+  }
+
+  /**
    * Why this entrypoint cannot take messages now (its connection is down, its consumer is being
    * replaced), or undefined when it can. `/readyz` answers 503 with these reasons. Default ready.
    */
@@ -255,7 +264,7 @@ export abstract class Entrypoint<D = unknown> extends Extension {
         // Not even the dead letter can be stored: the broker keeps the message.
       }
     }
-    if (settlement.giveBackDelay === 'none') return 'dropped';
+    if (settlement.giveBackDelay === 'none') return this.#dropped({ cause: 'failure', error });
     return this.#giveBack(delivery, settlement, policy.maxDelayMs, { cause: 'failure', count, error });
   }
 
@@ -271,7 +280,7 @@ export abstract class Entrypoint<D = unknown> extends Extension {
     delayMs: number,
     why: { cause: 'stopping' | 'failure'; count: number; error?: Error },
   ): Promise<SettledAction> {
-    if (settlement.giveBackDelay === 'none') return 'dropped';
+    if (settlement.giveBackDelay === 'none') return this.#dropped(why);
     this.#emit('givenBack', { cause: why.cause, count: why.count, delayMs, ...(why.error ? { error: summarizeError(why.error) } : {}) });
     let delay = delayMs;
     if (settlement.giveBackDelay === 'process' && delay > 0) {
@@ -286,13 +295,19 @@ export abstract class Entrypoint<D = unknown> extends Extension {
     return 'given-back';
   }
 
+  /** Reports a message the protocol could not take back (at most once): it is gone. */
+  #dropped(why: { cause: 'stopping' | 'failure'; error?: Error }): 'dropped' {
+    this.#emit('dropped', { cause: why.cause, ...(why.error ? { error: summarizeError(why.error) } : {}) });
+    return 'dropped';
+  }
+
   /** Reports a stored dead letter: its reason, the failed attempt's number and error. */
   #deadLettered(copy: DeadLetterCopy): void {
     this.#emit('deadLettered', { reason: copy.reason, attempt: copy.attempt, error: summarizeError(copy.error) });
   }
 
   /** Reports an event about this entrypoint's route, when bound to a runner. */
-  #emit<K extends 'received' | 'deadLettered' | 'givenBack'>(name: K, event: Omit<Parameters<NonNullable<ServiceObserver[K]>>[0], keyof RouteLabels>): void {
+  #emit<K extends 'received' | 'deadLettered' | 'givenBack' | 'dropped'>(name: K, event: Omit<Parameters<NonNullable<ServiceObserver[K]>>[0], keyof RouteLabels>): void {
     if (!this.isBound) return;
     this.runner.telemetry.emit(name, { ...this.route.labels, ...event } as Parameters<NonNullable<ServiceObserver[K]>>[0]);
   }

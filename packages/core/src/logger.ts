@@ -26,6 +26,21 @@ const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 4
 /** Where JsonLogger writes; default standard error. */
 export type LogSink = (line: string) => void;
 
+let stderrGuarded = false;
+
+/**
+ * The default sink. A write error of standard error (its reader went away: EPIPE) would otherwise
+ * be an unhandled 'error' event that ends the process; the first write installs a listener that
+ * ignores them (log lines are then lost, the service goes on).
+ */
+function writeToStderr(line: string): void {
+  if (!stderrGuarded) {
+    stderrGuarded = true;
+    process.stderr.on('error', () => undefined);
+  }
+  process.stderr.write(line);
+}
+
 /**
  * The default logger: one JSON line per event (`time`, `level`, `msg`, then the fields) at `level`
  * and above. A field that cannot be encoded (a cycle, a BigInt) is written as its description.
@@ -37,7 +52,7 @@ export class JsonLogger implements Logger {
 
   constructor(options: { level?: LogLevel; sink?: LogSink; bindings?: LogFields } = {}) {
     this.level = options.level ?? 'info';
-    this.#sink = options.sink ?? ((line) => process.stderr.write(line));
+    this.#sink = options.sink ?? writeToStderr;
     this.#bindings = options.bindings ?? {};
   }
 

@@ -41,7 +41,9 @@ export class MetricsServer {
 
   /** Listens on host:port; rejects when the port is taken. */
   async start(host: string, port: number): Promise<void> {
-    const server = createServer((request, response) => void this.#handle(request, response));
+    const server = createServer((request, response) => {
+      this.#handle(request, response).catch(() => response.destroy());
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -49,6 +51,8 @@ export class MetricsServer {
         resolve();
       });
     });
+    // After listen, a server error (say, too many open files on accept) must not end the process.
+    server.on('error', () => undefined);
     this.#server = server;
   }
 
@@ -76,8 +80,9 @@ export class MetricsServer {
   }
 
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const path = new URL(request.url ?? '/', 'http://localhost').pathname;
     try {
+      const path = pathOf(request.url);
+      if (path === undefined) return send(response, 400, 'text/plain', 'bad request target\n');
       if (request.method !== 'GET' && request.method !== 'HEAD') return send(response, 405, 'text/plain', 'method not allowed\n');
       if (path === '/healthz') return send(response, 200, 'text/plain', 'ok\n');
       if (path === '/readyz') {
@@ -90,6 +95,13 @@ export class MetricsServer {
       send(response, 500, 'text/plain', 'metrics could not be collected\n');
     }
   }
+}
+
+/** The path of a request target (`/metrics?x=1` → `/metrics`); undefined when it is no path. */
+function pathOf(target: string | undefined): string | undefined {
+  if (target === undefined || !target.startsWith('/')) return undefined;
+  const end = target.search(/[?#]/);
+  return end === -1 ? target : target.slice(0, end);
 }
 
 function send(response: ServerResponse, status: number, contentType: string, body: string): void {

@@ -1,5 +1,5 @@
 import { RemoteError, RpcNoResponders, RpcTargetNotFound, RpcTimeout } from './errors.ts';
-import { RpcClient, type RpcCallOptions } from './rpc-client.ts';
+import type { RpcClient, RpcCallOptions } from './rpc-client.ts';
 import type { Telemetry } from './telemetry.ts';
 
 /** How an RPC call ended, as metrics label it. */
@@ -16,36 +16,32 @@ export function rpcCallOutcome(error?: unknown): RpcCallOutcome {
 }
 
 /**
- * An RPC client that reports each call it makes (`rpcCall`: remote service, target, outcome,
- * duration) to a service's telemetry, then behaves exactly as the client it wraps. RpcProxy hands
- * targets this one, so the calls a service makes are counted with its metrics.
+ * The client itself, seen through a proxy that reports each call it makes (`rpcCall`: remote
+ * service, target, outcome, duration) to a service's telemetry. Everything else is the client's own:
+ * `instanceof` holds and adapter members stay reachable. RpcProxy hands targets this view, so the
+ * calls a service makes are counted with its metrics.
  */
-export class ObservedRpcClient extends RpcClient {
-  readonly #client: RpcClient;
-  readonly #telemetry: Telemetry;
-
-  constructor(client: RpcClient, telemetry: Telemetry) {
-    super();
-    this.#client = client;
-    this.#telemetry = telemetry;
-  }
-
-  override async call<T = unknown>(service: string, target: string, args?: readonly unknown[], options?: RpcCallOptions): Promise<T> {
+export function observeRpcClient<C extends RpcClient>(client: C, telemetry: Telemetry): C {
+  const call = async <T = unknown>(service: string, target: string, args?: readonly unknown[], options?: RpcCallOptions): Promise<T> => {
     const began = performance.now();
     let failure: unknown;
     try {
-      return await this.#client.call<T>(service, target, args, options);
+      return await client.call<T>(service, target, args, options);
     } catch (error) {
       failure = error;
       throw error;
     } finally {
       const durationSeconds = (performance.now() - began) / 1_000;
-      this.#telemetry.emit('rpcCall', { remoteService: service, target, outcome: rpcCallOutcome(failure), durationSeconds });
+      telemetry.emit('rpcCall', { remoteService: service, target, outcome: rpcCallOutcome(failure), durationSeconds });
     }
-  }
-
-  /** Closes the wrapped client. */
-  override async close(): Promise<void> {
-    await this.#client.close();
-  }
+  };
+  return new Proxy(client, {
+    get(original, property) {
+      if (property === 'call') return call;
+      if (property === 'constructor') return original.constructor;
+      const value: unknown = Reflect.get(original, property, original);
+      // Methods run on the client itself: its private fields are not reachable through a proxy.
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(original) : value;
+    },
+  });
 }

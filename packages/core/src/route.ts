@@ -135,7 +135,7 @@ export class Route<D = unknown> extends Extension {
    */
   async runWorker(_entryId: D, worker: Worker): Promise<Worker> {
     const refuseOn = worker instanceof CallbackWorker ? undefined : this.#stopping.signal;
-    return this.context.spawnWorker(worker, this.#metricLabel, refuseOn, this.#entrypoint.messagingSystem);
+    return this.context.spawnWorker(worker, this.#metricLabel, refuseOn, this.#entrypoint.messagingSystem, this.#entrypoint.destinationTemplate);
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { Dependency } from './dependency.ts';
-import { ObservedRpcClient } from './observed-rpc-client.ts';
+import { observeRpcClient } from './observed-rpc-client.ts';
 import type { RpcClient } from './rpc-client.ts';
 import type { Worker } from './worker.ts';
 
@@ -8,22 +8,23 @@ import type { Worker } from './worker.ts';
  * service, the calls made through it are reported to the service's telemetry (`rpcCall`, counted by
  * the metrics).
  */
-export class RpcProxy implements Dependency<RpcClient> {
-  readonly #provide: (worker: Worker) => RpcClient | Promise<RpcClient>;
-  readonly #observed = new WeakMap<RpcClient, WeakMap<object, RpcClient>>();
+export class RpcProxy<C extends RpcClient = RpcClient> implements Dependency<C> {
+  readonly #provide: (worker: Worker) => C | Promise<C>;
+  readonly #observed = new WeakMap<C, WeakMap<object, C>>();
 
-  constructor(provide: (worker: Worker) => RpcClient | Promise<RpcClient>) {
+  constructor(provide: (worker: Worker) => C | Promise<C>) {
     this.#provide = provide;
   }
 
-  async get(worker: Worker): Promise<RpcClient> {
+  /** The provided client, seen through observeRpcClient when the worker runs in a service. */
+  async get(worker: Worker): Promise<C> {
     const client = await this.#provide(worker);
     const runner = worker.context?.runner;
     if (!runner) return client;
     let byRunner = this.#observed.get(client);
     if (!byRunner) this.#observed.set(client, (byRunner = new WeakMap()));
     let observed = byRunner.get(runner);
-    if (!observed) byRunner.set(runner, (observed = new ObservedRpcClient(client, runner.telemetry)));
+    if (!observed) byRunner.set(runner, (observed = observeRpcClient(client, runner.telemetry)));
     return observed;
   }
 }

@@ -162,9 +162,10 @@ export class RunnerContext {
   /**
    * Runs the worker once a slot of maxWorkers is free; resolves to the finished worker. Rejects
    * without running it when `refuseOn` aborts first (see ConcurrencyLimiter.run). With a
-   * `messagingSystem`, the attempt runs in a consumer span (see inConsumerSpan).
+   * `messagingSystem`, the attempt runs in a consumer span (see inConsumerSpan), named after
+   * `destinationTemplate` when given, else the message's channel.
    */
-  async spawnWorker<W extends Worker>(worker: W, metricLabel: string, refuseOn?: AbortSignal, messagingSystem?: string): Promise<W> {
+  async spawnWorker<W extends Worker>(worker: W, metricLabel: string, refuseOn?: AbortSignal, messagingSystem?: string, destinationTemplate?: string): Promise<W> {
     const limiter = this.#limiter;
     if (!limiter) throw new ConfigurationError('RunnerContext is not bound to a runner');
     const metrics = this.metrics(metricLabel);
@@ -179,7 +180,7 @@ export class RunnerContext {
       const channel = worker.meta.channel;
       try {
         if (messagingSystem && channel !== undefined) {
-          const span = { system: messagingSystem, destination: channel, headers: worker.meta.headers, attempt: worker.meta.retry.retryCount + 1 };
+          const span = { system: messagingSystem, destination: channel, template: destinationTemplate, headers: worker.meta.headers, attempt: worker.meta.retry.retryCount + 1 };
           await inConsumerSpan(span, () => worker.run(), () => worker.exception);
         } else await worker.run();
       } finally {

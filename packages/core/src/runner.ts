@@ -131,6 +131,7 @@ export class Runner {
         else this.telemetry.emit('stopDrained', { service, seconds });
         for (const context of [...contexts].reverse()) errors.push(...(await context.stopExtensions(deadline)));
         await this.#metricsServer?.stop();
+        this.#metrics?.close();
         this.#state = 'stopped';
         this.telemetry.emit('stopped', { service, errors: errors.length });
         if (errors.length > 0) throw new AggregateError(errors, `runner of ${this.config.serviceName} stopped with errors`);
@@ -150,6 +151,11 @@ export class Runner {
     this.telemetry.add(this.#metrics);
     const server = new MetricsServer(this, this.#metrics.registry);
     await server.start(options.host ?? '0.0.0.0', options.port ?? defaultMetricsPort);
+    if (this.#stopping) {
+      // A stop came while the port opened, and may have passed the server's stop already.
+      await server.stop();
+      throw new ExtensionIsStopped(`runner of ${this.config.serviceName}`);
+    }
     this.#metricsServer = server;
   }
 

@@ -51,6 +51,11 @@ export interface ServiceObserver {
   deadLettered?(event: RouteLabels & { readonly reason: DeadLetterReason; readonly attempt: number; readonly error: ErrorSummary }): void;
   /** A message went back to the broker: on a stop (`stopping`) or because it could not be settled. */
   givenBack?(event: RouteLabels & { readonly cause: 'stopping' | 'failure'; readonly delayMs: number; readonly count: number; readonly error?: ErrorSummary }): void;
+  /**
+   * A message was lost because the protocol cannot hand it back (core NATS, at most once): on a stop
+   * (`stopping`), or because neither the route nor its dead letter could settle it (`failure`).
+   */
+  dropped?(event: RouteLabels & { readonly cause: 'stopping' | 'failure'; readonly error?: ErrorSummary }): void;
   /** An RPC call a service made (through RpcProxy) ended: `outcome` ok, remote-error, timeout, no-responders, target-not-found or error. */
   rpcCall?(event: { readonly remoteService: string; readonly target: string; readonly outcome: string; readonly durationSeconds: number }): void;
   /** A broker connection dropped. */
@@ -83,6 +88,20 @@ export function summarizeError(error: unknown): ErrorSummary {
   return { name, message };
 }
 
+/**
+ * An observer or logger method may be async although its contract says void: a rejected promise it
+ * returns is caught here, never left to end the process as an unhandled rejection.
+ */
+function ignoreRejection(result: unknown): void {
+  if ((typeof result !== 'object' && typeof result !== 'function') || result === null) return;
+  try {
+    const then = (result as { then?: unknown }).then;
+    if (typeof then === 'function') then.call(result, undefined, () => undefined);
+  } catch {
+    // A hostile thenable: nothing to wait for.
+  }
+}
+
 /** Hands each event to every observer; a throwing observer is skipped, never the caller. */
 export class Telemetry {
   readonly #observers: ServiceObserver[];
@@ -102,7 +121,7 @@ export class Telemetry {
       const handler = observer[name] as ((event: EventOf<K>) => void) | undefined;
       if (!handler) continue;
       try {
-        handler.call(observer, event);
+        ignoreRejection(handler.call(observer, event));
       } catch {
         // An observer never fails the work it observes.
       }
@@ -139,56 +158,69 @@ export class LoggingObserver implements ServiceObserver {
     this.#logger = logger;
   }
 
+  #log(level: 'debug' | 'info' | 'warn' | 'error', event: object, message: string): void {
+    try {
+      ignoreRejection(this.#logger[level](fields(event), message));
+    } catch {
+      // A logger never fails the work it reports on.
+    }
+  }
+
   started(event: EventOf<'started'>): void {
-    this.#logger.info(fields(event), `${event.service} started with ${event.routes.length} route(s)`);
+    this.#log('info', event, `${event.service} started with ${event.routes.length} route(s)`);
   }
 
   retryScheduled(event: EventOf<'retryScheduled'>): void {
-    this.#logger.debug(fields(event), `retry of ${event.route} scheduled in ${event.delayMs} ms after attempt ${event.attempt} failed`);
+    this.#log('debug', event, `retry of ${event.route} scheduled in ${event.delayMs} ms after attempt ${event.attempt} failed`);
   }
 
   callbackCalled(event: EventOf<'callbackCalled'>): void {
-    this.#logger.warn(fields(event), `${event.route}: final failure after attempt ${event.attempt} (${event.error.name}: ${event.error.message}); running the callback`);
+    this.#log('warn', event, `${event.route}: final failure after attempt ${event.attempt} (${event.error.name}: ${event.error.message}); running the callback`);
   }
 
   deadLettered(event: EventOf<'deadLettered'>): void {
-    this.#logger.warn(fields(event), `${event.route}: message dead-lettered (${event.reason}) after attempt ${event.attempt}: ${event.error.name}: ${event.error.message}`);
+    this.#log('warn', event, `${event.route}: message dead-lettered (${event.reason}) after attempt ${event.attempt}: ${event.error.name}: ${event.error.message}`);
   }
 
   givenBack(event: EventOf<'givenBack'>): void {
-    if (event.cause === 'stopping') this.#logger.debug(fields(event), `${event.route}: message handed back to the broker (stopping)`);
-    else this.#logger.warn(fields(event), `${event.route}: message handed back to the broker in ${event.delayMs} ms (failure ${event.count} to settle it)`);
+    if (event.cause === 'stopping') this.#log('debug', event, `${event.route}: message handed back to the broker (stopping)`);
+    else this.#log('warn', event, `${event.route}: message handed back to the broker in ${event.delayMs} ms (failure ${event.count} to settle it)`);
+  }
+
+  dropped(event: EventOf<'dropped'>): void {
+    const why = event.error ? `: ${event.error.name}: ${event.error.message}` : '';
+    this.#log('warn', event, `${event.route}: message dropped (${event.cause}); the protocol cannot hand it back${why}`);
   }
 
   connectionLost(event: EventOf<'connectionLost'>): void {
-    this.#logger.warn(fields(event), `${event.adapter} connection to ${event.broker} lost${event.error ? `: ${event.error.message}` : ''}`);
+    this.#log('warn', event, `${event.adapter} connection to ${event.broker} lost${event.error ? `: ${event.error.message}` : ''}`);
   }
 
   connectionRestored(event: EventOf<'connectionRestored'>): void {
-    this.#logger.info(fields(event), `${event.adapter} connection to ${event.broker} restored`);
+    this.#log('info', event, `${event.adapter} connection to ${event.broker} restored`);
   }
 
   consumerCrashed(event: EventOf<'consumerCrashed'>): void {
-    this.#logger.error(fields(event), `consumer ${event.consumer} crashed (${event.error.name}: ${event.error.message}); restarting in ${event.delayMs} ms`);
+    this.#log('error', event, `consumer ${event.consumer} crashed (${event.error.name}: ${event.error.message}); restarting in ${event.delayMs} ms`);
   }
 
   consumerReplaced(event: EventOf<'consumerReplaced'>): void {
-    this.#logger.info(fields(event), `consumer ${event.consumer} running again`);
+    this.#log('info', event, `consumer ${event.consumer} running again`);
   }
 
   stopBegun(event: EventOf<'stopBegun'>): void {
-    this.#logger.info(fields(event), `${event.service} stopping (deadline ${event.timeoutMs} ms)`);
+    this.#log('info', event, `${event.service} stopping (deadline ${event.timeoutMs} ms)`);
   }
 
   stopDrained(event: EventOf<'stopDrained'>): void {
-    this.#logger.info(fields(event), `${event.service} drained in ${event.seconds.toFixed(3)} s`);
+    this.#log('info', event, `${event.service} drained in ${event.seconds.toFixed(3)} s`);
   }
 
   stopTimedOut(event: EventOf<'stopTimedOut'>): void {
-    this.#logger.error(fields(event), `${event.service} stop timed out after ${event.seconds.toFixed(3)} s with ${event.running} call(s) still running; their messages are left to the broker`);
+    this.#log('error', event, `${event.service} stop timed out after ${event.seconds.toFixed(3)} s with ${event.running} call(s) still running; their messages are left to the broker (lost where it cannot redeliver, as on core NATS)`);
   }
 
   stopped(event: EventOf<'stopped'>): void {
-    this.#logger.info(fields(event), `${event.service} stopped`);
+    this.#log('info', event, `${event.service} stopped`);
   }
 }

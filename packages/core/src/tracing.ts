@@ -35,13 +35,23 @@ const headerGetter: OpenTelemetry.TextMapGetter<Headers> = {
 
 /**
  * The headers with the active trace context added (W3C `traceparent` and `tracestate`, or whatever
- * propagator the application registered). Producers and RPC clients send these.
+ * propagator the application registered), replacing those fields in any spelling. Producers and RPC
+ * clients send these. A propagator that throws leaves the headers as they were.
  */
 export function withTraceContext(headers: Headers): Headers {
   if (!api) return headers;
-  const carrier: Record<string, string> = { ...headers };
-  api.propagation.inject(api.context.active(), carrier);
-  return carrier;
+  const injected: Record<string, string> = {};
+  try {
+    api.propagation.inject(api.context.active(), injected);
+  } catch {
+    return headers;
+  }
+  const fields = Object.keys(injected);
+  if (fields.length === 0) return headers;
+  const replaced = new Set(fields.map((name) => name.toLowerCase()));
+  const carrier: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) if (!replaced.has(name.toLowerCase())) carrier[name] = value;
+  return Object.assign(carrier, injected);
 }
 
 /** What a consumer span describes: one attempt at one message. */
@@ -50,52 +60,91 @@ export interface ConsumerSpanInfo {
   readonly system: string;
   /** `messaging.destination.name`: the queue, topic or subject. */
   readonly destination: string;
+  /** `messaging.destination.template`: the subscribed pattern, naming the span instead of `destination`. */
+  readonly template?: string | undefined;
   /** The message's headers, where the producer's context travels. */
   readonly headers: Headers;
   /** Which attempt this is, from 1. */
   readonly attempt: number;
 }
 
+/** Runs an OpenTelemetry call whose failure must not touch the message's handling. */
+function quietly(call: () => void): void {
+  try {
+    call();
+  } catch {
+    // Tracing is best effort: a faulty SDK never changes what happens to a message.
+  }
+}
+
 /**
  * Runs `attempt` in a CONSUMER span named `process <destination>`, child of (and linked to) the
  * context the producer sent in the headers, active while it runs (so an RPC call or a publish made
  * by the target continues the trace). `failure` reads the attempt's error, if any, from its result:
- * the span then carries `error.type` and an error status.
+ * the span then carries `error.type` and an error status. The attempt runs exactly once and its
+ * result (or throw) is passed on as it is, whatever the tracing SDK throws.
  */
 export async function inConsumerSpan<T>(info: ConsumerSpanInfo, attempt: () => Promise<T>, failure: (result: T) => unknown): Promise<T> {
   const otel = api;
   if (!otel) return attempt();
-  const parent = otel.propagation.extract(otel.ROOT_CONTEXT, info.headers, headerGetter);
-  const producer = otel.trace.getSpanContext(parent);
-  const span = otel.trace.getTracer(tracerName).startSpan(
-    `process ${info.destination}`,
-    {
-      kind: otel.SpanKind.CONSUMER,
-      attributes: {
-        'messaging.system': info.system,
-        'messaging.destination.name': info.destination,
-        'messaging.operation.type': 'process',
-        'messaging.operation.name': 'process',
-        'micro_framework.attempt': info.attempt,
-      },
-      links: producer && otel.trace.isSpanContextValid(producer) ? [{ context: producer }] : [],
-    },
-    parent,
-  );
+  let span: OpenTelemetry.Span;
+  let active: OpenTelemetry.Context;
   try {
-    const result = await otel.context.with(otel.trace.setSpan(parent, span), attempt);
+    const parent = otel.propagation.extract(otel.ROOT_CONTEXT, info.headers, headerGetter);
+    const producer = otel.trace.getSpanContext(parent);
+    span = otel.trace.getTracer(tracerName).startSpan(
+      `process ${info.template ?? info.destination}`,
+      {
+        kind: otel.SpanKind.CONSUMER,
+        attributes: {
+          'messaging.system': info.system,
+          'messaging.destination.name': info.destination,
+          'messaging.operation.type': 'process',
+          'messaging.operation.name': 'process',
+          'micro_framework.attempt': info.attempt,
+          ...(info.template === undefined ? {} : { 'messaging.destination.template': info.template }),
+        },
+        links: producer && otel.trace.isSpanContextValid(producer) ? [{ context: producer }] : [],
+      },
+      parent,
+    );
+    active = otel.trace.setSpan(parent, span);
+  } catch {
+    return attempt();
+  }
+  let started = false;
+  let running: Promise<T> | undefined;
+  const run = (): Promise<T> => {
+    started = true;
+    running = attempt();
+    return running;
+  };
+  let result: T;
+  try {
+    try {
+      result = await otel.context.with(active, run);
+    } catch (error) {
+      // The context manager failed around the attempt: run it (once) without the span active.
+      if (!started) result = await attempt();
+      else if (running) result = await running;
+      else throw error;
+    }
+  } catch (error) {
+    quietly(() => {
+      span.setAttribute('error.type', describeError(error).name);
+      span.setStatus({ code: otel.SpanStatusCode.ERROR });
+    });
+    quietly(() => span.end());
+    throw error;
+  }
+  quietly(() => {
     const error = failure(result);
     if (error !== undefined) {
       const { name, message } = describeError(error);
       span.setAttribute('error.type', name);
       span.setStatus({ code: otel.SpanStatusCode.ERROR, message });
     }
-    return result;
-  } catch (error) {
-    span.setAttribute('error.type', describeError(error).name);
-    span.setStatus({ code: otel.SpanStatusCode.ERROR });
-    throw error;
-  } finally {
-    span.end();
-  }
+  });
+  quietly(() => span.end());
+  return result;
 }

@@ -54,4 +54,12 @@ describe('trace context in headers', () => {
     expect(thrown!.attributes['error.type']).toBe('RangeError');
     expect(thrown!.status.code).toBe(2);
   });
+
+  it('names the span after the subscribed pattern, not a received subject that may carry an id', async () => {
+    exporter.reset();
+    await inConsumerSpan({ system: 'nats', destination: 'orders.4711.paid', template: 'orders.*.paid', headers: {}, attempt: 1 }, async () => 'ok', () => undefined);
+    const [span] = exporter.getFinishedSpans();
+    expect(span!.name).toBe('process orders.*.paid');
+    expect(span!.attributes).toMatchObject({ 'messaging.destination.name': 'orders.4711.paid', 'messaging.destination.template': 'orders.*.paid' });
+  });
 });

@@ -107,6 +107,11 @@ export class JetStreamListener extends Entrypoint<JsMsg> {
     return 'nats';
   }
 
+  /** The consumer's filter subject, or the stream when it has several: subjects may carry ids. */
+  override get destinationTemplate(): string {
+    return this.#filterSubject ?? this.#options.stream;
+  }
+
   override readiness(): string | undefined {
     if (!this.#connection?.isConnected) return 'no connection to NATS';
     if (!this.#messages) return `consumer ${this.consumerName} is not pulling`;

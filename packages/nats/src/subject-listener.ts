@@ -64,6 +64,11 @@ export class SubjectListener extends Entrypoint<Msg> {
     return 'nats';
   }
 
+  /** The subscribed subject (maybe a wildcard): received subjects may carry ids. */
+  override get destinationTemplate(): string {
+    return this.subject;
+  }
+
   override readiness(): string | undefined {
     return this.#connection?.isConnected ? undefined : 'no connection to NATS';
   }
