@@ -24,3 +24,8 @@ export function kafkaClientKey(options: KafkaOptions): string {
   const brokers = Array.isArray(options.brokers) ? options.brokers.join(',') : 'dynamic';
   return `kafka:${brokers}`;
 }
+
+/** The broker list as connection events name it (host:port pairs, no credentials). */
+export function brokersLabel(options: KafkaOptions): string {
+  return Array.isArray(options.brokers) ? options.brokers.join(',') : 'dynamic brokers';
+}

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
+  ConsumerSupervisor,
   Extension,
   ExtensionIsStopped,
   PendingCalls,
@@ -21,12 +22,13 @@ import {
   type RpcReplyBody,
   type StopOptions,
 } from '@micro-framework/core';
-import { Kafka, logLevel, type Consumer, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type KafkaMessage } from 'kafkajs';
 import { BatchingSender } from './batching-sender.ts';
+import { ConsumerHealth, heartbeatWhileRunning } from './consumer-health.ts';
 import { ContiguousOffsets } from './contiguous-offsets.ts';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { headersFromKafka } from './kafka-headers.ts';
-import { brokersFromEnv, kafkaClientKey, type KafkaOptions } from './kafka-options.ts';
+import { brokersFromEnv, brokersLabel, kafkaClientKey, type KafkaOptions } from './kafka-options.ts';
 import { ReplySender } from './reply-sender.ts';
 
 /** `<service>.rpc`: the request topic of a service; its instances share it as consumer group `<service>.rpc`. */
@@ -36,19 +38,23 @@ export function rpcRequestTopic(service: string): string {
 
 export const RpcHeader = { correlationId: 'x-correlation-id', replyTo: 'x-reply-to' } as const;
 
+/** How long a starting RPC server waits for its consumer to join and fetch before start resolves anyway. */
+const serverReadyTimeoutMs = 30_000;
+
 /**
  * Consumes a service's request topic and answers through each request's reply topic. The requests of
  * a batch are answered concurrently (each under its route's worker limit), each reply sent as soon as
  * it is ready; only the contiguous prefix of settled requests is resolved (and auto-committed), so a
  * request refused because its route is stopping is fetched again by the partition's next owner. A
  * request whose caller gave up is committed unanswered. Nothing a request does escapes the batch.
+ * A consumer kafkajs gives up on is replaced; its health (see ConsumerHealth) is the readiness of
+ * every RPC route it serves.
  */
-/** How long a starting RPC server waits for its consumer to join and fetch before start resolves anyway. */
-const serverReadyTimeoutMs = 30_000;
-
 class KafkaRpcServer extends Extension {
   readonly #client: KafkaClientExtension;
   #consumer: Consumer | undefined;
+  #health: ConsumerHealth | undefined;
+  #supervisor: ConsumerSupervisor | undefined;
   #dispatcher: RpcDispatcher | undefined;
   #replies: ReplySender | undefined;
   #intakeStopped = false;
@@ -58,58 +64,106 @@ class KafkaRpcServer extends Extension {
     this.#client = client;
   }
 
+  get #topic(): string {
+    return rpcRequestTopic(this.context.config.serviceName);
+  }
+
   override async start(): Promise<void> {
-    const service = this.context.config.serviceName;
-    const topic = rpcRequestTopic(service);
+    const topic = this.#topic;
     this.#dispatcher = new RpcDispatcher(this.runner);
     this.#replies = new ReplySender(this.#client.kafka);
     await this.#client.ensureTopics([{ topic, numPartitions: 1 }]);
-    const consumer = this.#client.kafka.consumer({ groupId: topic, maxWaitTimeInMs: 50, allowAutoTopicCreation: false });
-    this.#consumer = consumer;
-    await consumer.connect();
-    // A new group starts at the end: requests sent before any instance ran are stale. Start resolves
-    // only once the consumer joined and fetched (its offsets are set): a request sent after that is
-    // never skipped. kafkajs resolves run() before it joins.
-    await consumer.subscribe({ topics: [topic], fromBeginning: false });
+    const telemetry = this.runner.telemetry;
+    this.#health = new ConsumerHealth({ name: `request consumer of ${topic}`, broker: brokersLabel(this.#client.options), telemetry });
+    this.#supervisor = new ConsumerSupervisor({ start: (signal) => this.#startConsumer(signal), name: `${topic} (group ${topic})`, telemetry });
+    await this.#supervisor.start();
+  }
+
+  /** Why requests cannot be taken now: the consumer stopped, crashed, is being replaced or hears nothing from Kafka. */
+  readiness(): string | undefined {
+    if (this.#intakeStopped) return `request consumer of ${this.#topic} stopped`;
+    if (!this.#consumer) return `request consumer of ${this.#topic} is being replaced`;
+    return this.#health?.readiness();
+  }
+
+  /** Stops fetching requests (and replacing the consumer); those in flight are answered. */
+  override async stopIntake(): Promise<void> {
+    this.#intakeStopped = true;
+    void this.#supervisor?.stop();
+    this.#health?.stop();
+    try {
+      this.#consumer?.pause([{ topic: this.#topic }]);
+    } catch {
+      // Not running: nothing is fetched.
+    }
+  }
+
+  override async stop(options: StopOptions = {}): Promise<void> {
+    await this.stopIntake();
+    // A replacement being connected gives up at its next step.
+    if (this.#supervisor) await settledWithin(this.#supervisor.stop(), options.timeoutMs ?? defaultStopTimeoutMs);
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    await consumer?.disconnect().catch(() => undefined);
+    await this.#replies?.close();
+  }
+
+  /**
+   * Creates, connects and runs the request consumer; the supervisor calls it again when kafkajs gives
+   * the consumer up. A new group starts at the end: requests sent before any instance ran are stale.
+   * It resolves only once the consumer joined and fetched (its offsets are set): a request sent after
+   * that is never skipped.
+   */
+  async #startConsumer(signal: AbortSignal): Promise<void> {
+    const topic = this.#topic;
+    const consumer = this.#client.kafka.consumer({ groupId: topic, maxWaitTimeInMs: 50, heartbeatInterval: 1_000, allowAutoTopicCreation: false });
+    this.#health?.follow(consumer);
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      // kafkajs does not restart after some crashes: replace the consumer so requests are answered again.
+      if (payload.restart || this.#consumer !== consumer) return;
+      this.#consumer = undefined;
+      void consumer.disconnect().catch(() => undefined);
+      this.#supervisor?.lost(payload.error);
+    });
     const fetching = new Promise<void>((resolve) => {
       const stop = consumer.on(consumer.events.FETCH, () => {
         stop();
         resolve();
       });
     });
-    await consumer.run({
-      eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, resolveOffset }) => {
-        if (this.#intakeStopped) return;
-        const offsets = new ContiguousOffsets();
-        for (const message of batch.messages) offsets.track(message.offset);
-        await Promise.all(
-          batch.messages.map(async (message) => {
-            if (!(await this.#answer(message, topic))) return;
-            const next = offsets.finish(message.offset);
-            if (next !== undefined) resolveOffset(String(BigInt(next) - 1n));
-          }),
-        );
-      },
-    });
-    await settledWithin(fetching, serverReadyTimeoutMs);
-  }
-
-  /** Stops fetching requests; those in flight are answered. */
-  override async stopIntake(): Promise<void> {
-    this.#intakeStopped = true;
     try {
-      this.#consumer?.pause([{ topic: rpcRequestTopic(this.context.config.serviceName) }]);
-    } catch {
-      // Not running: nothing is fetched.
+      await consumer.connect();
+      await consumer.subscribe({ topics: [topic], fromBeginning: false });
+      if (signal.aborted) throw new ExtensionIsStopped(`RPC server of ${topic}`);
+      this.#consumer = consumer;
+      await consumer.run({ eachBatchAutoResolve: false, eachBatch: (payload) => this.#eachBatch(payload) });
+      // Stopped while it started: leave the group again rather than consume after the stop.
+      if (signal.aborted) throw new ExtensionIsStopped(`RPC server of ${topic}`);
+      await settledWithin(fetching, serverReadyTimeoutMs);
+    } catch (error) {
+      if (this.#consumer === consumer) this.#consumer = undefined;
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
     }
   }
 
-  override async stop(): Promise<void> {
-    await this.stopIntake();
-    await this.#consumer?.disconnect().catch(() => undefined);
-    this.#consumer = undefined;
-    await this.#replies?.close();
+  async #eachBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
+    if (this.#intakeStopped) return;
+    const offsets = new ContiguousOffsets();
+    for (const message of batch.messages) offsets.track(message.offset);
+    // Slow targets keep the member in its group, and its answered heartbeats prove the connection.
+    const stopBeating = heartbeatWhileRunning(heartbeat);
+    try {
+      await Promise.all(
+        batch.messages.map(async (message) => {
+          if (!(await this.#answer(message, batch.topic))) return;
+          const next = offsets.finish(message.offset);
+          if (next !== undefined) resolveOffset(String(BigInt(next) - 1n));
+        }),
+      );
+    } finally {
+      stopBeating();
+    }
   }
 
   /** Answers one request; false when it was handed back (its route is stopping). Never rejects. */
@@ -134,6 +188,7 @@ class KafkaRpcServer extends Extension {
  */
 export class KafkaRpcListener extends RpcEntrypoint<KafkaMessage> {
   readonly #kafka: KafkaOptions | undefined;
+  #server: KafkaRpcServer | undefined;
 
   constructor(options: RpcEntrypointOptions & { kafka?: KafkaOptions } = {}) {
     super(options);
@@ -148,9 +203,14 @@ export class KafkaRpcListener extends RpcEntrypoint<KafkaMessage> {
     return { target: this.rpcName, topic: rpcRequestTopic(this.context.config.serviceName) };
   }
 
+  /** The readiness of the server's request consumer, which takes the requests of every RPC route of the context. */
+  override readiness(): string | undefined {
+    return this.#server ? this.#server.readiness() : 'RPC server is not started';
+  }
+
   override async setup(): Promise<void> {
     const client = await sharedKafkaClient(this.context, this.#kafka);
-    await this.context.shared(`${kafkaClientKey(client.options)}:rpc-server`, () => new KafkaRpcServer(client));
+    this.#server = await this.context.shared(`${kafkaClientKey(client.options)}:rpc-server`, () => new KafkaRpcServer(client));
   }
 
   override async stop(options: StopOptions = {}): Promise<void> {

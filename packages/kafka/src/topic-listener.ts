@@ -17,10 +17,11 @@ import {
   type StopOptions,
 } from '@micro-framework/core';
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import { ConsumerHealth, heartbeatWhileRunning } from './consumer-health.ts';
 import { ContiguousOffsets } from './contiguous-offsets.ts';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { headersFromKafka } from './kafka-headers.ts';
-import { type KafkaOptions } from './kafka-options.ts';
+import { brokersLabel, type KafkaOptions } from './kafka-options.ts';
 import { PartitionCommits } from './partition-commits.ts';
 import { deadLetterTopicName, defaultGroupId, retryDueHeader, retryTopicName } from './topic-names.ts';
 
@@ -81,9 +82,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** A consumer whose last fetch is older than this is reported not ready. */
-const fetchSilenceMs = 5_000;
-
 /**
  * Consumes a topic (and the group's retry topic) with manual commits, and carries out core's
  * decision for each record. Up to the context's maxWorkers records run at once, across partitions and
@@ -100,10 +98,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   readonly #options: TopicListenerOptions;
   #client: KafkaClientExtension | undefined;
   #consumer: Consumer | undefined;
-  /** When the current consumer last completed a fetch (performance.now()). */
-  #lastFetch = 0;
-  #fetchesLost = false;
-  #silenceWatch: NodeJS.Timeout | undefined;
+  #health: ConsumerHealth | undefined;
   #supervisor: ConsumerSupervisor | undefined;
   readonly #intake = new AbortController();
   #abandoned = false;
@@ -134,16 +129,13 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   }
 
   /**
-   * Not ready while the consumer is being replaced, or when Kafka answered no fetch for 5 s while
-   * nothing was being handled (an idle consumer fetches every 200 ms): kafkajs retries a lost broker
-   * quietly.
+   * Not ready while the consumer is being replaced, stopped or crashed, or when Kafka answered none of
+   * its requests for 5 s (a group join is allowed longer); a slow batch keeps heartbeating, so it is
+   * no silence. See ConsumerHealth.
    */
   override readiness(): string | undefined {
     if (!this.#consumer) return `consumer of ${this.topic} is being replaced`;
-    const silentMs = performance.now() - this.#lastFetch;
-    // kafkajs fetches again only once a batch is handled: a busy consumer is not a lost one.
-    if (silentMs > fetchSilenceMs && this.inFlightCount === 0) return `no fetch answered by Kafka for ${Math.round(silentMs / 1_000)} s`;
-    return undefined;
+    return this.#health?.readiness();
   }
 
   override brokerNames(): Record<string, unknown> {
@@ -189,33 +181,10 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   }
 
   override async start(): Promise<void> {
+    // kafkajs retries a lost broker quietly: the health of its consumers tells (see ConsumerHealth).
+    this.#health = new ConsumerHealth({ name: `consumer of ${this.topic}`, broker: brokersLabel(this.#kafka.options), telemetry: this.runner.telemetry });
     this.#supervisor = new ConsumerSupervisor({ start: (signal) => this.#startConsumer(signal), name: `${this.topic} (group ${this.groupId})`, telemetry: this.runner.telemetry });
     await this.#supervisor.start();
-    // kafkajs retries a lost broker quietly: a fetch silence is reported as the connection lost.
-    this.#silenceWatch = setInterval(() => this.#watchFetches(), 1_000);
-    this.#silenceWatch.unref();
-  }
-
-  /** Reports the connection lost once fetches stop (see readiness), and restored with the next fetch. */
-  #watchFetches(): void {
-    const silent = this.readiness()?.startsWith('no fetch') ?? false;
-    if (silent && !this.#fetchesLost) {
-      this.#fetchesLost = true;
-      this.runner.telemetry.emit('connectionLost', { adapter: 'kafka', broker: this.#brokers(), error: { name: 'FetchSilence', message: this.readiness()! } });
-    }
-  }
-
-  #fetched(): void {
-    this.#lastFetch = performance.now();
-    if (this.#fetchesLost) {
-      this.#fetchesLost = false;
-      this.runner.telemetry.emit('connectionRestored', { adapter: 'kafka', broker: this.#brokers() });
-    }
-  }
-
-  #brokers(): string {
-    const brokers = this.#kafka.options.brokers;
-    return Array.isArray(brokers) ? brokers.join(',') : 'dynamic brokers';
   }
 
   /**
@@ -226,7 +195,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   override async stopIntake(): Promise<void> {
     if (this.#intakeStopped) return;
     this.#intake.abort(new ExtensionIsStopped(`listener of ${this.topic}`));
-    clearInterval(this.#silenceWatch);
+    this.#health?.stop();
     void this.#supervisor?.stop();
     for (const state of this.#retryPartitions.values()) this.#dropWaiting(state);
     try {
@@ -293,10 +262,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
       // consumer whose operation failed for good (restartOnFailure), rejoining with a fresh one.
       retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5_000 },
     });
-    this.#lastFetch = performance.now();
-    consumer.on(consumer.events.FETCH, () => {
-      if (this.#consumer === consumer) this.#fetched();
-    });
+    this.#health?.follow(consumer);
     consumer.on(consumer.events.GROUP_JOIN, () => {
       this.#markersLoaded = undefined;
       this.#releaseRetries();
@@ -372,14 +338,17 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     const metadata = `${deliveredMarker}${batch.lastOffset()}`;
     await withTimeout(consumer.commitOffsets([{ topic, partition, offset: batch.firstOffset() ?? batch.messages[0]!.offset, metadata }]), commitTimeoutMs);
 
-    // An abandoned call (stop timed out) stops the heartbeats: the group then hands the partition on.
+    // Heartbeats keep the member in its group and prove the connection however long the calls take
+    // (see ConsumerHealth). An abandoned call (stop timed out) stops them: the group then hands the
+    // partition on.
     let rebalancing = false;
-    const beating = setInterval(() => {
-      if (this.#abandoned) return;
-      heartbeat().catch((error: { type?: string; message?: string }) => {
-        if (error?.type === 'REBALANCE_IN_PROGRESS' || /rebalanc/i.test(error?.message ?? '')) rebalancing = true;
-      });
-    }, 1_000);
+    const stopBeating = heartbeatWhileRunning(heartbeat, {
+      skip: () => this.#abandoned,
+      failed: (error) => {
+        const { type, message } = (error ?? {}) as { type?: string; message?: string };
+        if (type === 'REBALANCE_IN_PROGRESS' || /rebalanc/i.test(message ?? '')) rebalancing = true;
+      },
+    });
     const offsets = new ContiguousOffsets();
     // kafkajs's resolved offset follows the commits, so a hand-back is fetched again from there.
     const commits = new PartitionCommits((offset) => {
@@ -418,7 +387,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
       await Promise.all(running);
       await commits.settled();
     } finally {
-      clearInterval(beating);
+      stopBeating();
     }
     if (gaveBack && !stale && !this.#abandoned) {
       // Something was not finished: fetch it again from the first unfinished offset.
