@@ -1,4 +1,4 @@
-import { Backoff, JsonLogger, Route, inject, withTraceContext, type BackoffOptions, type RpcClient, type ServiceObserver } from '@micro-framework/core';
+import { Backoff, CallbackRoute, JsonLogger, Route, RpcProxy, inject, withTraceContext, type BackoffOptions, type RpcClient, type ServiceObserver } from '@micro-framework/core';
 import { context, propagation, trace, SpanKind } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -16,8 +16,8 @@ export interface RecordedEvent {
 }
 
 const eventNames: ReadonlyArray<keyof ServiceObserver> = [
-  'started', 'received', 'taskStarted', 'taskFinished', 'retryScheduled', 'callbackCalled', 'deadLettered', 'givenBack',
-  'connectionLost', 'connectionRestored', 'consumerCrashed', 'consumerReplaced', 'stopBegun', 'stopDrained', 'stopTimedOut', 'stopped',
+  'started', 'received', 'taskStarted', 'taskFinished', 'retryScheduled', 'callbackCalled', 'deadLettered', 'givenBack', 'dropped',
+  'rpcCall', 'connectionLost', 'connectionRestored', 'consumerCrashed', 'consumerReplaced', 'stopBegun', 'stopDrained', 'stopTimedOut', 'stopped',
 ];
 
 /** An observer that records every event it is told of, in order. */
@@ -94,6 +94,45 @@ export function telemetryScenarios(adapter: ConformanceAdapter): void {
       expect(logged(/dead-lettered/).map((line) => [line['level'], line['reason']]).sort()).toEqual([['warn', 'decode'], ['warn', 'exhausted']]);
       expect(logged(/^retry of .* scheduled/)).toHaveLength(2);
       for (const phase of [/ stopping /, / drained in /, / stopped$/]) expect(logged(phase), String(phase)).toHaveLength(1);
+    });
+
+    scenario(adapter, '41 telemetry: a final failure handed to the callback and the RPC calls a target makes through RpcProxy are reported and counted', ['rpc'], async (h) => {
+      const spec = h.spec('counted');
+      const rpcService = h.unique('counted-rpc');
+      const client: RpcClient = await h.adapter.createRpcClient!();
+      h.onCleanup(() => client.close());
+      function quote(sku: string): number {
+        if (sku === 'none') throw Object.assign(new Error('unknown sku'), { name: 'UnknownSku' });
+        return 3;
+      }
+      await h.startService(rpcService, [new Route({ target: quote, entrypoint: h.adapter.createRpcListener!({ name: 'quote' }) })]);
+      const outcomes: string[] = [];
+      const handled: unknown[] = [];
+      const ask = inject({ stock: new RpcProxy(() => client) }, async function ask({ stock }, payload: { sku: string }) {
+        outcomes.push(await stock.call(rpcService, 'quote', [payload.sku], { timeoutMs: 10_000 }).then(String, (error: Error) => error.name));
+        if (payload.sku === 'none') throw new RangeError('no quote');
+      });
+      const callback = (...args: unknown[]): void => void handled.push(args);
+      const route = new CallbackRoute({ target: ask, entrypoint: h.adapter.createListener(spec), backoff: new Backoff({ maxRetries: 0 }), callbackTarget: callback });
+      const { observer, events } = recordingObserver();
+      const { logger, lines } = recordingLogger();
+      const runner = await h.startService(spec.serviceName, [route], 10, { logger, metrics: { enabled: true, host: '127.0.0.1', port: 0 } }, [observer]);
+      await h.publishJson(spec.channel, { sku: 'pen' });
+      await h.publishJson(spec.channel, { sku: 'none' });
+      await waitFor(() => handled.length === 1 && outcomes.length === 2, 'both messages, one through the callback');
+      expect(outcomes.sort()).toEqual(['3', 'RemoteError']);
+      const named = (name: keyof ServiceObserver): Array<Record<string, unknown>> => events.filter((recorded) => recorded.name === name).map((recorded) => recorded.event);
+      expect(named('callbackCalled')).toEqual([expect.objectContaining({ route: route.metricLabel, attempt: 1, error: { name: 'RangeError', message: 'no quote' } })]);
+      expect(named('rpcCall').map((event) => [event['remoteService'], event['target'], event['outcome']]).sort()).toEqual([
+        [rpcService, 'quote', 'ok'],
+        [rpcService, 'quote', 'remote-error'],
+      ]);
+      expect(lines.filter((line) => line['level'] === 'warn' && /final failure after attempt 1 \(RangeError: no quote\)/.test(String(line['msg'])))).toHaveLength(1);
+      const scraped = await runner.metrics!.registry.metrics();
+      const service = `service="${spec.serviceName}"`;
+      expect(scraped).toContain(`micro_framework_callbacks_total{${service},context="default",route="${route.metricLabel}"} 1`);
+      expect(scraped).toContain(`micro_framework_rpc_client_calls_total{${service},remote_service="${rpcService}",target="quote",outcome="ok"} 1`);
+      expect(scraped).toContain(`micro_framework_rpc_client_calls_total{${service},remote_service="${rpcService}",target="quote",outcome="remote-error"} 1`);
     });
 
     scenario(adapter, '39 readiness: /readyz answers 503 with the reason while the broker is cut, 200 once the service consumes again; the connection is reported lost, then restored', ['networkFault'], async (h) => {
