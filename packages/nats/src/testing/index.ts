@@ -1,4 +1,4 @@
 export { natsJetStreamConformanceAdapter } from './nats-conformance-adapter.ts';
 export { natsCoreConformanceAdapter } from './nats-core-conformance-adapter.ts';
-export { NatsTestServer } from './nats-test-server.ts';
+export { NatsTestServer, type NatsTestAuth } from './nats-test-server.ts';
 export { conformanceAckWaitMs, conformanceStream, conformanceSubject } from './conformance-names.ts';

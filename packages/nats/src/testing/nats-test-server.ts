@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,18 +24,39 @@ async function answers(port: number): Promise<boolean> {
 }
 
 /**
+ * Credentials a NatsTestServer requires of every client: a user and password, a token, or an nkey
+ * user given by its public key ("U…"; the client signs the server's nonce with the matching seed).
+ */
+export type NatsTestAuth =
+  | { readonly user: string; readonly pass: string }
+  | { readonly token: string }
+  | { readonly nkey: string };
+
+/** The `authorization` block of a nats-server config file requiring `auth`. */
+function authorizationConfig(auth: NatsTestAuth): string {
+  const quoted = (text: string): string => JSON.stringify(text);
+  if ('token' in auth) return `authorization {\n  token: ${quoted(auth.token)}\n}\n`;
+  if ('nkey' in auth) {
+    if (!/^U[A-Z2-7]{55}$/.test(auth.nkey)) throw new Error('NatsTestServer: nkey must be a user public key (U…, 56 characters), never a seed');
+    return `authorization {\n  users = [ { nkey: ${quoted(auth.nkey)} } ]\n}\n`;
+  }
+  return `authorization {\n  user: ${quoted(auth.user)}\n  password: ${quoted(auth.pass)}\n}\n`;
+}
+
+/**
  * A nats-server with JetStream that a test suite owns: its own loopback port and store directory, so
  * it can be restarted (or killed) without touching the machine's shared server. Needs `nats-server`
- * on PATH (or NATS_SERVER_BIN).
+ * on PATH (or NATS_SERVER_BIN). With `auth` it is started from a config file (in its store directory,
+ * readable by the owner only) holding the credentials, so they never appear in its command line.
  */
 export class NatsTestServer {
   readonly port: number;
   readonly storeDir: string;
-  /** The user and password the server requires, when started with them. */
-  readonly auth: { readonly user: string; readonly pass: string } | undefined;
+  /** The credentials the server requires, when started with them. */
+  readonly auth: NatsTestAuth | undefined;
   #process: ChildProcess | undefined;
 
-  private constructor(port: number, storeDir: string, auth?: { user: string; pass: string }) {
+  private constructor(port: number, storeDir: string, auth?: NatsTestAuth) {
     this.port = port;
     this.storeDir = storeDir;
     this.auth = auth;
@@ -45,8 +66,8 @@ export class NatsTestServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  /** Starts a server; with `auth`, clients must give that user and password. */
-  static async start(options: { auth?: { user: string; pass: string } } = {}): Promise<NatsTestServer> {
+  /** Starts a server; with `auth`, clients must give that user and password, that token or sign with that nkey. */
+  static async start(options: { auth?: NatsTestAuth } = {}): Promise<NatsTestServer> {
     const server = new NatsTestServer(await freePort(), mkdtempSync(join(tmpdir(), 'micro-framework-nats-')), options.auth);
     await server.#launch();
     return server;
@@ -65,7 +86,12 @@ export class NatsTestServer {
 
   async #launch(): Promise<void> {
     const binary = process.env['NATS_SERVER_BIN'] ?? 'nats-server';
-    const auth = this.auth ? ['--user', this.auth.user, '--pass', this.auth.pass] : [];
+    const auth: string[] = [];
+    if (this.auth) {
+      const file = join(this.storeDir, 'nats-server.conf');
+      writeFileSync(file, authorizationConfig(this.auth), { mode: 0o600 });
+      auth.push('-c', file);
+    }
     const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir, ...auth], { stdio: 'ignore' });
     this.#process = child;
     const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`nats-server exited with ${code}`))));
