@@ -19,6 +19,7 @@ import { headersFromAmqp } from './amqp-headers.ts';
 import { type AmqpOptions } from './amqp-options.ts';
 import { delayTierMs, delayTierQueueName } from './delay-tiers.ts';
 import { declareExchange, type ExchangeDeclaration } from './exchange-declaration.ts';
+import { QueueConsumer } from './queue-consumer.ts';
 
 export interface AmqpListenerOptions {
   /** Drops (acks without calling the target) payloads for which it returns false; a throw dead-letters the message (reason `filter`). */
@@ -47,19 +48,16 @@ const tierRenewMs = 3_600_000;
  * Consumes one durable queue with manual acks and a prefetch of the context's maxWorkers, and carries
  * out core's decision for each message: ack once its route finished; a retry or a dead letter is
  * published mandatory and acked only once RabbitMQ confirmed it took it (a returned or unconfirmed
- * one hands the message back instead); a hand-back is a reject with requeue. After a connection loss
- * the queue is declared and consumed again.
+ * one hands the message back instead); a hand-back is a reject with requeue. After a connection loss,
+ * and when RabbitMQ cancels the consumer (the queue was deleted) or closes its channel, the queue is
+ * declared and consumed again (see QueueConsumer); the listener is not ready in between.
  */
 export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
   readonly #options: AmqpListenerOptions;
   #connection: AmqpConnection | undefined;
-  #detach: (() => void) | undefined;
-  #channel: Channel | undefined;
-  #consumerTag: string | undefined;
+  #consumer: QueueConsumer | undefined;
   /** Acks of the current channel, coalesced per event-loop turn. */
   #acks: AmqpAckWindow | undefined;
-  #stopping = false;
-  #stopped = false;
   /** When each delay tier was last declared on the current connection. */
   #tiersDeclared = new Map<number, number>();
   #model: ChannelModel | undefined;
@@ -96,8 +94,7 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
 
   override readiness(): string | undefined {
     if (!this.#connection?.isConnected) return 'no connection to RabbitMQ';
-    if (!this.#channel) return `not consuming ${this.queueName}`;
-    return undefined;
+    return this.#consumer ? this.#consumer.readiness() : `not consuming ${this.queueName}`;
   }
 
   override brokerNames(): Record<string, unknown> {
@@ -118,19 +115,26 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
     this.#connection = await sharedAmqpConnection(this.context, this.#options.amqp);
   }
 
+  /** Declares the topology and consumes, now and after every reconnection or loss of the consumer. */
   override async start(): Promise<void> {
-    this.#detach = await this.connection.attach((model) => this.#consume(model));
+    this.#consumer = new QueueConsumer({
+      connection: this.connection,
+      queue: this.queueName,
+      declare: (model) => this.#declare(model),
+      onChannel: (channel) => this.#deliveries(channel),
+      prefetch: this.#options.amqp?.prefetch ?? this.context.config.maxWorkers,
+      // The delay tiers may be gone with the queue: each is declared again before its next retry.
+      onLost: () => {
+        this.#tiersDeclared = new Map();
+      },
+      telemetry: this.runner.telemetry,
+    });
+    await this.#consumer.start();
   }
 
-  /** Cancels the consumer (and its renewal after a reconnection): RabbitMQ sends no more messages. */
+  /** Cancels the consumer (its renewal after a reconnection, and a restart after a loss): RabbitMQ sends no more messages. */
   override async stopIntake(): Promise<void> {
-    this.#stopping = true;
-    // Idempotent: a consumer set up after the first call is cancelled by the next one.
-    this.#detach?.();
-    const channel = this.#channel;
-    const tag = this.#consumerTag;
-    this.#consumerTag = undefined;
-    if (channel && tag) await channel.cancel(tag).catch(() => undefined);
+    await this.#consumer?.cancel();
   }
 
   /** Stops intake, drains in-flight deliveries (up to the timeout), sends their acks, then closes the channel. */
@@ -138,10 +142,7 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
     await this.stopIntake();
     await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
     this.#acks?.flush();
-    const channel = this.#channel;
-    this.#channel = undefined;
-    this.#stopped = true;
-    await channel?.close().catch(() => undefined);
+    await this.#consumer?.close();
   }
 
   /**
@@ -155,7 +156,7 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
     await this.#publishToQueue(delayTierQueueName(this.queueName, tier), message, headers, (force) => this.#declareTier(tier, force));
   }
 
-  /** Declares the exchange, the queue, its binding and its dead-letter queue on a channel. */
+  /** Declares the exchange, the queue, its binding and its dead-letter queue (`channel` is a short-lived one). */
   protected async declareTopology(channel: Channel): Promise<void> {
     await channel.assertQueue(this.queueName, { durable: true, arguments: this.#options.queueArguments });
     await this.#declareDeadLetterQueue();
@@ -254,17 +255,15 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
     }
   }
 
-  async #consume(model: ChannelModel): Promise<void> {
-    if (this.#stopping) return;
+  /** Declares the topology on `model`, the connection about to be consumed on, before each consume. */
+  async #declare(model: ChannelModel): Promise<void> {
     if (this.#model !== model) this.#tiersDeclared = new Map();
     this.#model = model;
-    const channel = await model.createChannel();
-    channel.on('error', () => undefined);
-    channel.on('close', () => {
-      if (this.#channel === channel) this.#channel = undefined;
-    });
-    await this.declareTopology(channel);
-    await channel.prefetch(this.#options.amqp?.prefetch ?? this.context.config.maxWorkers);
+    await this.#withChannel((channel) => this.declareTopology(channel));
+  }
+
+  /** What handles the deliveries of a channel consumed on: its own ack window and settlement. */
+  #deliveries(channel: Channel): (message: ConsumeMessage) => void {
     const acks = new AmqpAckWindow(channel);
     this.#acks = acks;
     const settlement: Settlement<ConsumeMessage> = {
@@ -276,20 +275,10 @@ export abstract class AmqpListener extends Entrypoint<ConsumeMessage> {
         channel.reject(message, true);
       },
     };
-    const { consumerTag } = await channel.consume(this.queueName, (message) => {
-      if (!message) return;
+    return (message) => {
       acks.delivered(message);
       void this.deliver(message, this.#incoming(message), settlement);
-    });
-    this.#channel = channel;
-    this.#consumerTag = consumerTag;
-    // A stop that began while this consumer was being set up (a reconnection) cancels it now, and
-    // closes its channel when the stop is already over.
-    if (this.#stopping) await this.stopIntake();
-    if (this.#stopped && this.#channel === channel) {
-      this.#channel = undefined;
-      await channel.close().catch(() => undefined);
-    }
+    };
   }
 
   #incoming(message: ConsumeMessage): IncomingMessage {

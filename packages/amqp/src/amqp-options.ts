@@ -1,4 +1,4 @@
-import type { Config } from '@micro-framework/core';
+import { optionsDigest, type Config } from '@micro-framework/core';
 import type { SocketOptions } from 'amqplib';
 
 /** How to reach RabbitMQ. Read from the service config key `amqp`, else AMQP_URL, else loopback. */
@@ -40,7 +40,11 @@ export function redactUrl(url: string): string {
   }
 }
 
-/** A stable key for one broker address (same URL, same connection), without the password. */
+/**
+ * The key of one connection of a context: routes share it only when all their options are equal
+ * (URL with its credentials, TLS, heartbeat...). It names the broker without the password and tells
+ * option sets apart by a one-way digest (see optionsDigest), never by a secret.
+ */
 export function connectionKey(options: AmqpOptions): string {
-  return `amqp:${redactUrl(options.url ?? defaultAmqpUrl)}`;
+  return `amqp:${redactUrl(options.url ?? defaultAmqpUrl)}:${optionsDigest({ ...options, url: options.url ?? defaultAmqpUrl })}`;
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   ExtensionIsStopped,
+  MicroFrameworkError,
   PendingCalls,
   RpcClient,
   RpcCommand,
@@ -8,6 +9,7 @@ import {
   RpcTargetNotFound,
   decodeJson,
   defaultRpcTimeoutMs,
+  defaultTelemetry,
   encodeJson,
   parseRpcReply,
   rpcRequestBody,
@@ -18,7 +20,14 @@ import {
 import type { ChannelModel, ConsumeMessage, Message } from 'amqplib';
 import { AmqpConnection, PublishError } from './amqp-connection.ts';
 import type { AmqpOptions } from './amqp-options.ts';
+import { QueueConsumer } from './queue-consumer.ts';
 import { rpcExchange, rpcRequestRoutingKey, rpcRoutingKey } from './rpc-names.ts';
+
+/**
+ * The client's reply queue was lost while calls waited: RabbitMQ cancelled its consumer (the queue
+ * was deleted) or closed its channel. Their replies cannot arrive, whether or not their targets ran.
+ */
+export class ReplyQueueLost extends MicroFrameworkError {}
 
 /**
  * Calls RPC targets over RabbitMQ with one exclusive reply queue per client, bound to `ufw-rpc` under
@@ -26,7 +35,9 @@ import { rpcExchange, rpcRequestRoutingKey, rpcRoutingKey } from './rpc-names.ts
  * then asks the service for its targets to tell "service down" (RpcNoResponders) from "no such
  * target" (RpcTargetNotFound). Requests carry the caller's deadline (AMQP `expiration` and the
  * `x-rpc-deadline` header), so one still queued when the caller gave up is never run. Late replies of
- * timed-out calls are dropped.
+ * timed-out calls are dropped. When RabbitMQ ends the reply consumer (the reply queue was deleted),
+ * the calls waiting fail at once with ReplyQueueLost and the queue is declared and consumed again;
+ * calls made meanwhile wait for it (within their timeout).
  */
 export class AmqpRpcClient extends RpcClient {
   readonly connection: AmqpConnection;
@@ -35,6 +46,7 @@ export class AmqpRpcClient extends RpcClient {
   readonly #pending = new PendingCalls();
   #ready: Promise<void> | undefined;
   #removeReturnListener: (() => void) | undefined;
+  #replies: QueueConsumer | undefined;
 
   /** With `connection`, shares it; otherwise opens its own from `amqp` (closed by close()). */
   constructor(options: { connection?: AmqpConnection; amqp?: AmqpOptions } = {}) {
@@ -45,7 +57,17 @@ export class AmqpRpcClient extends RpcClient {
 
   override async call<T = unknown>(service: string, target: string, args: readonly unknown[] = [], options: RpcCallOptions = {}): Promise<T> {
     await this.#setup();
-    const timeoutMs = options.timeoutMs ?? defaultRpcTimeoutMs;
+    let timeoutMs = options.timeoutMs ?? defaultRpcTimeoutMs;
+    // The reply queue is being set up again (RabbitMQ cancelled its consumer): a reply would find no queue.
+    const replies = this.#replies;
+    const lost = replies?.lost;
+    if (replies && lost !== undefined) {
+      const began = performance.now();
+      if (!(await replies.recovered(timeoutMs))) {
+        throw new ReplyQueueLost(`RPC ${service}.${target} not sent: reply queue ${this.replyQueue} lost (${lost}) and not consuming again within ${timeoutMs} ms`);
+      }
+      timeoutMs = Math.max(1, Math.round(timeoutMs - (performance.now() - began)));
+    }
     const correlationId = randomUUID();
     const reply = this.#pending.wait(correlationId, service, target, timeoutMs);
     // The call ends with the reply; the confirm is not awaited first (a reply proves the request was
@@ -63,18 +85,38 @@ export class AmqpRpcClient extends RpcClient {
     return (await reply) as T;
   }
 
-  /** Rejects pending calls with ExtensionIsStopped and closes the connection if this client opened it. */
+  /**
+   * Rejects pending calls with ExtensionIsStopped, stops consuming replies and closes the connection
+   * if this client opened it.
+   */
   override async close(): Promise<void> {
     this.#pending.rejectAll(new ExtensionIsStopped('AmqpRpcClient'));
     this.#removeReturnListener?.();
+    await this.#replies?.close();
     if (this.#owned) await this.connection.stop();
   }
 
   #setup(): Promise<void> {
     this.#ready ??= (async () => {
       if (this.#owned) await this.connection.setup();
-      this.#removeReturnListener = this.connection.onReturn((message) => this.#onReturned(message));
-      await this.connection.attach((model) => this.#listen(model));
+      this.#removeReturnListener ??= this.connection.onReturn((message) => this.#onReturned(message));
+      const replies = new QueueConsumer({
+        connection: this.connection,
+        queue: this.replyQueue,
+        noAck: true,
+        declare: (model) => this.#declareReplyQueue(model),
+        onChannel: () => (message) => this.#onReply(message),
+        // Replies sent while the queue was gone are lost: the calls waiting for them end now.
+        onLost: (error) => this.#pending.rejectAll(new ReplyQueueLost(`${error.message}: the reply cannot arrive (the target may have run)`, { cause: error })),
+        telemetry: this.connection.isBound ? this.connection.runner.telemetry : defaultTelemetry(),
+      });
+      try {
+        await replies.start();
+      } catch (error) {
+        await replies.close();
+        throw error;
+      }
+      this.#replies = replies;
     })().catch((error: unknown) => {
       this.#ready = undefined;
       throw error;
@@ -82,13 +124,17 @@ export class AmqpRpcClient extends RpcClient {
     return this.#ready;
   }
 
-  async #listen(model: ChannelModel): Promise<void> {
+  /** Declares the exclusive reply queue, bound to `ufw-rpc` under its name, on a short-lived channel of `model`. */
+  async #declareReplyQueue(model: ChannelModel): Promise<void> {
     const channel = await model.createChannel();
     channel.on('error', () => undefined);
-    await channel.assertExchange(rpcExchange, 'topic', { durable: true });
-    await channel.assertQueue(this.replyQueue, { exclusive: true, autoDelete: true, durable: false });
-    await channel.bindQueue(this.replyQueue, rpcExchange, this.replyQueue);
-    await channel.consume(this.replyQueue, (message) => message && this.#onReply(message), { noAck: true });
+    try {
+      await channel.assertExchange(rpcExchange, 'topic', { durable: true });
+      await channel.assertQueue(this.replyQueue, { exclusive: true, autoDelete: true, durable: false });
+      await channel.bindQueue(this.replyQueue, rpcExchange, this.replyQueue);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
   }
 
   #onReply(message: ConsumeMessage): void {

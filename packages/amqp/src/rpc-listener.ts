@@ -7,12 +7,14 @@ import {
   type RpcAnswer,
   type RpcEntrypointOptions,
   type StopOptions,
+  type Telemetry,
 } from '@micro-framework/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { sharedAmqpConnection, type AmqpConnection } from './amqp-connection.ts';
 import { headersFromAmqp } from './amqp-headers.ts';
 import { isPythonCaller, pythonReplyBody } from './python-dialect.ts';
 import { connectionKey, type AmqpOptions } from './amqp-options.ts';
+import { QueueConsumer } from './queue-consumer.ts';
 import { rpcBroadcastRoutingKey, rpcExchange, rpcRoutingKey, rpcServiceQueueName, rpcTargetQueueName } from './rpc-names.ts';
 
 type Answer = (message: ConsumeMessage) => Promise<RpcAnswer>;
@@ -23,70 +25,72 @@ type Track = (work: Promise<void>) => Promise<void>;
  * through `ufw-rpc` with the request's reply_to and correlation_id, then the request is acked; a
  * request whose caller gave up is acked without a reply; one refused because its route is stopping
  * is requeued for another instance. A reply RabbitMQ does not confirm is not retried (the caller's
- * timeout ends the call): the request is acked rather than run again and again. Consumers are
- * re-created after a reconnection.
+ * timeout ends the call): the request is acked rather than run again and again. The queue is
+ * declared and consumed again after a reconnection, and when RabbitMQ cancels the consumer (the
+ * queue was deleted) or closes its channel (see QueueConsumer).
  */
 class RpcQueueConsumer {
   readonly #connection: AmqpConnection;
   readonly #queue: string;
   readonly #bindings: readonly string[];
-  readonly #prefetch: number;
   readonly #answer: Answer;
   readonly #track: Track;
-  #channel: Channel | undefined;
-  #tag: string | undefined;
-  #detach: (() => void) | undefined;
-  #stopping = false;
+  readonly #consumer: QueueConsumer;
 
   /** `track` counts each request, from receipt to its ack, as in-flight work of the owner. */
-  constructor(connection: AmqpConnection, queue: string, bindings: readonly string[], prefetch: number, answer: Answer, track: Track = (work) => work) {
+  constructor(
+    connection: AmqpConnection,
+    telemetry: Telemetry,
+    queue: string,
+    bindings: readonly string[],
+    prefetch: number,
+    answer: Answer,
+    track: Track = (work) => work,
+  ) {
     this.#connection = connection;
     this.#queue = queue;
     this.#bindings = bindings;
-    this.#prefetch = prefetch;
     this.#answer = answer;
     this.#track = track;
+    this.#consumer = new QueueConsumer({
+      connection,
+      queue,
+      prefetch,
+      telemetry,
+      declare: (model) => this.#declare(model),
+      onChannel: (channel) => (message) => void this.#track(this.#settle(channel, message)),
+    });
   }
 
   async start(): Promise<void> {
-    this.#detach = await this.#connection.attach((model) => this.#consume(model));
+    await this.#consumer.start();
   }
 
-  /** True while a consumer runs on a live channel. */
-  get isConsuming(): boolean {
-    return this.#channel !== undefined && this.#tag !== undefined && this.#connection.isConnected;
+  /** Why requests are not taken now (the consumer is being set up again), or undefined while it consumes. */
+  readiness(): string | undefined {
+    return this.#connection.isConnected ? this.#consumer.readiness() : 'no connection to RabbitMQ';
   }
 
-  /** Stops taking requests; the caller drains in-flight ones, then calls close(). */
+  /** Stops taking requests (and setting the consumer up again); the caller drains in-flight ones, then calls close(). */
   async cancel(): Promise<void> {
-    this.#stopping = true;
-    this.#detach?.();
-    const tag = this.#tag;
-    this.#tag = undefined;
-    if (this.#channel && tag) await this.#channel.cancel(tag).catch(() => undefined);
+    await this.#consumer.cancel();
   }
 
   async close(): Promise<void> {
-    const channel = this.#channel;
-    this.#channel = undefined;
-    await channel?.close().catch(() => undefined);
+    await this.#consumer.close();
   }
 
-  async #consume(model: ChannelModel): Promise<void> {
-    if (this.#stopping) return;
+  /** Declares `ufw-rpc`, the queue and its bindings on a short-lived channel of `model`. */
+  async #declare(model: ChannelModel): Promise<void> {
     const channel = await model.createChannel();
     channel.on('error', () => undefined);
-    await channel.assertExchange(rpcExchange, 'topic', { durable: true });
-    await channel.assertQueue(this.#queue, { durable: true });
-    for (const key of this.#bindings) await channel.bindQueue(this.#queue, rpcExchange, key);
-    await channel.prefetch(this.#prefetch);
-    const { consumerTag } = await channel.consume(this.#queue, (message) => {
-      if (message) void this.#track(this.#settle(channel, message));
-    });
-    this.#channel = channel;
-    this.#tag = consumerTag;
-    // A stop that began while this consumer was being set up (a reconnection) cancels it now.
-    if (this.#stopping) await this.cancel();
+    try {
+      await channel.assertExchange(rpcExchange, 'topic', { durable: true });
+      await channel.assertQueue(this.#queue, { durable: true });
+      for (const key of this.#bindings) await channel.bindQueue(this.#queue, rpcExchange, key);
+    } finally {
+      await channel.close().catch(() => undefined);
+    }
   }
 
   async #settle(channel: Channel, message: ConsumeMessage): Promise<void> {
@@ -130,7 +134,7 @@ class RpcIntrospection extends Extension {
     const keys = [RpcCommand.listTargets, RpcCommand.getTarget].flatMap((command) => [rpcRoutingKey(service, command), rpcBroadcastRoutingKey(service, command)]);
     const dispatcher = new RpcDispatcher(this.runner);
     const queue = rpcServiceQueueName(service);
-    this.#consumer = new RpcQueueConsumer(this.#connection, queue, keys, 10, (message) =>
+    this.#consumer = new RpcQueueConsumer(this.#connection, this.runner.telemetry, queue, keys, 10, (message) =>
       dispatcher.answer(message, { body: message.content, headers: headersFromAmqp(message.properties.headers), channel: queue }),
     );
     await this.#consumer.start();
@@ -170,7 +174,7 @@ export class AmqpRpcListener extends RpcEntrypoint<ConsumeMessage> {
   }
 
   override readiness(): string | undefined {
-    return this.#consumer?.isConsuming ? undefined : `not consuming ${this.queueName}`;
+    return this.#consumer ? this.#consumer.readiness() : `not consuming ${this.queueName}`;
   }
 
   override brokerNames(): Record<string, unknown> {
@@ -183,7 +187,7 @@ export class AmqpRpcListener extends RpcEntrypoint<ConsumeMessage> {
     const service = this.context.config.serviceName;
     const keys = [rpcRoutingKey(service, this.rpcName)];
     const dispatcher = new RpcDispatcher(this.runner);
-    this.#consumer = new RpcQueueConsumer(connection, this.queueName, keys, this.context.config.maxWorkers, (message) =>
+    this.#consumer = new RpcQueueConsumer(connection, this.runner.telemetry, this.queueName, keys, this.context.config.maxWorkers, (message) =>
       dispatcher.answer(
         message,
         {

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { Runner, type Route } from '@micro-framework/core';
+import { Runner, type Route, type ServiceObserver } from '@micro-framework/core';
 import type { Channel } from 'amqplib';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import { AmqpConnection } from '../src/index.ts';
@@ -11,11 +11,14 @@ export const url = process.env['AMQP_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672
 export const unique = (label: string): string => `${label}-${randomUUID().slice(0, 8)}`;
 
 /** Starts services on the machine's RabbitMQ and stops them all at `stopAll()`. */
-export function services(): { serve(serviceName: string, routes: Route[], config?: Record<string, unknown>): Promise<Runner>; stopAll(): Promise<void> } {
+export function services(): {
+  serve(serviceName: string, routes: Route[], config?: Record<string, unknown>, observers?: readonly ServiceObserver[]): Promise<Runner>;
+  stopAll(): Promise<void>;
+} {
   const runners: Runner[] = [];
   return {
-    async serve(serviceName, routes, config = {}) {
-      const runner = new Runner({ config: { serviceName, amqp: { url }, ...config }, contexts: [{ routes }] });
+    async serve(serviceName, routes, config = {}, observers = []) {
+      const runner = new Runner({ config: { serviceName, amqp: { url }, ...config }, contexts: [{ routes }], observers });
       runners.push(runner);
       await runner.start();
       return runner;

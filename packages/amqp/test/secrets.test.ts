@@ -67,3 +67,19 @@ describe('secrets', () => {
     expect(leaks(secret)).toEqual([]);
   });
 });
+
+describe('the connection routes of one context share', () => {
+  it('is shared only by routes with the same options: a route with another password gets its own (and is refused)', async () => {
+    function handleRightly(): void {}
+    function handleWrongly(): void {}
+    const wrongUrl = url.replace(secret, `${secret}-wrong`);
+    const runner = new Runner({
+      config: { serviceName: unique('shared'), amqp: { url } },
+      contexts: [{ routes: [
+        new Route({ target: handleRightly, entrypoint: new AmqpEventListener({ sourceService: unique('right'), eventName: 'made' }) }),
+        new Route({ target: handleWrongly, entrypoint: new AmqpEventListener({ sourceService: unique('wrong'), eventName: 'made', amqp: { url: wrongUrl } }) }),
+      ] }],
+    });
+    await expect(runner.start()).rejects.toThrow(/ACCESS_REFUSED|403|authenticat/i);
+  });
+});

@@ -78,6 +78,8 @@ export class ConsumerSupervisor {
       }
       try {
         await this.#options.start(this.#stopping.signal);
+        // A start that saw the stop released what it opened: nothing was replaced.
+        if (this.isStopped) return;
         this.#restarts += 1;
         (this.#options.telemetry ?? noTelemetry).emit('consumerReplaced', { consumer: this.#options.name ?? 'consumer' });
         return;

@@ -4,6 +4,7 @@ export * from './abortable-delay.ts';
 export * from './meta.ts';
 export * from './config.ts';
 export * from './logger.ts';
+export * from './options-digest.ts';
 export * from './telemetry.ts';
 export * from './prometheus-metrics.ts';
 export * from './metrics-server.ts';

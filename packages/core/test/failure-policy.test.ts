@@ -3,6 +3,7 @@ import {
   Backoff,
   ConcurrencyLimiter,
   ConsumerSupervisor,
+  Telemetry,
   DeadLetterHeader,
   DeliveryLimitReached,
   EncodeError,
@@ -174,6 +175,32 @@ describe('ConsumerSupervisor', () => {
     supervisor.lost();
     await supervisor.stop();
     expect(starts).toBe(3);
+  });
+
+  it('reports no replacement when a stop came while the restart was starting the loop', async () => {
+    const replaced: unknown[] = [];
+    let release: () => void = () => undefined;
+    let starting = false;
+    let waiting = false;
+    const supervisor = new ConsumerSupervisor({
+      minDelayMs: 1,
+      telemetry: new Telemetry([{ consumerReplaced: (event) => replaced.push(event) }]),
+      start: async (signal) => {
+        if (!starting) return;
+        waiting = true;
+        await new Promise<void>((resolve) => (release = resolve));
+        if (signal.aborted) return; // released what it opened, as the contract asks
+      },
+    });
+    await supervisor.start();
+    starting = true;
+    supervisor.lost();
+    await waitUntil(() => waiting, 'the restart to be starting');
+    const stopped = supervisor.stop();
+    release();
+    await stopped;
+    expect(replaced).toEqual([]);
+    expect(supervisor.restarts).toBe(0);
   });
 });
 

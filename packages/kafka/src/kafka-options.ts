@@ -1,4 +1,4 @@
-import type { Config } from '@micro-framework/core';
+import { optionsDigest, type Config } from '@micro-framework/core';
 import type { KafkaConfig } from 'kafkajs';
 
 /**
@@ -19,10 +19,14 @@ export function kafkaOptionsFromConfig(config: Config): KafkaOptions {
   return { brokers: brokersFromEnv(), clientId: config.serviceName, ...((config['kafka'] ?? {}) as KafkaOptions) };
 }
 
-/** A key naming one broker list (no credentials), to share one client per context. */
+/**
+ * The key of one client of a context: routes share it only when all their options are equal
+ * (brokers, SASL, TLS, clientId...). It names the brokers and tells option sets apart by a one-way
+ * digest (see optionsDigest), never by a secret.
+ */
 export function kafkaClientKey(options: KafkaOptions): string {
   const brokers = Array.isArray(options.brokers) ? options.brokers.join(',') : 'dynamic';
-  return `kafka:${brokers}`;
+  return `kafka:${brokers}:${optionsDigest(options)}`;
 }
 
 /** The broker list as connection events name it (host:port pairs, no credentials). */

@@ -55,3 +55,18 @@ describe('secrets', () => {
     expect(leaks(secret)).toEqual([]);
   }, 120_000);
 });
+
+describe('the client routes of one context share', () => {
+  it('is shared only by routes with the same options: a route with another SASL password gets its own (and is refused)', async () => {
+    function handleRightly(): void {}
+    function handleWrongly(): void {}
+    const runner = new Runner({
+      config: { serviceName: unique('shared'), kafka: sasl(secret) },
+      contexts: [{ routes: [
+        new Route({ target: handleRightly, entrypoint: new TopicListener({ topic: unique('right-topic') }) }),
+        new Route({ target: handleWrongly, entrypoint: new TopicListener({ topic: unique('wrong-topic'), kafka: sasl(`${secret}-wrong`) }) }),
+      ] }],
+    });
+    await expect(runner.start()).rejects.toThrow(/SASL|authenticat/i);
+  });
+});

@@ -1,4 +1,4 @@
-import type { Config } from '@micro-framework/core';
+import { optionsDigest, type Config } from '@micro-framework/core';
 import type { ConnectionOptions } from '@nats-io/transport-node';
 
 /**
@@ -15,10 +15,14 @@ export function natsOptionsFromConfig(config: Config): NatsOptions {
   return { servers: process.env['NATS_URL'] ?? defaultNatsUrl, ...((config['nats'] ?? {}) as NatsOptions) };
 }
 
-/** A key naming one server list (never the credentials), to share one connection per context. */
+/**
+ * The key of one connection of a context: routes share it only when all their options are equal
+ * (servers, credentials, TLS...). It names the servers without credentials and tells option sets
+ * apart by a one-way digest (see optionsDigest), never by a secret.
+ */
 export function natsConnectionKey(options: NatsOptions): string {
   const servers = Array.isArray(options.servers) ? options.servers.join(',') : String(options.servers ?? defaultNatsUrl);
-  return `nats:${servers.replace(/\/\/[^@/]*@/g, '//***@')}`;
+  return `nats:${servers.replace(/\/\/[^@/]*@/g, '//***@')}:${optionsDigest(options)}`;
 }
 
 /** NATS names (consumers, streams, KV keys) accept letters, digits, dash and underscore. */

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { optionsDigest } from '../src/index.ts';
+
+describe('optionsDigest', () => {
+  it('tells apart options that differ in a credential, and shows none of it', () => {
+    const secret = 'tok-3f9a1c77e2';
+    const base = { servers: ['nats://127.0.0.1:4222'], token: secret };
+    const digest = optionsDigest(base);
+    expect(digest).toMatch(/^[0-9a-f]{16}$/);
+    expect(digest).not.toContain(secret);
+    expect(optionsDigest({ token: secret, servers: ['nats://127.0.0.1:4222'] })).toBe(digest);
+    expect(optionsDigest({ ...base, token: `${secret}x` })).not.toBe(digest);
+    expect(optionsDigest({ ...base, tls: { ca: Buffer.from('a') } })).not.toBe(optionsDigest({ ...base, tls: { ca: Buffer.from('b') } }));
+  });
+
+  it('counts functions and class instances by identity, and survives cycles', () => {
+    const authenticator = (): undefined => undefined;
+    expect(optionsDigest({ authenticator })).toBe(optionsDigest({ authenticator }));
+    expect(optionsDigest({ authenticator })).not.toBe(optionsDigest({ authenticator: (): undefined => undefined }));
+    class Mechanism {}
+    const mechanism = new Mechanism();
+    expect(optionsDigest({ sasl: mechanism })).not.toBe(optionsDigest({ sasl: new Mechanism() }));
+    const cyclic: Record<string, unknown> = { a: 1 };
+    cyclic['self'] = cyclic;
+    expect(optionsDigest(cyclic)).toMatch(/^[0-9a-f]{16}$/);
+  });
+});
