@@ -4,9 +4,6 @@ import {
   MicroFrameworkError,
   PendingCalls,
   RpcClient,
-  RpcCommand,
-  RpcNoResponders,
-  RpcTargetNotFound,
   decodeJson,
   defaultRpcTimeoutMs,
   defaultTelemetry,
@@ -164,13 +161,8 @@ export class AmqpRpcClient extends RpcClient {
       return;
     }
     this.#pending.settle(id, async (call) => {
-      if (call.target === RpcCommand.listTargets || call.target === RpcCommand.getTarget) throw new RpcNoResponders(call.service, call.target);
       // Unroutable: is the service up without that target, or is nobody there?
-      const timeoutMs = Math.max(1, Math.min(2_000, call.deadline - Date.now()));
-      await this.listTargets(call.service, { timeoutMs }).catch((error: unknown) => {
-        throw error instanceof RpcNoResponders ? new RpcNoResponders(call.service, call.target) : error;
-      });
-      throw new RpcTargetNotFound(call.service, call.target);
+      return this.explainUnanswered(call.service, call.target, Math.max(1, Math.min(2_000, call.deadline - Date.now())));
     });
   }
 }

@@ -1,4 +1,4 @@
-import { RemoteError, RpcTargetNotFound } from './errors.ts';
+import { RemoteError, RpcNoResponders, RpcTargetNotFound } from './errors.ts';
 import { RpcCommand, normalizeTargetInfo, type RpcTargetInfo } from './rpc-protocol.ts';
 
 export interface RpcCallOptions {
@@ -37,6 +37,24 @@ export abstract class RpcClient {
           ? (...args: unknown[]) => this.call(service, property, args, options)
           : undefined,
     });
+  }
+
+  /**
+   * Why nobody took a call of `service.target` (NATS "no responders", an unroutable AMQP request):
+   * asks the service for its targets. Rejects with RpcTargetNotFound only when the service answers
+   * without that target; with RpcNoResponders when nobody answers, or when the service lists the
+   * target (it is starting or stopping, and that route does not consume now).
+   */
+  protected async explainUnanswered(service: string, target: string, timeoutMs: number): Promise<never> {
+    if (target === RpcCommand.listTargets || target === RpcCommand.getTarget) throw new RpcNoResponders(service, target);
+    let targets: RpcTargetInfo[];
+    try {
+      targets = await this.listTargets(service, { timeoutMs });
+    } catch (error) {
+      throw error instanceof RpcNoResponders ? new RpcNoResponders(service, target) : error;
+    }
+    if (targets.some((info) => info.name === target)) throw new RpcNoResponders(service, target);
+    throw new RpcTargetNotFound(service, target);
   }
 
   /** Describes every target the service exposes (a Python service's descriptions normalized alike). */

@@ -5,8 +5,6 @@ import {
   RpcCommand,
   RpcDispatcher,
   RpcEntrypoint,
-  RpcNoResponders,
-  RpcTargetNotFound,
   RpcTimeout,
   decodeJson,
   defaultRpcTimeoutMs,
@@ -191,12 +189,7 @@ export class NatsRpcClient extends RpcClient {
     if (outcome.kind === 'timeout') throw new RpcTimeout(service, target, timeoutMs);
     if (outcome.kind === 'closed') throw new ExtensionIsStopped('NatsRpcClient');
     if (outcome.kind === 'no-responders') {
-      if (target === RpcCommand.listTargets || target === RpcCommand.getTarget) throw new RpcNoResponders(service, target);
-      const left = Math.max(1, Math.min(2_000, timeoutMs - (Date.now() - started)));
-      await this.listTargets(service, { timeoutMs: left }).catch((probe: unknown) => {
-        throw probe instanceof RpcNoResponders ? new RpcNoResponders(service, target) : probe;
-      });
-      throw new RpcTargetNotFound(service, target);
+      return this.explainUnanswered(service, target, Math.max(1, Math.min(2_000, timeoutMs - (Date.now() - started))));
     }
     return unwrapRpcReply(parseRpcReply(decodeJson(outcome.message.data)), service, target) as T;
   }
