@@ -1,0 +1,37 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import { runChaos } from '../src/orchestrator.ts';
+import { randomSeed } from '../src/prng.ts';
+import { recordRun, writeResults, type Results } from '../src/render.ts';
+
+// The CI short run of issue #13 on NATS JetStream: 2,000 messages, one kill, one broker restart, one
+// 10 s cut. A random seed each time (CHAOS_SEED replays one); the seed is in every failure message.
+it('short chaos run on NATS JetStream: nothing lost, no RPC call hung', async () => {
+  const seed = process.env['CHAOS_SEED'] ? Number(process.env['CHAOS_SEED']) : randomSeed();
+  const lines: string[] = [];
+  const run = await runChaos({ broker: 'nats', messages: 2_000, seconds: 25, seed, short: true, drainTimeoutMs: 60_000, log: (line) => lines.push(line) });
+  const f = run.figures;
+  console.log([...lines, `lost ${f.lost}, hung ${f.rpc.hung}, duplicates ${f.duplicates}, dead letters ${JSON.stringify(f.deadLettered.byReason)}`].join('\n'));
+
+  const verdict = { seed, lost: f.lost, lostIds: f.lostIds, hung: f.rpc.hung, hungIds: f.rpc.hungIds, runDir: run.runDir };
+  expect(verdict).toEqual({ seed, lost: 0, lostIds: [], hung: 0, hungIds: [], runDir: undefined });
+  expect(f.confirmedPublished, `seed ${seed}: every publish confirmed`).toBe(2_000);
+  expect(f.recovery.map((r) => r.fault.kind).sort()).toEqual(['cut', 'kill', 'restart-broker']);
+  // Poison reached the dead-letter stream with its reason, and the callback handled the exhausted ones.
+  expect(f.deadLettered.byReason['decode'] ?? 0, `seed ${seed}`).toBeGreaterThan(0);
+  expect(f.deadLettered.unsafeHeaders, `seed ${seed}: no CR/LF in dead-letter headers`).toBe(0);
+  expect(f.callbacksHandled, `seed ${seed}`).toBeGreaterThan(0);
+
+  // The results files are written and merged (here into a scratch directory, not reliability/results).
+  const out = mkdtempSync(join(tmpdir(), 'chaos-results-'));
+  try {
+    writeResults(out, recordRun(run, process.cwd()));
+    const written = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as Results;
+    expect(written.runs.nats?.figures.lost).toBe(0);
+    expect(readFileSync(join(out, 'latest.md'), 'utf8')).toContain('| **lost** | **0** |');
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}, 180_000);
