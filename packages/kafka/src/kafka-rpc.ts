@@ -41,6 +41,9 @@ export const RpcHeader = { correlationId: 'x-correlation-id', replyTo: 'x-reply-
 /** How long a starting RPC server waits for its consumer to join and fetch before start resolves anyway. */
 const serverReadyTimeoutMs = 30_000;
 
+/** How long a Kafka RPC request group waits for an instance that died: 10 s (kafkajs's default is 30 s). */
+export const defaultRpcSessionTimeoutMs = 10_000;
+
 /**
  * Consumes a service's request topic and answers through each request's reply topic. The requests of
  * a batch are answered concurrently (each under its route's worker limit), each reply sent as soon as
@@ -59,9 +62,13 @@ class KafkaRpcServer extends Extension {
   #replies: ReplySender | undefined;
   #intakeStopped = false;
 
-  constructor(client: KafkaClientExtension) {
+  readonly #sessionTimeoutMs: number;
+
+  /** `sessionTimeoutMs`: how long the group waits for an instance that died before another takes its requests. */
+  constructor(client: KafkaClientExtension, options: { sessionTimeoutMs?: number } = {}) {
     super();
     this.#client = client;
+    this.#sessionTimeoutMs = options.sessionTimeoutMs ?? defaultRpcSessionTimeoutMs;
   }
 
   get #topic(): string {
@@ -116,7 +123,13 @@ class KafkaRpcServer extends Extension {
    */
   async #startConsumer(signal: AbortSignal): Promise<void> {
     const topic = this.#topic;
-    const consumer = this.#client.kafka.consumer({ groupId: topic, maxWaitTimeInMs: 50, heartbeatInterval: 1_000, allowAutoTopicCreation: false });
+    const consumer = this.#client.kafka.consumer({
+      groupId: topic,
+      maxWaitTimeInMs: 50,
+      heartbeatInterval: 1_000,
+      sessionTimeout: this.#sessionTimeoutMs,
+      allowAutoTopicCreation: false,
+    });
     this.#health?.follow(consumer);
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       // kafkajs does not restart after some crashes: replace the consumer so requests are answered again.
@@ -188,11 +201,19 @@ class KafkaRpcServer extends Extension {
  */
 export class KafkaRpcListener extends RpcEntrypoint<KafkaMessage> {
   readonly #kafka: KafkaOptions | undefined;
+  readonly #sessionTimeoutMs: number | undefined;
   #server: KafkaRpcServer | undefined;
 
-  constructor(options: RpcEntrypointOptions & { kafka?: KafkaOptions } = {}) {
+  /**
+   * `sessionTimeoutMs` (default 10 s, the broker's minimum is 6 s by default): how long the request
+   * group waits for an instance that died (its requests wait that long, and so does the start of
+   * the next instance). The RPC routes of a context share one request consumer: the first one's
+   * setting counts.
+   */
+  constructor(options: RpcEntrypointOptions & { kafka?: KafkaOptions; sessionTimeoutMs?: number } = {}) {
     super(options);
     this.#kafka = options.kafka;
+    this.#sessionTimeoutMs = options.sessionTimeoutMs;
   }
 
   override get messagingSystem(): string {
@@ -210,7 +231,7 @@ export class KafkaRpcListener extends RpcEntrypoint<KafkaMessage> {
 
   override async setup(): Promise<void> {
     const client = await sharedKafkaClient(this.context, this.#kafka);
-    this.#server = await this.context.shared(`${kafkaClientKey(client.options)}:rpc-server`, () => new KafkaRpcServer(client));
+    this.#server = await this.context.shared(`${kafkaClientKey(client.options)}:rpc-server`, () => new KafkaRpcServer(client, { sessionTimeoutMs: this.#sessionTimeoutMs }));
   }
 
   override async stop(options: StopOptions = {}): Promise<void> {

@@ -29,8 +29,14 @@ export class KafkaPublisher {
   /** Publishes `payload` (JSON, or bytes as they are) to `topic`; resolves once all in-sync replicas acknowledged. */
   async publish(topic: string, payload: unknown, options: KafkaPublishOptions = {}): Promise<RecordMetadata[]> {
     if (this.#owned) {
-      this.#connected ??= this.#producer.connect();
-      await this.#connected;
+      const connecting = (this.#connected ??= this.#producer.connect());
+      try {
+        await connecting;
+      } catch (error) {
+        // A connect that failed (the broker was away) is not kept: the next publish connects again.
+        if (this.#connected === connecting) this.#connected = undefined;
+        throw error;
+      }
     }
     return this.#producer.send({
       topic,
