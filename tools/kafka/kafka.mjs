@@ -4,7 +4,10 @@
 //                                       (does nothing when a broker already answers at KAFKA_BROKERS)
 //   node tools/kafka/kafka.mjs stop      stop the broker this script started
 //   node tools/kafka/kafka.mjs restart   stop, then start on the same storage
-// Settings: KAFKA_BROKERS (default 127.0.0.1:9092), KAFKA_HEAP (default 768m).
+// Settings: KAFKA_BROKERS (default 127.0.0.1:9092), KAFKA_HEAP (default 768m), KAFKA_DATA_DIR (default
+// tools/kafka/data: storage, server.properties, kafka.log and the pid file). A second broker (the chaos
+// runs' own, say) takes another KAFKA_BROKERS port and its own KAFKA_DATA_DIR; stop and restart act on
+// the broker whose pid file is in KAFKA_DATA_DIR, so give them the same settings as start.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const libDir = join(here, 'lib');
-const dataDir = join(here, 'data');
+const dataDir = process.env.KAFKA_DATA_DIR || join(here, 'data');
 const pidFile = join(dataDir, 'kafka.pid');
 const [host, portText] = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',')[0].split(':');
 const port = Number(portText ?? 9092);

@@ -6,6 +6,7 @@ import type { BrokerName, DriverModule } from '../broker-driver.ts';
  */
 export const drivers: Partial<Record<BrokerName, () => Promise<DriverModule>>> = {
   nats: async () => (await import('./nats.ts')).natsDriver,
+  kafka: async () => (await import('./kafka.ts')).kafkaDriver,
 };
 
 /** The driver module of `broker`, or undefined when that broker has none yet. */
