@@ -30,6 +30,10 @@ export class ConsumerSupervisor {
   readonly #stopping = new AbortController();
   #restarting: Promise<void> | undefined;
   #restarts = 0;
+  /** A restart's start() is running. */
+  #starting = false;
+  /** The loss reported while a restart's start() ran, if any. */
+  #lostWhileStarting: unknown;
 
   constructor(options: ConsumerSupervisorOptions) {
     this.#options = options;
@@ -51,10 +55,16 @@ export class ConsumerSupervisor {
 
   /**
    * The loop ended or crashed (`error`, when known): start it again, after a delay, unless stopped.
-   * Ignores a second call while a restart is under way.
+   * A loss reported while a restart is starting the loop makes that restart fail (and try again);
+   * one reported while the restart waits its delay changes nothing.
    */
   lost(error?: unknown): void {
-    if (this.isStopped || this.#restarting) return;
+    if (this.isStopped) return;
+    if (this.#restarting) {
+      // Lost again while a restart is starting it: that start must not count as a replacement.
+      if (this.#starting) this.#lostWhileStarting = error ?? new Error('the consume loop ended while starting');
+      return;
+    }
     this.#report('consumerCrashed', error ?? new Error('the consume loop ended'), this.#options.minDelayMs ?? 500);
     this.#restarting = this.#restart().finally(() => {
       this.#restarting = undefined;
@@ -77,9 +87,16 @@ export class ConsumerSupervisor {
         return;
       }
       try {
-        await this.#options.start(this.#stopping.signal);
+        this.#starting = true;
+        this.#lostWhileStarting = undefined;
+        try {
+          await this.#options.start(this.#stopping.signal);
+        } finally {
+          this.#starting = false;
+        }
         // A start that saw the stop released what it opened: nothing was replaced.
         if (this.isStopped) return;
+        if (this.#lostWhileStarting !== undefined) throw this.#lostWhileStarting;
         this.#restarts += 1;
         (this.#options.telemetry ?? noTelemetry).emit('consumerReplaced', { consumer: this.#options.name ?? 'consumer' });
         return;

@@ -1,5 +1,5 @@
 import { RemoteError, RpcNoResponders, RpcTargetNotFound, RpcTimeout } from './errors.ts';
-import type { RpcClient, RpcCallOptions } from './rpc-client.ts';
+import { RpcClient, type RpcCallOptions } from './rpc-client.ts';
 import type { Telemetry } from './telemetry.ts';
 
 /** How an RPC call ended, as metrics label it. */
@@ -35,13 +35,26 @@ export function observeRpcClient<C extends RpcClient>(client: C, telemetry: Tele
       telemetry.emit('rpcCall', { remoteService: service, target, outcome: rpcCallOutcome(failure), durationSeconds });
     }
   };
-  return new Proxy(client, {
+  const bound = new Map<PropertyKey, { source: unknown; method: unknown }>();
+  const observed: C = new Proxy(client, {
     get(original, property) {
       if (property === 'call') return call;
       if (property === 'constructor') return original.constructor;
       const value: unknown = Reflect.get(original, property, original);
-      // Methods run on the client itself: its private fields are not reachable through a proxy.
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(original) : value;
+      if (typeof value !== 'function') return value;
+      const cached = bound.get(property);
+      if (cached?.source === value) return cached.method;
+      // RpcClient's own helpers (listTargets, getTarget, proxy) call `this.call`: through the proxy,
+      // so their calls are counted too. The client's methods run on the client itself: its private
+      // fields are not reachable through a proxy.
+      const receiver = value === Reflect.get(RpcClient.prototype, property) ? observed : original;
+      const method = (value as (...args: unknown[]) => unknown).bind(receiver);
+      bound.set(property, { source: value, method });
+      return method;
+    },
+    set(original, property, value) {
+      return Reflect.set(original, property, value, original);
     },
   });
+  return observed;
 }

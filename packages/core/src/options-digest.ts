@@ -9,26 +9,39 @@ function identity(value: object): string {
   return `#${id}`;
 }
 
-/** JSON with sorted keys; bytes by content, functions and class instances by identity. */
+/**
+ * A tagged canonical form: every value says its kind (a string can never pass for a function or
+ * bytes), keys sorted, undefined members dropped (as `{}`); bytes by content; functions, class
+ * instances, cycles and anything that cannot be read (a throwing getter, a revoked Proxy) by identity.
+ */
 function canonical(value: unknown, path: Set<object>): unknown {
-  if (value === null || typeof value !== 'object') {
-    if (typeof value === 'function') return identity(value);
-    if (typeof value === 'bigint' || typeof value === 'symbol') return String(value);
-    return value;
-  }
-  if (ArrayBuffer.isView(value)) return `bytes:${createHash('sha256').update(new Uint8Array(value.buffer, value.byteOffset, value.byteLength)).digest('hex')}`;
-  if (path.has(value)) return identity(value);
-  const prototype: unknown = Object.getPrototypeOf(value);
-  if (!Array.isArray(value) && prototype !== Object.prototype && prototype !== null) return identity(value);
-  path.add(value);
+  if (value === undefined) return ['u'];
+  if (value === null || typeof value === 'boolean' || typeof value === 'number' || typeof value === 'string') return ['v', value];
+  if (typeof value === 'bigint' || typeof value === 'symbol') return ['s', typeof value, String(value)];
+  if (typeof value === 'function') return ['id', identity(value)];
+  const object = value as object;
   try {
-    if (Array.isArray(value)) return value.map((item) => canonical(item, path));
-    const record = value as Record<string, unknown>;
-    return Object.keys(record)
-      .sort()
-      .map((key) => [key, canonical(record[key], path)]);
-  } finally {
-    path.delete(value);
+    if (ArrayBuffer.isView(object)) {
+      return ['b', createHash('sha256').update(new Uint8Array(object.buffer, object.byteOffset, object.byteLength)).digest('hex')];
+    }
+    if (path.has(object) || path.size > 64) return ['id', identity(object)];
+    const prototype: unknown = Object.getPrototypeOf(object);
+    if (!Array.isArray(object) && prototype !== Object.prototype && prototype !== null) return ['id', identity(object)];
+    path.add(object);
+    try {
+      if (Array.isArray(object)) return ['a', object.map((item: unknown) => canonical(item, path))];
+      const record = object as Record<string, unknown>;
+      const members: unknown[] = [];
+      for (const key of Object.keys(record).sort()) {
+        const member = record[key];
+        if (member !== undefined) members.push([key, canonical(member, path)]);
+      }
+      return ['o', members];
+    } finally {
+      path.delete(object);
+    }
+  } catch {
+    return ['id', identity(object)];
   }
 }
 
@@ -40,7 +53,7 @@ function canonical(value: unknown, path: Set<object>): unknown {
  */
 export function optionsDigest(options: unknown): string {
   return createHash('sha256')
-    .update(JSON.stringify(canonical(options, new Set())) ?? 'undefined')
+    .update(JSON.stringify(canonical(options, new Set())))
     .digest('hex')
     .slice(0, 16);
 }

@@ -71,6 +71,11 @@ class MetricSet {
   readonly metrics: Record<MetricName, LabelledMetric>;
   /** The runners counted here; available_workers is read from those still running. */
   readonly runners = new Set<Runner>();
+  /**
+   * The remote service and target pairs labelled so far, per service, in this registry (bounded:
+   * names built at run time would grow it without end; runners started again reuse them).
+   */
+  readonly rpcPairs = new Map<string, Set<string>>();
 
   constructor(client: PromClient, registry: MetricsRegistry, prefix: string) {
     for (const name of Object.keys(definitions)) {
@@ -134,8 +139,6 @@ export class PrometheusMetrics implements ServiceObserver {
   readonly #rpcCalls: LabelledMetric;
   readonly #rpcDuration: LabelledMetric;
   readonly #consumerRestarts: LabelledMetric;
-  /** The remote service and target pairs labelled so far (bounded: names built at run time would grow it). */
-  readonly #rpcPairs = new Set<string>();
 
   /** Loads prom-client and registers the metrics of `runner` in `registry` (default a new Registry). */
   static async create(runner: Runner, options: { registry?: MetricsRegistry; prefix?: string } = {}): Promise<PrometheusMetrics> {
@@ -220,8 +223,10 @@ export class PrometheusMetrics implements ServiceObserver {
   rpcCall(event: { remoteService: string; target: string; outcome: string; durationSeconds: number }): void {
     let [remote, target] = [event.remoteService, event.target];
     const pair = JSON.stringify([remote, target]);
-    if (!this.#rpcPairs.has(pair)) {
-      if (this.#rpcPairs.size < maxRpcPairs) this.#rpcPairs.add(pair);
+    let pairs = this.#set.rpcPairs.get(this.#service);
+    if (!pairs) this.#set.rpcPairs.set(this.#service, (pairs = new Set()));
+    if (!pairs.has(pair)) {
+      if (pairs.size < maxRpcPairs) pairs.add(pair);
       else [remote, target] = ['other', 'other'];
     }
     this.#rpcCalls.labels(this.#service, remote, target, event.outcome).inc();

@@ -112,23 +112,19 @@ export async function inConsumerSpan<T>(info: ConsumerSpanInfo, attempt: () => P
   } catch {
     return attempt();
   }
-  let started = false;
+  // The attempt runs once, whatever the context manager does with it: its own promise is awaited,
+  // never what `with` returns; a `with` that threw or never called it runs it without the span.
   let running: Promise<T> | undefined;
-  const run = (): Promise<T> => {
-    started = true;
-    running = attempt();
-    return running;
-  };
+  const run = (): Promise<T> => (running ??= attempt());
   let result: T;
   try {
     try {
-      result = await otel.context.with(active, run);
-    } catch (error) {
-      // The context manager failed around the attempt: run it (once) without the span active.
-      if (!started) result = await attempt();
-      else if (running) result = await running;
-      else throw error;
+      const returned: unknown = otel.context.with(active, run);
+      if (returned instanceof Promise) returned.catch(() => undefined);
+    } catch {
+      // Handled below: the attempt's own promise is what counts.
     }
+    result = await run();
   } catch (error) {
     quietly(() => {
       span.setAttribute('error.type', describeError(error).name);

@@ -177,6 +177,28 @@ describe('ConsumerSupervisor', () => {
     expect(starts).toBe(3);
   });
 
+  it('starts the loop again when it is lost while a restart is starting it (the loss is not dropped)', async () => {
+    const events: string[] = [];
+    let starts = 0;
+    const supervisor: ConsumerSupervisor = new ConsumerSupervisor({
+      minDelayMs: 1,
+      telemetry: new Telemetry([{ consumerCrashed: () => events.push('crashed'), consumerReplaced: () => events.push('replaced') }]),
+      start: async () => {
+        starts += 1;
+        if (starts === 2) {
+          // The new consumer crashes while its start still waits (for a first fetch, say).
+          supervisor.lost(new Error('crashed during its start'));
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      },
+    });
+    await supervisor.start();
+    supervisor.lost(new Error('first crash'));
+    await waitUntil(() => starts === 3 && events.at(-1) === 'replaced', 'a third start after the loss during the second');
+    expect(events).toEqual(['crashed', 'crashed', 'replaced']);
+    await supervisor.stop();
+  });
+
   it('reports no replacement when a stop came while the restart was starting the loop', async () => {
     const replaced: unknown[] = [];
     let release: () => void = () => undefined;

@@ -253,6 +253,36 @@ describe('the client RpcProxy injects', () => {
     expect(seen).toEqual([true, 'InMemoryRpcClient']);
     await client.close();
   });
+
+  it('keeps methods stable, takes setters of private fields, and counts the calls of listTargets too', async () => {
+    const broker = new InMemoryBroker();
+    class Labelled extends InMemoryRpcClient {
+      #label = '';
+      get label(): string {
+        return this.#label;
+      }
+      set label(value: string) {
+        this.#label = value;
+      }
+    }
+    const client = new Labelled({ broker });
+    const calls: Array<Record<string, unknown>> = [];
+    const seen: unknown[] = [];
+    const check = inject({ stock: new RpcProxy(() => client) }, async function check({ stock }) {
+      stock.label = 'tagged';
+      seen.push(stock.label, stock.close === stock.close);
+      await stock.listTargets('nobody', { timeoutMs: 50 }).catch(() => undefined);
+    });
+    const entrypoint = new InMemoryEventListener({ sourceService: 's', eventName: 'e', broker });
+    const runner = new Runner({ config: { serviceName: 'proxy2' }, contexts: [{ routes: [new Route({ target: check, entrypoint })] }], observers: [{ rpcCall: (event) => calls.push(event) }] });
+    runners.push(runner);
+    await runner.start();
+    await broker.publish('s.e', { body: new TextEncoder().encode('{}'), headers: {} });
+    await waitUntil(() => calls.length === 1, 'the counted listing');
+    expect(seen).toEqual(['tagged', true]);
+    expect(calls[0]).toMatchObject({ remoteService: 'nobody', target: '__list_targets__' });
+    await client.close();
+  });
 });
 
 describe('RPC client metrics', () => {

@@ -24,4 +24,17 @@ describe('optionsDigest', () => {
     cyclic['self'] = cyclic;
     expect(optionsDigest(cyclic)).toMatch(/^[0-9a-f]{16}$/);
   });
+
+  it('never takes a string for a function or bytes, ignores undefined members, and never throws', () => {
+    const authenticator = (): undefined => undefined;
+    const withFunction = optionsDigest({ authenticator });
+    for (let id = 0; id < 50; id += 1) expect(optionsDigest({ authenticator: `#${id}` })).not.toBe(withFunction);
+    expect(optionsDigest({ a: 1, b: undefined })).toBe(optionsDigest({ a: 1 }));
+    const throwing = Object.defineProperty({}, 'password', { enumerable: true, get: () => { throw new Error('no'); } });
+    const { proxy, revoke } = Proxy.revocable({}, {});
+    revoke();
+    let deep: Record<string, unknown> = {};
+    for (let i = 0; i < 20_000; i += 1) deep = { deep };
+    for (const options of [throwing, { tls: proxy }, deep]) expect(optionsDigest(options)).toMatch(/^[0-9a-f]{16}$/);
+  });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inConsumerSpan, tracingReady, withTraceContext } from '../src/index.ts';
 
 /** Which part of a (misbehaving) tracing SDK throws in the next test. */
-type Fault = 'none' | 'extract' | 'inject' | 'startSpan' | 'end' | 'setStatus' | 'with';
+type Fault = 'none' | 'extract' | 'inject' | 'startSpan' | 'end' | 'setStatus' | 'with' | 'with-drops-result';
 let fault: Fault = 'none';
 
 const faulty = (where: Fault): void => {
@@ -56,7 +56,9 @@ const manager: ContextManager = {
   active: () => asyncHooks.active(),
   with: <A extends unknown[], F extends (...args: A) => ReturnType<F>>(active: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> => {
     faulty('with');
-    return asyncHooks.with(active, fn, thisArg, ...args);
+    const result = asyncHooks.with(active, fn, thisArg, ...args);
+    // A context manager that runs the function but returns something else than its result.
+    return (fault === 'with-drops-result' ? undefined : result) as ReturnType<F>;
   },
   bind: (active, target) => asyncHooks.bind(active, target),
   enable: () => {
@@ -109,6 +111,18 @@ describe('a tracing SDK that throws', () => {
       fault = 'none';
     });
   }
+
+  it('waits for the attempt itself when the context manager does not return its promise', async () => {
+    fault = 'with-drops-result';
+    let finished = false;
+    const result = await inConsumerSpan({ system: 'nats', destination: 'orders', headers: {}, attempt: 1 }, async () => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      finished = true;
+      return 'done';
+    }, () => undefined);
+    expect({ finished, result }).toEqual({ finished: true, result: 'done' });
+    fault = 'none';
+  });
 
   it('passes a throwing attempt on as it is, whatever the SDK does', async () => {
     fault = 'end';

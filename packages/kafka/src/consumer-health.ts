@@ -161,5 +161,7 @@ export function heartbeatWhileRunning(heartbeat: () => Promise<void>, options: {
     if (options.skip?.()) return;
     heartbeat().catch((error: unknown) => options.failed?.(error));
   }, 1_000);
+  // A batch abandoned at a stop's deadline must not keep the process alive.
+  timer.unref();
   return () => clearInterval(timer);
 }

@@ -131,7 +131,11 @@ class KafkaRpcServer extends Extension {
       allowAutoTopicCreation: false,
     });
     this.#health?.follow(consumer);
+    let crashed: (error: unknown) => void = () => undefined;
+    const crashing = new Promise<never>((_resolve, reject) => (crashed = reject));
+    crashing.catch(() => undefined);
     consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) crashed(payload.error);
       // kafkajs does not restart after some crashes: replace the consumer so requests are answered again.
       if (payload.restart || this.#consumer !== consumer) return;
       this.#consumer = undefined;
@@ -152,7 +156,12 @@ class KafkaRpcServer extends Extension {
       await consumer.run({ eachBatchAutoResolve: false, eachBatch: (payload) => this.#eachBatch(payload) });
       // Stopped while it started: leave the group again rather than consume after the stop.
       if (signal.aborted) throw new ExtensionIsStopped(`RPC server of ${topic}`);
-      await settledWithin(fetching, serverReadyTimeoutMs);
+      // Until the first fetch, or a crash kafkajs gives up on, or a stop, whichever comes first.
+      const stopped = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      await settledWithin(Promise.race([fetching, crashing, stopped]), serverReadyTimeoutMs);
+      await Promise.race([crashing, Promise.resolve()]);
+      if (this.#consumer !== consumer) throw new ExtensionIsStopped(`RPC server of ${topic}: the request consumer ended while it started`);
+      if (signal.aborted) throw new ExtensionIsStopped(`RPC server of ${topic}`);
     } catch (error) {
       if (this.#consumer === consumer) this.#consumer = undefined;
       await consumer.disconnect().catch(() => undefined);
@@ -165,7 +174,7 @@ class KafkaRpcServer extends Extension {
     const offsets = new ContiguousOffsets();
     for (const message of batch.messages) offsets.track(message.offset);
     // Slow targets keep the member in its group, and its answered heartbeats prove the connection.
-    const stopBeating = heartbeatWhileRunning(heartbeat);
+    const stopBeating = heartbeatWhileRunning(heartbeat, { skip: () => this.#intakeStopped });
     try {
       await Promise.all(
         batch.messages.map(async (message) => {
