@@ -241,7 +241,7 @@ export const kafkaDriver: DriverModule = {
       notes: [
         `The run's own single-node KRaft broker (tools/kafka/kafka.mjs, Apache Kafka ${kafkaVersion()}, on free ports, storage under the OS temp dir); topics of ${partitions} partitions, replication factor 1.`,
         `The topic listeners' consumer groups have a ${sessionTimeoutMs / 1_000} s session timeout (default 30 s) so the partitions of a killed consumer go to its next incarnation within seconds.`,
-        'Recovery after a SIGKILL is about 30 s: KafkaRpcListener has no session timeout setting, so the RPC request group keeps the dead member for kafkajs\'s default 30 s; the next incarnation\'s runner.start() waits that long for its request consumer (the RPC server starts during route setup, before any topic listener starts), so nothing is consumed and RPC calls end with RpcTimeout meanwhile, and the faults after a kill start later than planned.',
+        "After a SIGKILL the next incarnation waits for the group to drop the dead member: the RPC request group's session timeout is 10 s (KafkaRpcListener's default since the first runs here, which waited kafkajs's 30 s), and the RPC server starts during route setup, before the topic listeners, so recovery after a kill takes about the session timeout plus a rebalance.",
         'Publishing uses one idempotent KafkaPublisher (acks = all); a publish tried again after a timeout or a broker restart may store the message twice (counted as a duplicate if both are delivered).',
         'Broker-delayed retries go to the consumer group\'s retry topic, so a retried event leaves its key\'s order; the keyed route has no retries (a failure is a dead letter, its key not judged).',
       ],
