@@ -2,8 +2,20 @@ import { ConsumerSupervisor, MicroFrameworkError, type Telemetry } from '@micro-
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { AmqpConnection } from './amqp-connection.ts';
 
-/** RabbitMQ ended a consumer on its own: it cancelled it (its queue was deleted) or closed its channel. */
-export class ConsumerLost extends MicroFrameworkError {}
+/**
+ * RabbitMQ ended a consumer on its own, or it could not be set up again: `how` says whether RabbitMQ
+ * cancelled it (`cancelled`: its queue was deleted), closed its channel with an error
+ * (`channelClosed`: the queue is still there), or a reconnection could not declare and consume it
+ * (`setupFailed`: a queue re-declared with other arguments, an exclusive queue still locked).
+ */
+export class ConsumerLost extends MicroFrameworkError {
+  readonly how: 'cancelled' | 'channelClosed' | 'setupFailed';
+
+  constructor(message: string, how: ConsumerLost['how'], options: { cause?: unknown } = {}) {
+    super(message, options);
+    this.how = how;
+  }
+}
 
 export interface QueueConsumerOptions {
   readonly connection: AmqpConnection;
@@ -16,7 +28,7 @@ export interface QueueConsumerOptions {
   readonly prefetch?: number;
   /** Consume without acks (reply queues). */
   readonly noAck?: boolean;
-  /** Told when RabbitMQ ended the consumer, before it is set up again. */
+  /** Told when the consumer was lost (see ConsumerLost.how), before it is set up again. */
   readonly onLost?: (error: ConsumerLost) => void;
   /** Where consumerCrashed and consumerReplaced are reported. */
   readonly telemetry: Telemetry;
@@ -63,6 +75,10 @@ export class QueueConsumer {
     this.#supervisor = new ConsumerSupervisor({
       start: (signal) => this.#serialized(() => this.#restart(signal)),
       minDelayMs: options.restartDelayMs,
+      // Not ready with the last failure, not the loss that began the restarts.
+      onRestartFailed: (error) => {
+        if (!this.#stopping && this.#lost !== undefined) this.#lost = `could not consume ${this.queue} again: ${describe(error)}`;
+      },
       name: options.queue,
       telemetry: options.telemetry,
     });
@@ -88,9 +104,26 @@ export class QueueConsumer {
     return this.#lost;
   }
 
-  /** Consumes now (rejects when that fails) and on every later connection. */
+  /**
+   * Consumes now (rejects when that fails) and on every later connection. A failure on a later
+   * connection never fails the connection's setup (other consumers and publishes share it): it is
+   * reported as a loss and the supervisor tries again with its backoff.
+   */
   async start(): Promise<void> {
-    this.#detach = await this.#options.connection.attach((model) => this.#serialized(() => this.#consume(model)));
+    let starting = true;
+    try {
+      this.#detach = await this.#options.connection.attach(async (model) => {
+        try {
+          await this.#serialized(() => this.#consume(model));
+        } catch (error) {
+          // At start, or when the connection itself went meanwhile (its recovery runs this again).
+          if (starting || !(await isOpen(model))) throw error;
+          this.#lose(`could not consume ${this.queue} after a reconnection: ${describe(error)}`, 'setupFailed', error);
+        }
+      });
+    } finally {
+      starting = false;
+    }
   }
 
   /**
@@ -150,7 +183,7 @@ export class QueueConsumer {
   async #restart(signal: AbortSignal): Promise<void> {
     if (signal.aborted || this.#stopping) return;
     const model = this.#model;
-    if (!model) throw new ConsumerLost(`no connection to consume ${this.queue} on`);
+    if (!model) throw new ConsumerLost(`no connection to consume ${this.queue} on`, 'setupFailed');
     await this.#consume(model);
   }
 
@@ -198,7 +231,7 @@ export class QueueConsumer {
     const lane: Lane = { model, channel, handle: this.#options.onChannel(channel), consumed: false };
     // The broker closing the channel with an error (not a lost connection: that closes it without one).
     channel.on('error', (error: Error) => {
-      if (this.#lane === lane && lane.consumed) this.#lose(`channel of ${this.queue} closed by the broker (${error.message})`, error);
+      if (this.#lane === lane && lane.consumed) this.#lose(`channel of ${this.queue} closed by the broker (${error.message})`, 'channelClosed', error);
     });
     channel.on('close', () => {
       if (this.#lane !== lane) return;
@@ -212,19 +245,34 @@ export class QueueConsumer {
   #cancelledByBroker(tag: string): void {
     if (this.#tag !== tag) return;
     this.#tag = undefined;
-    this.#lose(`consumer of ${this.queue} cancelled by the broker (queue deleted?)`);
+    this.#lose(`consumer of ${this.queue} cancelled by the broker (queue deleted?)`, 'cancelled');
   }
 
-  /** RabbitMQ ended the consumer while it should run: not ready with `reason`, set up again by the supervisor. */
-  #lose(reason: string, cause?: unknown): void {
+  /** The consumer ended or could not be set up while it should run: not ready with `reason`, set up again by the supervisor. */
+  #lose(reason: string, how: ConsumerLost['how'], cause?: unknown): void {
     if (this.#stopping) return;
     this.#lost = reason;
-    const error = new ConsumerLost(reason, cause === undefined ? {} : { cause });
+    const error = new ConsumerLost(reason, how, cause === undefined ? {} : { cause });
     this.#options.onLost?.(error);
     this.#supervisor.lost(error);
   }
 
   #wakeRecoveryWaiters(): void {
     for (const wake of [...this.#recoveryWaiters]) wake();
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Whether `model` still opens channels: a failure on it was the queue's, not the connection's. */
+async function isOpen(model: ChannelModel): Promise<boolean> {
+  try {
+    const channel = await model.createChannel();
+    await channel.close().catch(() => undefined);
+    return true;
+  } catch {
+    return false;
   }
 }

@@ -22,7 +22,9 @@ import { rpcExchange, rpcRequestRoutingKey, rpcRoutingKey } from './rpc-names.ts
 
 /**
  * The client's reply queue was lost while calls waited: RabbitMQ cancelled its consumer (the queue
- * was deleted) or closed its channel. Their replies cannot arrive, whether or not their targets ran.
+ * was deleted). Their replies cannot arrive, whether or not their targets ran. (A reply channel
+ * RabbitMQ closed with an error fails no call: the queue is still there, it is consumed again and
+ * the calls keep waiting for their replies within their timeout.)
  */
 export class ReplyQueueLost extends MicroFrameworkError {}
 
@@ -32,9 +34,12 @@ export class ReplyQueueLost extends MicroFrameworkError {}
  * then asks the service for its targets to tell "service down" (RpcNoResponders) from "no such
  * target" (RpcTargetNotFound). Requests carry the caller's deadline (AMQP `expiration` and the
  * `x-rpc-deadline` header), so one still queued when the caller gave up is never run. Late replies of
- * timed-out calls are dropped. When RabbitMQ ends the reply consumer (the reply queue was deleted),
+ * timed-out calls are dropped. When RabbitMQ cancels the reply consumer (the reply queue was deleted),
  * the calls waiting fail at once with ReplyQueueLost and the queue is declared and consumed again;
- * calls made meanwhile wait for it (within their timeout).
+ * calls made meanwhile wait for it (within their timeout). When RabbitMQ closes the reply channel
+ * with an error, or a reconnection cannot declare the reply queue yet (RESOURCE_LOCKED: the broker
+ * still holds it for the dropped connection), the queue is consumed again with backoff and the
+ * connection's setup never fails for it: waiting calls keep waiting within their timeout.
  */
 export class AmqpRpcClient extends RpcClient {
   readonly connection: AmqpConnection;
@@ -103,8 +108,11 @@ export class AmqpRpcClient extends RpcClient {
         noAck: true,
         declare: (model) => this.#declareReplyQueue(model),
         onChannel: () => (message) => this.#onReply(message),
-        // Replies sent while the queue was gone are lost: the calls waiting for them end now.
-        onLost: (error) => this.#pending.rejectAll(new ReplyQueueLost(`${error.message}: the reply cannot arrive (the target may have run)`, { cause: error })),
+        // Replies sent while the queue was gone are lost: the calls waiting for them end now. After a
+        // channel closed with an error the queue is still there: its replies arrive once consumed again.
+        onLost: (error) => {
+          if (error.how === 'cancelled') this.#pending.rejectAll(new ReplyQueueLost(`${error.message}: the reply cannot arrive (the target may have run)`, { cause: error }));
+        },
         telemetry: this.connection.isBound ? this.connection.runner.telemetry : defaultTelemetry(),
       });
       try {
