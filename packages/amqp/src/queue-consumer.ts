@@ -1,4 +1,4 @@
-import { ConsumerSupervisor, MicroFrameworkError, type Telemetry } from '@micro-framework/core';
+import { ConsumerSupervisor, MicroFrameworkError, describeError, type Telemetry } from '@micro-framework/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import type { AmqpConnection } from './amqp-connection.ts';
 
@@ -77,7 +77,7 @@ export class QueueConsumer {
       minDelayMs: options.restartDelayMs,
       // Not ready with the last failure, not the loss that began the restarts.
       onRestartFailed: (error) => {
-        if (!this.#stopping && this.#lost !== undefined) this.#lost = `could not consume ${this.queue} again: ${describe(error)}`;
+        if (!this.#stopping && this.#lost !== undefined) this.#lost = `could not consume ${this.queue} again: ${describeError(error).message}`;
       },
       name: options.queue,
       telemetry: options.telemetry,
@@ -118,7 +118,7 @@ export class QueueConsumer {
         } catch (error) {
           // At start, or when the connection itself went meanwhile (its recovery runs this again).
           if (starting || !(await isOpen(model))) throw error;
-          this.#lose(`could not consume ${this.queue} after a reconnection: ${describe(error)}`, 'setupFailed', error);
+          this.#lose(`could not consume ${this.queue} after a reconnection: ${describeError(error).message}`, 'setupFailed', error);
         }
       });
     } finally {
@@ -231,7 +231,7 @@ export class QueueConsumer {
     const lane: Lane = { model, channel, handle: this.#options.onChannel(channel), consumed: false };
     // The broker closing the channel with an error (not a lost connection: that closes it without one).
     channel.on('error', (error: Error) => {
-      if (this.#lane === lane && lane.consumed) this.#lose(`channel of ${this.queue} closed by the broker (${error.message})`, 'channelClosed', error);
+      if (this.#lane === lane && lane.consumed) this.#lose(`channel of ${this.queue} closed by the broker (${describeError(error).message})`, 'channelClosed', error);
     });
     channel.on('close', () => {
       if (this.#lane !== lane) return;
@@ -260,10 +260,6 @@ export class QueueConsumer {
   #wakeRecoveryWaiters(): void {
     for (const wake of [...this.#recoveryWaiters]) wake();
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /** Whether `model` still opens channels: a failure on it was the queue's, not the connection's. */

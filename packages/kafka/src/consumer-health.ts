@@ -1,4 +1,4 @@
-import type { Telemetry } from '@micro-framework/core';
+import { describeError, type Telemetry } from '@micro-framework/core';
 import type { Consumer } from 'kafkajs';
 
 /** Longest a consumer may go without an answer from Kafka before its connection is reported lost. */
@@ -86,7 +86,8 @@ export class ConsumerHealth {
       consumer.on(events.DISCONNECT, () => this.#stopped(`${name} disconnected`)),
       consumer.on(events.CRASH, ({ payload }) => {
         const restart = payload.restart ? ', kafkajs restarts it' : '';
-        this.#phase = { kind: 'crashed', reason: `${name} crashed (${payload.error.name}: ${payload.error.message})${restart}` };
+        const { name: errorName, message } = describeError(payload.error);
+        this.#phase = { kind: 'crashed', reason: `${name} crashed (${errorName}: ${message})${restart}` };
       }),
     ];
     if (!this.#watch) {
