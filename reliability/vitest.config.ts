@@ -1,3 +1,5 @@
+import { defineConfig, mergeConfig } from 'vitest/config';
 import { sharedTestConfig } from '../vitest.shared.ts';
 
-export default sharedTestConfig;
+// The short chaos runs start a broker each and load two cores: one file at a time.
+export default mergeConfig(sharedTestConfig, defineConfig({ test: { fileParallelism: false } }));

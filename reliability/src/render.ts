@@ -13,10 +13,50 @@ export interface RecordedRun extends ChaosRun {
   readonly packages: Record<string, string>;
 }
 
-/** reliability/results/latest.json: the last run of each broker. */
+/** One line of the history: what a run showed, kept after later runs of its broker replaced it. */
+export interface HistoryEntry {
+  readonly broker: BrokerName;
+  readonly startedAt: string;
+  readonly seed: number;
+  readonly short: boolean;
+  readonly messages: number;
+  readonly lost: number;
+  readonly hung: number;
+  readonly duplicates: number;
+  readonly deadLettered: number;
+  /** Per-key order violations, or null where order is not judged. */
+  readonly orderViolations: number | null;
+  readonly broken: readonly string[];
+  readonly repository: string;
+}
+
+/** reliability/results/latest.json: the last run of each broker, and a line for every run recorded. */
 export interface Results {
   readonly updated: string;
   readonly runs: Partial<Record<BrokerName, RecordedRun>>;
+  /** Oldest first, the last `historyLength` runs. */
+  readonly history?: readonly HistoryEntry[];
+}
+
+/** How many runs the history keeps. */
+export const historyLength = 60;
+
+function historyEntry(run: RecordedRun): HistoryEntry {
+  const f = run.figures;
+  return {
+    broker: run.broker,
+    startedAt: run.startedAt,
+    seed: run.seed,
+    short: run.settings['short'] === true,
+    messages: f.planned,
+    lost: f.lost,
+    hung: f.rpc.hung,
+    duplicates: f.duplicates,
+    deadLettered: f.deadLettered.ids,
+    orderViolations: f.keyedOrder.judged ? f.keyedOrder.violations : null,
+    broken: run.broken,
+    repository: run.packages['repository'] ?? 'unknown',
+  };
 }
 
 /** The machine, Node and package versions of this process, added to a run before it is recorded. */
@@ -37,7 +77,10 @@ export function writeResults(out: string, run: RecordedRun): Results {
   mkdirSync(out, { recursive: true });
   const file = join(out, 'latest.json');
   const previous: Results = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Results) : { updated: '', runs: {} };
-  const results: Results = { updated: new Date().toISOString(), runs: { ...previous.runs, [run.broker]: run } };
+  // A results file from before the history: its last runs start it.
+  const earlier = previous.history ?? Object.values(previous.runs).filter((r): r is RecordedRun => r !== undefined).map(historyEntry);
+  const history = [...earlier, historyEntry(run)].slice(-historyLength);
+  const results: Results = { updated: new Date().toISOString(), runs: { ...previous.runs, [run.broker]: run }, history };
   const write = (name: string, text: string): void => {
     writeFileSync(join(out, `${name}.tmp`), text);
     renameSync(join(out, `${name}.tmp`), join(out, name));
@@ -118,6 +161,16 @@ export function markdown(results: Results): string {
       lines.push(`| ${entry.what} | ${((run.schedule[i]?.atMs ?? 0) / 1_000).toFixed(1)} s | ${(entry.startedAtMs / 1_000).toFixed(1)} s | ${((entry.endedAtMs - entry.startedAtMs) / 1_000).toFixed(1)} s | ${recovery === null || recovery === undefined ? 'none' : `${(recovery / 1_000).toFixed(1)} s`} |`);
     });
     if (run.notes.length > 0) lines.push('', ...run.notes.map((note) => `- ${note}`));
+  }
+  const history = results.history ?? [];
+  if (history.length > 0) {
+    lines.push('', '## Every run recorded here', '', `Oldest first (the last ${historyLength}); a broker's column above is its last line here.`, '');
+    lines.push('| started (UTC) | broker | run | seed | lost | hung | duplicates | dead-lettered | order violations | verdict | repository |', '|---|---|---|---|---|---|---|---|---|---|---|');
+    for (const entry of history) {
+      const verdict = entry.broken.length === 0 ? 'pass' : `**FAIL**: ${entry.broken.join('; ')}`;
+      const order = entry.orderViolations === null ? 'not judged' : count(entry.orderViolations);
+      lines.push(`| ${entry.startedAt.slice(0, 16).replace('T', ' ')} | ${entry.broker} | ${entry.short ? 'short' : 'full'}, ${count(entry.messages)} | \`${entry.seed}\` | **${count(entry.lost)}** | ${count(entry.hung)} | ${count(entry.duplicates)} | ${count(entry.deadLettered)} | ${order} | ${verdict} | ${entry.repository} |`);
+    }
   }
   return `${lines.join('\n')}\n`;
 }

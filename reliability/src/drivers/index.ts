@@ -5,6 +5,7 @@ import type { BrokerName, DriverModule } from '../broker-driver.ts';
  * entry is not implemented yet: add `drivers/<broker>.ts` exporting a DriverModule and list it here.
  */
 export const drivers: Partial<Record<BrokerName, () => Promise<DriverModule>>> = {
+  amqp: async () => (await import('./amqp.ts')).amqpDriver,
   nats: async () => (await import('./nats.ts')).natsDriver,
   kafka: async () => (await import('./kafka.ts')).kafkaDriver,
 };
