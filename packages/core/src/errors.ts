@@ -209,3 +209,27 @@ function stringifyObject(value: object): string {
     return '[unprintable value]';
   }
 }
+
+/**
+ * A target running in a worker thread or child process did not finish because the thread or process
+ * died (exit, uncaught exception outside the call, out of memory). The pool replaces it; the call
+ * is retryable and follows the route's backoff like any failure.
+ */
+export class WorkerCrashed extends MicroFrameworkError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, options);
+  }
+}
+
+/**
+ * A target running in a worker thread or child process ran longer than `workerTimeoutMs`: the thread
+ * or process was stopped and replaced. Retryable.
+ */
+export class WorkerTimeout extends MicroFrameworkError {
+  readonly timeoutMs: number;
+
+  constructor(target: string, timeoutMs: number) {
+    super(`${target} ran longer than workerTimeoutMs (${timeoutMs} ms) and was stopped`);
+    this.timeoutMs = timeoutMs;
+  }
+}

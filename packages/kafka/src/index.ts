@@ -7,3 +7,4 @@ export * from './topic-listener.ts';
 export * from './kafka-backoff.ts';
 export * from './producer.ts';
 export * from './kafka-rpc.ts';
+export * from './topic-creation.ts';

@@ -1,6 +1,7 @@
 import { Extension, type RunnerContext } from '@micro-framework/core';
 import { Kafka, logLevel, type Admin, type ITopicConfig, type Producer } from 'kafkajs';
 import { BatchingSender } from './batching-sender.ts';
+import { createTopicsAndWait } from './topic-creation.ts';
 import { kafkaClientKey, kafkaOptionsFromConfig, type KafkaOptions } from './kafka-options.ts';
 
 /**
@@ -39,18 +40,13 @@ export class KafkaClientExtension extends Extension {
     await Promise.allSettled([this.producer.disconnect(), this.admin.disconnect()]);
   }
 
-  /** Creates the topics that do not exist yet (waiting for their leaders); existing ones are kept as they are. */
+  /** Creates the topics that do not exist yet and waits until the broker serves them (see createTopicsAndWait); existing ones are kept as they are. */
   async ensureTopics(topics: ITopicConfig[]): Promise<void> {
     const missing = topics.filter((topic) => !this.#knownTopics.has(topic.topic));
     if (missing.length === 0) return;
     const existing = new Set(await this.admin.listTopics());
     const toCreate = missing.filter((topic) => !existing.has(topic.topic));
-    if (toCreate.length > 0) {
-      await this.admin.createTopics({ waitForLeaders: true, topics: toCreate }).catch(async (error: unknown) => {
-        const now = new Set(await this.admin.listTopics());
-        if (!toCreate.every((topic) => now.has(topic.topic))) throw error;
-      });
-    }
+    await createTopicsAndWait(this.admin, toCreate);
     for (const topic of missing) this.#knownTopics.add(topic.topic);
   }
 }

@@ -30,6 +30,7 @@ import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts'
 import { headersFromKafka } from './kafka-headers.ts';
 import { brokersFromEnv, brokersLabel, kafkaClientKey, type KafkaOptions } from './kafka-options.ts';
 import { ReplySender } from './reply-sender.ts';
+import { createTopicsAndWait } from './topic-creation.ts';
 
 /** `<service>.rpc`: the request topic of a service; its instances share it as consumer group `<service>.rpc`. */
 export function rpcRequestTopic(service: string): string {
@@ -313,7 +314,7 @@ export class KafkaRpcClient extends RpcClient {
   #setup(): Promise<{ consumer: Consumer }> {
     this.#ready ??= (async () => {
       await Promise.all([this.#producer.connect(), this.#admin.connect()]);
-      await this.#admin.createTopics({ waitForLeaders: true, topics: [{ topic: this.replyTopic, numPartitions: 1 }] });
+      await createTopicsAndWait(this.#admin, [{ topic: this.replyTopic, numPartitions: 1 }]);
       const consumer = this.#kafka.consumer({ groupId: this.replyTopic, maxWaitTimeInMs: 50 });
       await consumer.connect();
       await consumer.subscribe({ topics: [this.replyTopic], fromBeginning: true });

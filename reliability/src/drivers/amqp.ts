@@ -1,6 +1,5 @@
 import { AmqpBackoff, AmqpConnection, AmqpEventListener, AmqpRpcClient, AmqpRpcListener, declareExchange, eventExchange, headersFromAmqp } from '@micro-framework/amqp';
 import { RabbitTestNode } from '@micro-framework/amqp/testing';
-import type { GetMessage } from 'amqplib';
 import type { BrokerDriver, DeadLetter, DriverModule, Json, ServiceBindings } from '../broker-driver.ts';
 import { idHeader, type Channel } from '../messages.ts';
 import { packageVersion } from '../versions.ts';
@@ -33,14 +32,18 @@ export const amqpDriver: DriverModule = {
     const outside = new AmqpConnection({ url: node.url, publishTimeoutMs: 15_000 });
     const clients: AmqpRpcClient[] = [];
     const exchange = eventExchange(sourceService);
-    /** The run's queues (names hold the service name), from rabbitmqctl: name and messages (ready + unacked). */
+    /**
+     * The run's queues (names holding the service name) with their messages, ready and unacked, from
+     * rabbitmqctl's JSON. A queue whose count the node cannot give (down, say) fails the listing:
+     * counted as 0 it would end the drain early, and skipped its dead letters would look lost.
+     */
     const queues = async (): Promise<Array<{ name: string; messages: number }>> => {
-      const listing = await node.ctl(['list_queues', '--quiet', '--no-table-headers', 'name', 'messages']);
-      return listing
-        .split('\n')
-        .map((line) => line.trim().split('\t'))
-        .filter(([name, messages]) => name !== undefined && name.includes(serviceName) && messages !== undefined && /^\d+$/.test(messages))
-        .map(([name, messages]) => ({ name: name!, messages: Number(messages) }));
+      const listing = JSON.parse(await node.ctl(['list_queues', '--quiet', '--formatter', 'json', 'name', 'messages'])) as Array<{ name?: unknown; messages?: unknown }>;
+      const mine = listing.filter((queue) => typeof queue.name === 'string' && queue.name.includes(serviceName));
+      return mine.map(({ name, messages }) => {
+        if (typeof messages !== 'number') throw new Error(`RabbitMQ gives no message count for queue ${String(name)} (${JSON.stringify(messages)})`);
+        return { name: String(name), messages };
+      });
     };
     try {
       await outside.setup();
@@ -72,7 +75,7 @@ export const amqpDriver: DriverModule = {
           const channel = await outside.channel();
           try {
             for (;;) {
-              const message = (await channel.get(name, { noAck: false })) as GetMessage | false;
+              const message = await channel.get(name, { noAck: false });
               if (!message) break;
               const headers = headersFromAmqp(message.properties.headers);
               found.push({ id: headers[idHeader], channel: channelOfQueue(name), headers });
@@ -93,7 +96,8 @@ export const amqpDriver: DriverModule = {
         return client;
       },
       async versions() {
-        return { rabbitmq: (await node.ctl(['version']).catch(() => 'unknown')).trim(), amqplib: packageVersion('amqplib') };
+        const status = await node.ctl(['status', '--formatter', 'json']).then((text) => JSON.parse(text) as { rabbitmq_version?: unknown }, () => ({ rabbitmq_version: undefined }));
+        return { rabbitmq: typeof status.rabbitmq_version === 'string' ? status.rabbitmq_version : 'unknown', amqplib: packageVersion('amqplib') };
       },
       async close() {
         await Promise.allSettled(clients.map((client) => client.close()));

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { KafkaBackoff, KafkaPublisher, KafkaRpcClient, KafkaRpcListener, TopicListener, headersFromKafka } from '@micro-framework/kafka';
+import { KafkaBackoff, KafkaPublisher, createTopicsAndWait, KafkaRpcClient, KafkaRpcListener, TopicListener, headersFromKafka } from '@micro-framework/kafka';
 import { Kafka, logLevel, type Admin, type Consumer } from 'kafkajs';
 import type { BrokerDriver, DeadLetter, DriverModule, Json, ServiceBindings } from '../broker-driver.ts';
 import { idHeader, type Channel } from '../messages.ts';
@@ -227,7 +227,7 @@ export const kafkaDriver: DriverModule = {
     const sessionTimeoutMs = Math.max(6_000, ackWaitMs * 2);
     try {
       await admin.connect();
-      await admin.createTopics({ waitForLeaders: true, topics: Object.values(topics).map((topic) => ({ topic, numPartitions: partitions })) });
+      await createTopicsAndWait(admin, Object.values(topics).map((topic) => ({ topic, numPartitions: partitions })));
     } catch (error) {
       await admin.disconnect().catch(() => undefined);
       await broker.stop();

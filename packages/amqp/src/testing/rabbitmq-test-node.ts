@@ -1,11 +1,13 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -46,6 +48,67 @@ function ctlBinary(): string {
   return server.includes('/') ? join(server, '..', 'rabbitmqctl') : 'rabbitmqctl';
 }
 
+/**
+ * True while a process of group `pgid` is alive. Zombies do not count (a reaped-late beam under a PID 1
+ * that reaps slowly); without /proc, any process of the group counts.
+ */
+function groupAlive(pgid: number): boolean {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  } catch {
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  for (const pid of entries) {
+    try {
+      // pid (comm) state ppid pgrp ...: comm may hold spaces or parentheses, so read after the last ')'.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(pgrp) === pgid && state !== 'Z') return true;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return false;
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // No process left in the group.
+  }
+}
+
+/**
+ * The watchdog: a small process of its own that reads the node's process group ids on stdin and, when
+ * stdin closes (the process that owns the node ended, however it ended: exit, SIGINT, SIGKILL, a
+ * test runner tearing its worker down), kills the group and removes the node's directory.
+ */
+const watchdogSource = `
+const { rmSync } = require('node:fs');
+const dir = process.argv[1];
+let pgid = 0;
+let buffered = '';
+process.stdin.setEncoding('utf8');
+process.stdin.on('data', (chunk) => {
+  buffered += chunk;
+  const lines = buffered.split('\\n');
+  buffered = lines.pop();
+  for (const line of lines) if (/^\\d+$/.test(line)) pgid = Number(line);
+});
+process.stdin.on('close', () => {
+  if (pgid > 0) { try { process.kill(-pgid, 'SIGKILL'); } catch {} }
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(0);
+});
+`;
+
 export interface RabbitTestNodeOptions {
   /** Lines added to the node's rabbitmq.conf (listeners, TLS, auth mechanisms...). */
   readonly config?: readonly string[];
@@ -57,8 +120,9 @@ export interface RabbitTestNodeOptions {
  * A RabbitMQ node a test suite owns, beside the machine's broker: its own node name, AMQP port,
  * distribution port, data directory, config file, enabled-plugins file and Erlang cookie (HOME is its
  * directory), all under the OS temp dir. It can be restarted or stopped without touching the
- * machine's node. Needs the RabbitMQ server scripts (Debian's, or RABBITMQ_SERVER_BIN). If the
- * process that started it dies, an exit hook kills the node.
+ * machine's node. Needs the RabbitMQ server scripts (Debian's, or RABBITMQ_SERVER_BIN). A watchdog
+ * process kills the node and removes its directory when the process that started it ends without
+ * stopping it (even by SIGKILL).
  */
 export class RabbitTestNode {
   readonly port: number;
@@ -67,7 +131,7 @@ export class RabbitTestNode {
   readonly #distPort: number;
   readonly #options: RabbitTestNodeOptions;
   #process: ChildProcess | undefined;
-  readonly #killOnExit = (): void => this.#killNow();
+  #watchdog: ChildProcess | undefined;
 
   private constructor(port: number, distPort: number, options: RabbitTestNodeOptions) {
     this.port = port;
@@ -79,9 +143,12 @@ export class RabbitTestNode {
 
   /** Starts a node; resolves once it answers AMQP on `port`. */
   static async start(options: RabbitTestNodeOptions = {}): Promise<RabbitTestNode> {
-    const node = new RabbitTestNode(await freePort(), await freePort(), options);
+    const port = await freePort();
+    let distPort = await freePort();
+    while (distPort === port) distPort = await freePort();
+    const node = new RabbitTestNode(port, distPort, options);
     node.#writeFiles();
-    process.once('exit', node.#killOnExit);
+    node.#startWatchdog();
     try {
       await node.#launch();
     } catch (error) {
@@ -110,8 +177,9 @@ export class RabbitTestNode {
   /** Stops the node and removes its directory. */
   async stop(): Promise<void> {
     await this.#terminate();
-    process.off('exit', this.#killOnExit);
     rmSync(this.dir, { recursive: true, force: true });
+    this.#watchdog?.stdin?.end();
+    this.#watchdog = undefined;
   }
 
   /** Runs rabbitmqctl against this node (e.g. `['list_queues', 'name', 'messages']`); resolves with its stdout. */
@@ -150,6 +218,16 @@ export class RabbitTestNode {
     writeFileSync(join(this.dir, '.erlang.cookie'), `MF${this.port}${Math.random().toString(36).slice(2)}`.toUpperCase(), { mode: 0o400 });
   }
 
+  #startWatchdog(): void {
+    const watchdog = spawn(process.execPath, ['-e', watchdogSource, this.dir], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+    watchdog.on('error', () => undefined);
+    watchdog.stdin?.on('error', () => undefined);
+    // Neither the watchdog nor its pipe keeps the owner's event loop alive.
+    watchdog.unref();
+    (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    this.#watchdog = watchdog;
+  }
+
   async #launch(): Promise<void> {
     const out = openSync(join(this.dir, 'server.out'), 'a');
     let child: ChildProcess;
@@ -159,55 +237,40 @@ export class RabbitTestNode {
       closeSync(out);
     }
     this.#process = child;
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`rabbitmq-server exited with ${code} (see ${join(this.dir, 'server.out')})`))));
-    exited.catch(() => undefined);
+    const failed = new Promise<never>((_, reject) => {
+      child.once('error', (error) => reject(new Error(`rabbitmq-server could not start (${serverBinary()}): ${error.message}`, { cause: error })));
+      child.once('exit', (code, signal) => reject(new Error(`rabbitmq-server exited with ${code ?? signal} (see ${join(this.dir, 'server.out')})`)));
+    });
+    failed.catch(() => undefined);
+    if (child.pid !== undefined) this.#watchdog?.stdin?.write(`${child.pid}\n`);
     const deadline = Date.now() + 90_000;
-    while (!(await answersAmqp(this.port))) {
-      if (child.exitCode !== null || child.signalCode !== null) await exited;
+    for (;;) {
+      const answered = await Promise.race([answersAmqp(this.port), failed]);
+      if (answered) return;
       if (Date.now() > deadline) throw new Error(`RabbitMQ node ${this.nodeName} did not answer on ${this.port} within 90 s (see ${this.logDir})`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await Promise.race([pause(100), failed]);
     }
   }
 
+  /** Stops the node's whole process group (the script, erl, beam): SIGTERM, SIGKILL after 30 s, gives up after 60 s. */
   async #terminate(): Promise<void> {
-    const child = this.#process;
+    const pgid = this.#process?.pid;
     this.#process = undefined;
-    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    // The whole process group: the script, erl and beam.
-    const signal = (name: NodeJS.Signals): void => {
-      try {
-        process.kill(-child.pid!, name);
-      } catch {
-        // Gone already.
+    if (pgid === undefined) return;
+    // Signalled even when the script is gone: beam may outlive it.
+    signalGroup(pgid, 'SIGTERM');
+    const killAt = Date.now() + 30_000;
+    const giveUpAt = killAt + 30_000;
+    let killed = false;
+    while (groupAlive(pgid)) {
+      if (!killed && Date.now() > killAt) {
+        signalGroup(pgid, 'SIGKILL');
+        killed = true;
       }
-    };
-    signal('SIGTERM');
-    const killer = setTimeout(() => signal('SIGKILL'), 30_000);
-    await exited;
-    // beam may outlive the script by a moment: wait until no process of the group is left.
-    const groupAlive = (): boolean => {
-      try {
-        process.kill(-child.pid!, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    while (groupAlive()) await new Promise((resolve) => setTimeout(resolve, 100));
-    clearTimeout(killer);
-  }
-
-  /** Synchronous last resort at process exit: SIGKILL the node's process group, remove its directory. */
-  #killNow(): void {
-    const pid = this.#process?.pid;
-    if (pid !== undefined) {
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // Not running.
-      }
+      if (Date.now() > giveUpAt) throw new Error(`RabbitMQ node ${this.nodeName} (process group ${pgid}) did not exit within 60 s`);
+      await pause(100);
     }
-    rmSync(this.dir, { recursive: true, force: true });
+    // Nothing of that group is left for the watchdog to kill (its id may be reused).
+    this.#watchdog?.stdin?.write('0\n');
   }
 }

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { TcpProxy, spawnConsumerScript } from '@micro-framework/conformance';
 import { fullCapabilities, type ConformanceAdapter, type ConsumerProcess, type DeadLetterRecord, type ListenerSpec } from '@micro-framework/core/testing';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { createTopicsAndWait } from '../topic-creation.ts';
 import { KafkaBackoff } from '../kafka-backoff.ts';
 import { headersFromKafka } from '../kafka-headers.ts';
 import { brokersFromEnv } from '../kafka-options.ts';
@@ -38,7 +39,7 @@ export async function kafkaConformanceAdapter(options: { kafkaTool?: string } = 
   const clients: KafkaRpcClient[] = [];
   const listeners = new Map<string, TopicListener>();
   const ensureTopic = async (topic: string): Promise<void> => {
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: conformancePartitions }] }).catch(() => undefined);
+    await createTopicsAndWait(admin, [{ topic, numPartitions: conformancePartitions }]);
   };
 
   return {
