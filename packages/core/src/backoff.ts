@@ -32,6 +32,8 @@ export class Backoff {
   readonly #interval: IntervalProvider;
   readonly #intervalOption: number | IntervalProvider;
   readonly #retryOn: (error: Error) => boolean;
+  /** The classes of `retryOn` when given as classes: an error coming back from a worker thread or process is rebuilt as one of them. */
+  readonly errorClasses: readonly ErrorClass[];
 
   constructor(options: BackoffOptions = {}) {
     const maxRetries = options.maxRetries ?? 3;
@@ -43,6 +45,7 @@ export class Backoff {
     this.#intervalOption = interval;
     this.#interval = typeof interval === 'number' ? constantInterval(interval) : interval;
     const retryOn = options.retryOn;
+    this.errorClasses = Array.isArray(retryOn) ? [...(retryOn as readonly ErrorClass[])] : [];
     if (typeof retryOn === 'function') this.#retryOn = retryOn;
     else if (retryOn) this.#retryOn = (error) => retryOn.some((cls) => error instanceof cls);
     else this.#retryOn = () => true;

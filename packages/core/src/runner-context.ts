@@ -8,6 +8,12 @@ import type { Runner } from './runner.ts';
 import { summarizeError } from './telemetry.ts';
 import { inConsumerSpan } from './tracing.ts';
 import type { Worker } from './worker.ts';
+import type { RebuildableErrorClass } from './serialized-error.ts';
+import { ProcessPool } from './process-pool.ts';
+import { ThreadPool } from './thread-pool.ts';
+import { workerModeOf, type WorkerModeSettings } from './worker-mode.ts';
+import type { WorkerPool } from './worker-pool.ts';
+import { WorkerTarget } from './worker-target.ts';
 
 export interface RunnerContextOptions {
   readonly routes: readonly Route<never>[];
@@ -42,6 +48,9 @@ export class RunnerContext {
   readonly #metrics = new Map<string, WorkerMetrics>();
   readonly #shared = new Map<string, Promise<Extension>>();
   readonly #sharedOrder: Extension[] = [];
+  #workerMode: WorkerModeSettings | undefined;
+  #workerPool: WorkerPool | undefined;
+  #errorClasses: readonly RebuildableErrorClass[] = [];
 
   constructor(options: RunnerContextOptions) {
     this.routes = options.routes;
@@ -80,16 +89,67 @@ export class RunnerContext {
     return this.#limiter?.peak ?? 0;
   }
 
+  /** Where this context's targets run (config.workerMode and its settings); `async` until bound. */
+  get workerMode(): WorkerModeSettings {
+    return this.#workerMode ?? { mode: 'async', timeoutMs: undefined, maxTasksPerWorker: undefined };
+  }
+
+  /** The pool of worker threads or child processes running this context's calls (thread and process modes, once set up). */
+  get workerPool(): WorkerPool | undefined {
+    return this.#workerPool;
+  }
+
+  /**
+   * The classes an error coming back from a worker thread or process is rebuilt as (matched by
+   * name): config.workerErrorClasses and the classes of every route's `retryOn`.
+   */
+  workerErrorClasses(_worker?: Worker): readonly RebuildableErrorClass[] {
+    return this.#errorClasses;
+  }
+
   /** Binds the context and its extensions to the runner; merges the config and checks it (throws if invalid). */
   bind(runner: Runner): void {
     this.#runner = runner;
     this.#config = mergeConfig(runner.config, this.#overrides);
     giveBackPolicyOf(this.#config);
+    this.#workerMode = workerModeOf(this.#config);
+    this.#checkWorkerTargets(this.#workerMode);
+    const configured = this.#config['workerErrorClasses'];
+    if (configured !== undefined && (!Array.isArray(configured) || configured.some((cls) => typeof cls !== 'function'))) {
+      throw new ConfigurationError('config.workerErrorClasses must be an array of error classes');
+    }
+    this.#errorClasses = [...((configured as RebuildableErrorClass[] | undefined) ?? []), ...this.routes.flatMap((route) => route.backoff?.errorClasses ?? [])];
     this.#limiter = new ConcurrencyLimiter(this.#config.maxWorkers);
     for (const extension of [...this.extensions, ...this.routes]) extension.bind(runner, this);
   }
 
+  /** In thread and process modes every target must be a WorkerTarget: a function object cannot cross. */
+  #checkWorkerTargets(settings: WorkerModeSettings): void {
+    if (settings.mode === 'async') return;
+    for (const route of this.routes) {
+      const targets = [route.target, (route as { callbackTarget?: unknown }).callbackTarget].filter((target) => target !== undefined);
+      for (const target of targets) {
+        if (!(target instanceof WorkerTarget)) {
+          throw new ConfigurationError(
+            `workerMode '${settings.mode}': the targets of route ${route.metricLabel} must be given as workerTarget(moduleUrl, exportName); a function cannot cross into a worker ${settings.mode === 'thread' ? 'thread' : 'process'}`,
+          );
+        }
+      }
+    }
+  }
+
   async setup(): Promise<void> {
+    const settings = this.workerMode;
+    if (settings.mode !== 'async' && !this.#workerPool) {
+      const telemetry = this.runner.telemetry;
+      const options = {
+        size: this.config.maxWorkers,
+        timeoutMs: settings.timeoutMs,
+        maxTasksPerWorker: settings.maxTasksPerWorker,
+        onError: (error: Error) => telemetry.emit('workerPoolError', { context: this.label, mode: settings.mode, error: summarizeError(error) }),
+      };
+      this.#workerPool = settings.mode === 'thread' ? await ThreadPool.create(options) : new ProcessPool(options);
+    }
     for (const extension of [...this.extensions, ...this.routes]) await extension.setup();
   }
 
@@ -135,6 +195,16 @@ export class RunnerContext {
     }
     this.#shared.clear();
     this.#sharedOrder.length = 0;
+    // The routes drained: the pool's threads or processes end (running calls get until the deadline).
+    const pool = this.#workerPool;
+    this.#workerPool = undefined;
+    if (pool) {
+      try {
+        await pool.close(deadline);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
     return errors;
   }
 

@@ -46,7 +46,7 @@ function readStack(error: object): string | undefined {
 
 /** Turns anything thrown into plain data that survives structured clone. Never throws. */
 export function serializeError(thrown: unknown, depth = 0): SerializedError {
-  let isError = false;
+  let isError: boolean;
   try {
     isError = thrown instanceof Error;
   } catch {
@@ -93,7 +93,8 @@ export const builtinErrorClasses: readonly RebuildableErrorClass[] = [
 /**
  * Rebuilds an error serialized in a worker. Its class is the last of `classes` (then the built-in
  * ones) whose name equals the error's name, so `instanceof` and a Backoff's `retryOn` classes still
- * match; the constructor is not run, the prototype is set and the fields are copied. An unknown name
+ * match; the class's constructor is not run (Error's is, with the class as new.target), and the
+ * fields are copied. An unknown name
  * gives an Error carrying that name. Properties, stack and cause come back; so does a non-retryable mark.
  */
 export function rebuildError(serialized: SerializedError, classes: readonly RebuildableErrorClass[] = []): Error {
@@ -101,11 +102,12 @@ export function rebuildError(serialized: SerializedError, classes: readonly Rebu
   const byName = new Map<string, RebuildableErrorClass>();
   for (const cls of [...builtinErrorClasses, ...classes]) byName.set(cls.name, cls);
   const cls = byName.get(serialized.name) ?? Error;
-  const error = Object.create(cls.prototype as object) as Error;
+  // A real Error (with its internal slot, so structured clone and util.types.isNativeError know it)
+  // whose prototype is the class's; the class's own constructor is not run.
+  const error = Reflect.construct(Error, [serialized.message], cls) as Error;
   const define = (key: string, value: unknown, enumerable: boolean): void => {
     Object.defineProperty(error, key, { value, enumerable, writable: true, configurable: true });
   };
-  define('message', serialized.message, false);
   if (error.name !== serialized.name) define('name', serialized.name, false);
   define('stack', serialized.stack ?? `${serialized.name}: ${serialized.message}`, false);
   for (const [key, value] of Object.entries(serialized.props)) define(key, value, true);

@@ -64,6 +64,8 @@ export interface ServiceObserver {
   connectionRestored?(event: ConnectionLabels): void;
   /** A consume loop ended unexpectedly and will be restarted after `delayMs`. */
   consumerCrashed?(event: { readonly consumer: string; readonly delayMs: number; readonly error: ErrorSummary }): void;
+  /** A pool of worker threads or child processes failed outside any call (a thread that died while idle, a close that failed). */
+  workerPoolError?(event: { readonly context: string; readonly mode: string; readonly error: ErrorSummary }): void;
   /** A crashed consume loop runs again. */
   consumerReplaced?(event: { readonly consumer: string }): void;
   /** A stop began: intake stops, in-flight calls drain until the deadline. */
@@ -202,6 +204,10 @@ export class LoggingObserver implements ServiceObserver {
 
   consumerCrashed(event: EventOf<'consumerCrashed'>): void {
     this.#log('error', event, `consumer ${event.consumer} crashed (${event.error.name}: ${event.error.message}); restarting in ${event.delayMs} ms`);
+  }
+
+  workerPoolError(event: EventOf<'workerPoolError'>): void {
+    this.#log('error', event, `worker ${event.mode === 'thread' ? 'threads' : 'processes'} of context ${event.context}: ${event.error.name}: ${event.error.message}`);
   }
 
   consumerReplaced(event: EventOf<'consumerReplaced'>): void {

@@ -1,9 +1,12 @@
 import type { Config } from './config.ts';
 import { classDependencies, injectedDeclaration, type Dependency, type DependencyMap } from './dependency.ts';
 import { ConfigurationError, DecodeError, toError } from './errors.ts';
+import { rebuildError, serializeError } from './serialized-error.ts';
 import type { Meta } from './meta.ts';
 import type { RunnerContext } from './runner-context.ts';
 import type { MessageTranslator } from './translator.ts';
+import { withTraceContext } from './tracing.ts';
+import { WorkerTarget } from './worker-target.ts';
 
 /**
  * What a route calls: a function (sync or async, optionally wrapped by `inject`), an object whose
@@ -13,7 +16,7 @@ import type { MessageTranslator } from './translator.ts';
 export type TargetFunction = (...args: any[]) => unknown;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type TargetClass = new () => any;
-export type Target = TargetFunction | TargetClass | object;
+export type Target = TargetFunction | TargetClass | WorkerTarget | object;
 
 export interface WorkerOptions {
   readonly target: Target;
@@ -29,6 +32,7 @@ export type WorkerClass = new (options: WorkerOptions) => Worker;
 
 /** A readable name for a target, used in metric labels and RPC names. */
 export function targetName(target: Target, methodName?: string): string {
+  if (target instanceof WorkerTarget) return target.name;
   const base = typeof target === 'function' ? target.name : (target.constructor?.name ?? 'object');
   return methodName ? `${base || 'anonymous'}.${methodName}` : base || 'anonymous';
 }
@@ -101,6 +105,7 @@ export class Worker {
 
   private async invoke(translatedArgs: readonly unknown[]): Promise<unknown> {
     const args = this.callArguments(translatedArgs);
+    if (this.target instanceof WorkerTarget) return this.invokeWorkerTarget(this.target, args);
     const { fn, thisArg, dependencies, assignToInstance } = this.resolveCallable();
     const entries = Object.entries(dependencies ?? {});
     const prepared: Array<Dependency> = [];
@@ -116,6 +121,46 @@ export class Worker {
         return await fn.apply(thisArg, args);
       }
       return dependencies ? await fn.call(thisArg, values, ...args) : await fn.apply(thisArg, args);
+    } finally {
+      for (const dependency of prepared.reverse()) await dependency.afterCall?.(this);
+    }
+  }
+
+  /**
+   * A WorkerTarget: its dependencies resolve here (setup, get, then afterCall once it settled); the
+   * call runs in the context's pool in thread or process mode, else it is imported and called here.
+   */
+  private async invokeWorkerTarget(target: WorkerTarget, args: unknown[]): Promise<unknown> {
+    if (this.methodName !== undefined) throw new ConfigurationError(`a workerTarget takes no methodName (${target.name})`);
+    const prepared: Dependency[] = [];
+    try {
+      let injected: Record<string, unknown> | undefined;
+      if (target.dependencies) {
+        injected = {};
+        for (const [name, dependency] of Object.entries(target.dependencies)) {
+          await dependency.setup?.(this);
+          prepared.push(dependency);
+          injected[name] = await dependency.get(this);
+        }
+      }
+      const pool = this.context?.workerPool;
+      if (!pool) {
+        const fn = await target.load();
+        return await (injected ? fn(injected, ...args) : fn(...args));
+      }
+      // Errors among the arguments (a callback's failure) cross written out and are rebuilt there.
+      const errorArgs = args.flatMap((arg, index) => (arg instanceof Error ? [index] : []));
+      const call = {
+        module: target.module,
+        exportName: target.exportName,
+        args: args.map((arg) => (arg instanceof Error ? serializeError(arg) : arg)),
+        ...(errorArgs.length > 0 ? { errorArgs } : {}),
+        ...(injected ? { injected } : {}),
+        traceHeaders: withTraceContext({}),
+      };
+      const reply = await pool.run(call, target.name);
+      if (reply.ok) return reply.value;
+      throw rebuildError(reply.error, this.context?.workerErrorClasses(this) ?? []);
     } finally {
       for (const dependency of prepared.reverse()) await dependency.afterCall?.(this);
     }
@@ -150,3 +195,4 @@ export class Worker {
     return { fn: candidate as never, thisArg, dependencies: classDeps, assignToInstance: classDeps !== undefined };
   }
 }
+

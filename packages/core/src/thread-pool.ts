@@ -1,0 +1,103 @@
+import type { Piscina } from 'piscina';
+import { ConfigurationError, EncodeError, ExtensionIsStopped, WorkerCrashed, WorkerTimeout, describeError } from './errors.ts';
+import type { WorkerCall, WorkerReply } from './worker-call.ts';
+import { isCloneError, siblingModule, type WorkerPool, type WorkerPoolOptions } from './worker-pool.ts';
+
+type PiscinaClass = typeof Piscina;
+
+/** Loads the optional peer dependency, or says how to install it. */
+async function loadPiscina(): Promise<PiscinaClass> {
+  try {
+    return (await import('piscina')).Piscina;
+  } catch (error) {
+    throw new ConfigurationError("workerMode 'thread' needs the optional peer dependency piscina (npm install piscina)", { cause: error });
+  }
+}
+
+interface Generation {
+  readonly pool: Piscina;
+  /** Calls handed to this generation. */
+  tasks: number;
+}
+
+/**
+ * Thread mode on Piscina: `size` worker threads, one call at a time each. A call past the timeout is
+ * aborted (Piscina terminates its thread and starts another). Piscina cannot retire one thread after
+ * N calls, so `maxTasksPerWorker` rotates generations: after size × N calls a fresh set of threads
+ * takes new calls and the previous set ends once its calls finished.
+ */
+export class ThreadPool implements WorkerPool {
+  readonly #Piscina: PiscinaClass;
+  readonly #options: WorkerPoolOptions;
+  #current: Generation;
+  /** Earlier generations still finishing their calls, with their close. */
+  readonly #retiring = new Map<Piscina, Promise<void>>();
+  #closing = false;
+
+  private constructor(piscina: PiscinaClass, options: WorkerPoolOptions) {
+    this.#Piscina = piscina;
+    this.#options = options;
+    this.#current = this.#generation();
+  }
+
+  static async create(options: WorkerPoolOptions): Promise<ThreadPool> {
+    return new ThreadPool(await loadPiscina(), options);
+  }
+
+  #generation(): Generation {
+    const pool = new this.#Piscina({
+      filename: siblingModule('thread-entry').href,
+      minThreads: this.#options.size,
+      maxThreads: this.#options.size,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: Infinity,
+      // close() waits as long as the stop deadline allows (see close), not Piscina's 30 s.
+      closeTimeout: 24 * 3_600_000,
+    });
+    // An error outside any task (a thread failing while idle) would otherwise crash the service.
+    pool.on('error', (error: unknown) => this.#options.onError(error instanceof Error ? error : new Error(String(error))));
+    return { pool, tasks: 0 };
+  }
+
+  async run(call: WorkerCall, label: string): Promise<WorkerReply> {
+    if (this.#closing) throw new ExtensionIsStopped(`the worker threads of ${label}`);
+    const generation = this.#current;
+    generation.tasks += 1;
+    const { maxTasksPerWorker, size, timeoutMs } = this.#options;
+    const signal = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
+    // Queued first, so a generation retired right after still runs it before it closes.
+    const running = generation.pool.run(call, signal ? { signal } : {});
+    if (maxTasksPerWorker !== undefined && generation.tasks >= maxTasksPerWorker * size) this.#rotate();
+    try {
+      return (await running) as WorkerReply;
+    } catch (error) {
+      if (signal?.aborted) throw new WorkerTimeout(label, timeoutMs!);
+      if (isCloneError(error)) throw new EncodeError(`the arguments of ${label} cannot cross into a worker thread (only structured-cloneable values can): ${describeError(error).message}`, { cause: error });
+      if (this.#closing) throw new ExtensionIsStopped(`the worker threads of ${label}`);
+      throw new WorkerCrashed(`the worker thread running ${label} died: ${describeError(error).message}`, { cause: error });
+    }
+  }
+
+  #rotate(): void {
+    const old = this.#current;
+    this.#current = this.#generation();
+    const retiring = old.pool
+      .close()
+      .catch((error: unknown) => this.#options.onError(error instanceof Error ? error : new Error(String(error))))
+      .finally(() => this.#retiring.delete(old.pool));
+    this.#retiring.set(old.pool, retiring);
+  }
+
+  async close(deadline: number): Promise<void> {
+    this.#closing = true;
+    const pools = [this.#current.pool, ...this.#retiring.keys()];
+    const finished = Promise.all([this.#current.pool.close(), ...this.#retiring.values()]).then(() => true, () => true);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+    });
+    const inTime = await Promise.race([finished, late]);
+    clearTimeout(timer);
+    if (!inTime) await Promise.allSettled(pools.map((pool) => pool.destroy()));
+  }
+}

@@ -1,0 +1,66 @@
+import { ConfigurationError, EncodeError } from './errors.ts';
+import { rebuildError, serializeError, type SerializedError } from './serialized-error.ts';
+
+/**
+ * One call sent to a worker thread or child process: the target by module and export, its arguments
+ * and injected values (structured-cloned), and the caller's trace context as propagation headers.
+ */
+export interface WorkerCall {
+  readonly module: string;
+  readonly exportName: string;
+  readonly args: readonly unknown[];
+  /** Positions of `args` holding a SerializedError, rebuilt as an Error before the call. */
+  readonly errorArgs?: readonly number[];
+  /** Present when the target declares dependencies: passed as the first argument. */
+  readonly injected?: Record<string, unknown>;
+  readonly traceHeaders?: Record<string, string>;
+}
+
+/** What comes back: the result, or the error written out (see SerializedError). A reply never throws across. */
+export type WorkerReply = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly error: SerializedError };
+
+interface OtelApi {
+  readonly context: { active(): unknown; with<T>(context: unknown, fn: () => T): T };
+  readonly propagation: { extract(context: unknown, carrier: Record<string, string>): unknown };
+}
+
+let otel: Promise<OtelApi | undefined> | undefined;
+
+/** Runs `fn` in the trace context the headers carry, when @opentelemetry/api is installed; as it is otherwise. */
+async function inTraceContext<T>(headers: Record<string, string> | undefined, fn: () => T): Promise<T> {
+  if (!headers || Object.keys(headers).length === 0) return fn();
+  otel ??= import('@opentelemetry/api').then((api) => api as unknown as OtelApi, () => undefined);
+  const api = await otel;
+  if (!api) return fn();
+  let extracted: unknown;
+  try {
+    extracted = api.propagation.extract(api.context.active(), headers);
+  } catch {
+    return fn();
+  }
+  return api.context.with(extracted, fn);
+}
+
+/**
+ * Runs one call where it arrived (in a worker thread or child process): imports the module, calls
+ * the export, and replies. Never rejects: a missing export, a throw, or a result that cannot be
+ * cloned back comes back as an error reply.
+ */
+export async function runWorkerCall(call: WorkerCall): Promise<WorkerReply> {
+  try {
+    const loaded = (await import(call.module)) as Record<string, unknown>;
+    const fn = loaded[call.exportName];
+    if (typeof fn !== 'function') throw new ConfigurationError(`${call.module} exports no function named ${call.exportName}`);
+    const given = call.args.map((arg, index) => (call.errorArgs?.includes(index) ? rebuildError(arg as SerializedError) : arg));
+    const args = call.injected ? [call.injected, ...given] : given;
+    const value: unknown = await inTraceContext(call.traceHeaders, () => (fn as (...a: unknown[]) => unknown)(...args));
+    try {
+      structuredClone(value);
+    } catch (error) {
+      throw new EncodeError(`the result of ${call.exportName} cannot leave the worker (only structured-cloneable values can): ${error instanceof Error ? error.message : String(error)}`);
+    }
+    return { ok: true, value };
+  } catch (error) {
+    return { ok: false, error: serializeError(error) };
+  }
+}

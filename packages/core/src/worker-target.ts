@@ -1,0 +1,59 @@
+import { isAbsolute } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { DependencyMap } from './dependency.ts';
+import { ConfigurationError } from './errors.ts';
+
+export interface WorkerTargetOptions {
+  /**
+   * Resolved in the main thread for each call; their values are structured-cloned into the worker and
+   * passed as the function's first argument, as `inject` does. Values holding connections cannot cross.
+   */
+  readonly dependencies?: DependencyMap;
+  /** The target's name in metrics, logs and queue names; default the export's name. */
+  readonly name?: string;
+}
+
+/**
+ * A target named by its module and export instead of a function object (a function cannot cross into
+ * a worker thread or child process). In `workerMode` `thread` or `process` the call runs in the pool,
+ * which imports the module there; in `async` mode it is imported and called on the main thread.
+ */
+export class WorkerTarget {
+  /** The module's file URL. */
+  readonly module: string;
+  readonly exportName: string;
+  readonly dependencies: DependencyMap | undefined;
+  readonly name: string;
+
+  constructor(module: string | URL, exportName: string, options: WorkerTargetOptions = {}) {
+    this.module = moduleUrl(module);
+    if (exportName.length === 0) throw new ConfigurationError('workerTarget needs an export name');
+    this.exportName = exportName;
+    this.dependencies = options.dependencies;
+    this.name = options.name ?? exportName;
+  }
+
+  /** Imports the module in this thread and returns the export (async mode). Rejects with ConfigurationError when it is no function. */
+  async load(): Promise<(...args: unknown[]) => unknown> {
+    const loaded = (await import(this.module)) as Record<string, unknown>;
+    const fn = loaded[this.exportName];
+    if (typeof fn !== 'function') throw new ConfigurationError(`${this.module} exports no function named ${this.exportName}`);
+    return fn as (...args: unknown[]) => unknown;
+  }
+}
+
+/** A module given as a file URL (e.g. `import.meta.url`, `new URL('./resize.ts', import.meta.url)`) or an absolute path. */
+function moduleUrl(module: string | URL): string {
+  if (module instanceof URL) {
+    if (module.protocol !== 'file:') throw new ConfigurationError(`workerTarget needs a file: URL, got ${module.protocol}`);
+    return module.href;
+  }
+  if (module.startsWith('file:')) return new URL(module).href;
+  if (isAbsolute(module)) return pathToFileURL(module).href;
+  throw new ConfigurationError(`workerTarget needs a file URL or an absolute path (a worker resolves nothing relative to your module), got "${module}": use new URL('./file.js', import.meta.url)`);
+}
+
+/** A target a worker thread or child process can run: `workerTarget(new URL('./resize.js', import.meta.url), 'resize')`. */
+export function workerTarget(module: string | URL, exportName: string, options: WorkerTargetOptions = {}): WorkerTarget {
+  return new WorkerTarget(module, exportName, options);
+}
