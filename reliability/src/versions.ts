@@ -24,11 +24,14 @@ export function packageVersion(name: string): string {
   }
 }
 
-/** The repository's commit, with `+dirty` when the work tree has changes. */
+/**
+ * The repository's commit, with `+dirty` when the work tree has changes other than the results files
+ * themselves (every run rewrites those, so the second run of a clean checkout is still clean).
+ */
 export function gitRevision(cwd: string): string {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd, encoding: 'utf8' }).trim().length > 0;
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', '.', ':(exclude)reliability/results'], { cwd, encoding: 'utf8' }).trim().length > 0;
     return dirty ? `${head}+dirty` : head;
   } catch {
     return 'unknown';
