@@ -247,8 +247,21 @@ export class AmqpConnection extends Extension {
   }
 
   async #onConnect(model: ChannelModel): Promise<void> {
+    // amqplib's recovery runs this setup before it listens for the new connection's errors: a socket
+    // error or a heartbeat timeout now would be an uncaught exception (and the half-closed connection
+    // would never finish closing). Listen first, and fail the setup of a connection that closed
+    // meanwhile: amqplib would otherwise keep it as the live one, and nothing would reconnect.
+    let lost: Error | undefined;
+    model.on('error', (error: Error) => {
+      if (!this.#closing) this.#lastError = error;
+      lost ??= error;
+    });
+    model.once('close', (error?: Error) => {
+      lost ??= error ?? new Error('the connection closed during its setup');
+    });
     const publisher = await this.#openPublisher(model);
     for (const attachment of this.#attachments) await attachment(model);
+    if (lost) throw lost;
     this.#model = model;
     this.#publisher = publisher;
     for (const wake of this.#waiters.splice(0)) wake();
