@@ -4,52 +4,70 @@ import { EncodeError, ExtensionIsStopped, WorkerCrashed, WorkerTimeout, describe
 import type { WorkerCall, WorkerReply } from './worker-call.ts';
 import { isCloneError, siblingModule, type WorkerPool, type WorkerPoolOptions } from './worker-pool.ts';
 
-/** One child process and what it is doing. */
+/** How long a new child process may take to say it is ready. */
+const readyTimeoutMs = 30_000;
+
+/** Every child process of every pool of this process: one exit hook kills those left. */
+const liveChildren = new Set<ChildProcess>();
+let exitHook = false;
+function track(child: ChildProcess): void {
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const each of liveChildren) each.kill('SIGKILL');
+  });
+}
+
+type Outcome = { reply: WorkerReply } | { error: Error };
+
+/** One child process and the call it runs, if any. */
 interface Child {
   readonly process: ChildProcess;
   tasks: number;
-  /** The call it runs, if any. */
-  current: { readonly id: number; readonly settle: (outcome: { reply: WorkerReply } | { error: Error }) => void } | undefined;
+  current: { readonly id: number; readonly label: string; readonly settle: (outcome: Outcome) => void } | undefined;
 }
+
+const usable = (child: Child): boolean => child.process.connected && child.process.exitCode === null && child.process.signalCode === null;
 
 /**
  * Process mode: up to `size` child processes (fork, structured-clone IPC), one call at a time each,
  * started on demand. A call past the timeout kills its process (SIGKILL) and fails with WorkerTimeout;
  * a process that exits under a call fails it with WorkerCrashed; after `maxTasksPerWorker` calls a
- * process is retired. Children exit when the IPC channel closes, so none outlives the service, and a
- * process exit hook kills any left.
+ * process is retired. A process that cannot start fails the call that asked for it, and calls waiting
+ * for a process are served by the next one. Children exit when the IPC channel closes, so none
+ * outlives the service, and an exit hook kills any left.
  */
 export class ProcessPool implements WorkerPool {
   readonly #options: WorkerPoolOptions;
   readonly #idle: Child[] = [];
-  readonly #all = new Set<Child>();
-  readonly #waiting: Array<{ resolve: (child: Child) => void; reject: (error: Error) => void }> = [];
+  /** Children started or starting: they count towards `size`, and a close ends them all. */
+  readonly #all = new Set<ChildProcess>();
+  readonly #children = new Set<Child>();
+  readonly #waiting: Array<{ readonly label: string; readonly resolve: (child: Child) => void; readonly reject: (error: Error) => void }> = [];
   /** The outcomes of the calls running now (a stop waits for them). */
   readonly #inFlight = new Set<Promise<unknown>>();
-  #starting = 0;
   #nextId = 1;
   #closing = false;
-  readonly #killOnExit = (): void => {
-    for (const child of this.#all) child.process.kill('SIGKILL');
-  };
 
   constructor(options: WorkerPoolOptions) {
     this.#options = options;
-    process.once('exit', this.#killOnExit);
   }
 
   async run(call: WorkerCall, label: string): Promise<WorkerReply> {
     const child = await this.#acquire(label);
     const id = this.#nextId++;
     const { timeoutMs, maxTasksPerWorker } = this.#options;
-    const running = new Promise<{ reply: WorkerReply } | { error: Error }>((settle) => {
+    const running = new Promise<Outcome>((settle) => {
       let timer: NodeJS.Timeout | undefined;
       child.current = {
         id,
-        settle: (result) => {
+        label,
+        settle: (outcome) => {
           clearTimeout(timer);
           child.current = undefined;
-          settle(result);
+          settle(outcome);
         },
       };
       if (timeoutMs !== undefined) {
@@ -77,8 +95,8 @@ export class ProcessPool implements WorkerPool {
     }
     // A call that could not be sent leaves its process usable; after any other failure the process
     // is gone already (timeout, exit) or is ended now: never left busy in the pool.
-    if (outcome.error instanceof EncodeError && child.process.connected) this.#release(child);
-    else if (this.#all.has(child)) this.#retire(child, 'SIGKILL');
+    if (outcome.error instanceof EncodeError && usable(child)) this.#release(child);
+    else this.#retire(child, 'SIGKILL');
     throw outcome.error;
   }
 
@@ -88,64 +106,98 @@ export class ProcessPool implements WorkerPool {
   }
 
   async #acquire(label: string): Promise<Child> {
-    if (this.#closing) throw new ExtensionIsStopped(`the child processes of ${label}`);
-    const idle = this.#idle.pop();
-    if (idle) return idle;
-    if (this.#all.size + this.#starting < this.#options.size) return this.#spawn(label);
-    return new Promise<Child>((resolve, reject) => this.#waiting.push({ resolve, reject }));
+    for (;;) {
+      if (this.#closing) throw new ExtensionIsStopped(`the child processes of ${label}`);
+      const idle = this.#idle.pop();
+      if (idle) {
+        if (usable(idle)) return idle;
+        this.#retire(idle, 'SIGKILL');
+        continue;
+      }
+      if (this.#all.size < this.#options.size) return this.#spawn(label);
+      return new Promise<Child>((resolve, reject) => this.#waiting.push({ label, resolve, reject }));
+    }
   }
 
+  /** Hands a free child to the next waiting call, or keeps it idle. */
   #release(child: Child): void {
-    if (!this.#all.has(child)) return;
+    if (!this.#children.has(child)) return;
+    if (!usable(child)) {
+      this.#retire(child, 'SIGKILL');
+      return;
+    }
     const waiter = this.#waiting.shift();
     if (waiter) waiter.resolve(child);
     else this.#idle.push(child);
   }
 
-  /** Starts a child process; resolves once it said it is ready. */
+  /** Starts a child process; resolves once it said it is ready. A failure also starts one for the next waiting call. */
   async #spawn(label: string): Promise<Child> {
-    this.#starting += 1;
+    const spawned = fork(fileURLToPath(siblingModule('process-entry')), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    track(spawned);
+    this.#all.add(spawned);
+    const child: Child = { process: spawned, tasks: 0, current: undefined };
+    spawned.on('exit', (code, signal) => {
+      this.#all.delete(spawned);
+      this.#forget(child);
+      const current = child.current;
+      current?.settle({ error: new WorkerCrashed(`the child process running ${current.label} exited (${code ?? signal}) during the call`) });
+      this.#refill();
+    });
+    spawned.on('error', (error) => this.#options.onError(error));
     try {
-      const spawned = fork(fileURLToPath(siblingModule('process-entry')), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      const child: Child = { process: spawned, tasks: 0, current: undefined };
       await new Promise<void>((resolve, reject) => {
-        const onMessage = (message: unknown): void => {
-          if ((message as { ready?: unknown }).ready === true) {
-            spawned.off('exit', onExit);
-            resolve();
-          }
+        const timer = setTimeout(() => reject(new WorkerCrashed(`the child process for ${label} did not start within ${readyTimeoutMs} ms`)), readyTimeoutMs);
+        const done = (): void => {
+          clearTimeout(timer);
+          spawned.off('message', onMessage);
+          spawned.off('exit', onExit);
+          spawned.off('error', onError);
         };
-        const onExit = (code: number | null, signal: NodeJS.Signals | null): void => reject(new WorkerCrashed(`the child process for ${label} exited (${code ?? signal}) before it was ready`));
-        spawned.once('message', onMessage);
+        const onMessage = (message: unknown): void => {
+          if ((message as { ready?: unknown } | null)?.ready !== true) return;
+          done();
+          resolve();
+        };
+        const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+          done();
+          reject(new WorkerCrashed(`the child process for ${label} exited (${code ?? signal}) before it was ready`));
+        };
+        const onError = (error: Error): void => {
+          done();
+          reject(new WorkerCrashed(`could not start a child process for ${label}: ${error.message}`, { cause: error }));
+        };
+        spawned.on('message', onMessage);
         spawned.once('exit', onExit);
-        spawned.once('error', (error) => reject(new WorkerCrashed(`could not start a child process for ${label}: ${error.message}`, { cause: error })));
+        spawned.once('error', onError);
       });
-      spawned.on('message', (message: { id?: unknown; reply?: WorkerReply }) => {
-        if (child.current && message.id === child.current.id && message.reply) child.current.settle({ reply: message.reply });
-      });
-      spawned.on('exit', (code, signal) => {
-        this.#forget(child);
-        child.current?.settle({ error: new WorkerCrashed(`the child process running ${label} exited (${code ?? signal}) during the call`) });
-        this.#refill(label);
-      });
-      spawned.on('error', (error) => this.#options.onError(error));
-      this.#all.add(child);
-      return child;
-    } finally {
-      this.#starting -= 1;
+    } catch (error) {
+      spawned.kill('SIGKILL');
+      throw error;
     }
+    if (this.#closing) {
+      spawned.kill('SIGKILL');
+      throw new ExtensionIsStopped(`the child processes of ${label}`);
+    }
+    spawned.on('message', (message: { id?: unknown; reply?: WorkerReply } | null) => {
+      if (child.current && message?.id === child.current.id && message.reply) child.current.settle({ reply: message.reply });
+    });
+    this.#children.add(child);
+    return child;
   }
 
-  /** A process left: a call waiting for one gets a new process. */
-  #refill(label: string): void {
-    if (this.#closing || this.#waiting.length === 0) return;
-    if (this.#all.size + this.#starting >= this.#options.size) return;
+  /** A process left: a call waiting for one gets a new process (whose failure, in turn, fails that call and tries the next). */
+  #refill(): void {
+    if (this.#closing || this.#waiting.length === 0 || this.#all.size >= this.#options.size) return;
     const waiter = this.#waiting.shift()!;
-    this.#spawn(label).then(waiter.resolve, waiter.reject);
+    this.#spawn(waiter.label).then(waiter.resolve, (error: unknown) => {
+      waiter.reject(error instanceof Error ? error : new WorkerCrashed(String(error)));
+      this.#refill();
+    });
   }
 
   #forget(child: Child): void {
-    this.#all.delete(child);
+    this.#children.delete(child);
     const at = this.#idle.indexOf(child);
     if (at >= 0) this.#idle.splice(at, 1);
   }
@@ -153,9 +205,8 @@ export class ProcessPool implements WorkerPool {
   /** Ends a process: by closing its channel (it exits by itself), or by a signal. */
   #retire(child: Child, signal?: NodeJS.Signals): void {
     this.#forget(child);
-    if (signal) child.process.kill(signal);
-    else if (child.process.connected) child.process.disconnect();
-    else child.process.kill('SIGKILL');
+    if (signal || !child.process.connected) child.process.kill(signal ?? 'SIGKILL');
+    else child.process.disconnect();
   }
 
   async close(deadline: number): Promise<void> {
@@ -170,10 +221,14 @@ export class ProcessPool implements WorkerPool {
       }),
     ]);
     clearTimeout(timer);
+    // Whatever is left (calls past the deadline, processes still starting) is killed.
     const left = [...this.#all];
-    const exited = left.map((child) => new Promise((resolve) => (child.process.exitCode !== null || child.process.signalCode !== null ? resolve(undefined) : child.process.once('exit', resolve))));
-    for (const child of left) this.#retire(child, child.current ? 'SIGKILL' : undefined);
+    const exited = left.map((spawned) => new Promise((resolve) => (spawned.exitCode !== null || spawned.signalCode !== null ? resolve(undefined) : spawned.once('exit', resolve))));
+    for (const spawned of left) {
+      const child = [...this.#children].find((each) => each.process === spawned);
+      if (child && !child.current && spawned.connected) this.#retire(child);
+      else spawned.kill('SIGKILL');
+    }
     await Promise.all(exited);
-    process.off('exit', this.#killOnExit);
   }
 }

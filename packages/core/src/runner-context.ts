@@ -118,7 +118,15 @@ export class RunnerContext {
     if (configured !== undefined && (!Array.isArray(configured) || configured.some((cls) => typeof cls !== 'function'))) {
       throw new ConfigurationError('config.workerErrorClasses must be an array of error classes');
     }
-    this.#errorClasses = [...((configured as RebuildableErrorClass[] | undefined) ?? []), ...this.routes.flatMap((route) => route.backoff?.errorClasses ?? [])];
+    const classes = [...new Set([...((configured as RebuildableErrorClass[] | undefined) ?? []), ...this.routes.flatMap((route) => route.backoff?.errorClasses ?? [])])];
+    // Errors from a worker are matched by class name: two classes of one name could not be told apart.
+    const names = new Map<string, RebuildableErrorClass>();
+    for (const cls of this.#workerMode.mode === 'async' ? [] : classes) {
+      const other = names.get(cls.name);
+      if (other && other !== cls) throw new ConfigurationError(`two error classes named ${cls.name} (in config.workerErrorClasses or a Backoff's retryOn): errors coming back from a worker are matched by name, so give them different names`);
+      names.set(cls.name, cls);
+    }
+    this.#errorClasses = classes;
     this.#limiter = new ConcurrencyLimiter(this.#config.maxWorkers);
     for (const extension of [...this.extensions, ...this.routes]) extension.bind(runner, this);
   }

@@ -12,6 +12,12 @@ export interface SerializedError {
   /** Own enumerable properties that can be cloned; others as their description. */
   readonly props: Record<string, unknown>;
   readonly cause?: SerializedError;
+  /** An AggregateError's errors. */
+  readonly errors?: readonly SerializedError[];
+  /** The name of its constructor (a subclass that never set `name` is still told apart). */
+  readonly className?: string;
+  /** True for the framework's own errors (MicroFrameworkError): only those are rebuilt as the framework's classes. */
+  readonly framework?: boolean;
   /** Set when the thrown value was not an Error: the value (when it can be cloned) or its description. */
   readonly thrown?: { readonly value?: unknown; readonly description: string };
   readonly retryable: boolean;
@@ -23,8 +29,19 @@ export type RebuildableErrorClass = abstract new (...args: any[]) => Error;
 
 /** How deep a cause chain is followed. */
 const maxCauseDepth = 8;
-/** Properties that are the error itself, not extra data. */
-const ownFields = new Set(['name', 'message', 'stack', 'cause']);
+/** Properties that are the error itself (or would change the rebuilt object's shape), not extra data. */
+const ownFields = new Set(['name', 'message', 'stack', 'cause', 'errors', 'constructor', '__proto__']);
+/** How many errors of an AggregateError are carried. */
+const maxAggregated = 100;
+
+/** `fn()`, or `fallback` when it throws (hostile getters, Proxy traps). */
+function safely<T>(fn: () => T, fallback: T): T {
+  try {
+    return fn();
+  } catch {
+    return fallback;
+  }
+}
 
 function cloneable(value: unknown): boolean {
   try {
@@ -58,50 +75,60 @@ export function serializeError(thrown: unknown, depth = 0): SerializedError {
   }
   const error = thrown as Error;
   const { name, message } = describeError(error);
-  const props: Record<string, unknown> = {};
-  try {
-    for (const key of Object.keys(error)) {
-      if (ownFields.has(key)) continue;
-      try {
-        const value = (error as unknown as Record<string, unknown>)[key];
-        props[key] = cloneable(value) ? value : describeValue(value);
-      } catch {
-        props[key] = '[unreadable]';
-      }
-    }
-  } catch {
-    // A Proxy refusing ownKeys: no extra properties.
+  // Without a prototype, so a key like __proto__ is data, never a setter.
+  const props = Object.create(null) as Record<string, unknown>;
+  for (const key of safely(() => Object.keys(error), [] as string[])) {
+    if (ownFields.has(key)) continue;
+    const value = safely(() => (error as unknown as Record<string, unknown>)[key], '[unreadable]' as unknown);
+    Object.defineProperty(props, key, { value: safely(() => cloneable(value), false) ? value : describeValue(value), enumerable: true, writable: true, configurable: true });
   }
-  let cause: SerializedError | undefined;
-  try {
-    const raw = (error as { cause?: unknown }).cause;
-    if (raw !== undefined && depth < maxCauseDepth) cause = serializeError(raw, depth + 1);
-  } catch {
-    cause = undefined;
-  }
+  const rawCause = safely(() => (error as { cause?: unknown }).cause, undefined);
+  const cause = rawCause !== undefined && depth < maxCauseDepth ? serializeError(rawCause, depth + 1) : undefined;
+  const rawErrors = safely(() => (error instanceof AggregateError && Array.isArray(error.errors) ? (error.errors as unknown[]).slice(0, maxAggregated) : undefined), undefined);
+  const errors = rawErrors && depth < maxCauseDepth ? rawErrors.map((each) => serializeError(each, depth + 1)) : undefined;
   const stack = readStack(error);
-  return { name, message, ...(stack === undefined ? {} : { stack }), props, ...(cause ? { cause } : {}), retryable: isRetryable(error) };
+  const className = safely(() => {
+    const ctor = (Object.getPrototypeOf(error) as { constructor?: unknown } | null)?.constructor;
+    return typeof ctor === 'function' && typeof ctor.name === 'string' ? ctor.name : undefined;
+  }, undefined);
+  return {
+    name,
+    message,
+    ...(stack === undefined ? {} : { stack }),
+    props: { ...props },
+    ...(cause ? { cause } : {}),
+    ...(errors ? { errors } : {}),
+    ...(className ? { className } : {}),
+    framework: safely(() => error instanceof MicroFrameworkError, false),
+    retryable: safely(() => isRetryable(error), true),
+  };
 }
 
-/** JavaScript's own error classes and the framework's, matched by name when an error is rebuilt. */
-export const builtinErrorClasses: readonly RebuildableErrorClass[] = [
-  Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError, AggregateError,
+/** JavaScript's own error classes, matched by name when an error is rebuilt. */
+export const builtinErrorClasses: readonly RebuildableErrorClass[] = [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError, AggregateError];
+
+/** The framework's error classes: an error is rebuilt as one of them only when it was one. */
+export const frameworkErrorClasses: readonly RebuildableErrorClass[] = [
   MicroFrameworkError, ConfigurationError, DecodeError, DeliveryLimitReached, EncodeError, ExtensionIsStopped,
   NonRetryableError, RemoteError, RpcNoResponders, RpcTargetNotFound, RpcTimeout, WorkerCrashed, WorkerTimeout,
 ];
 
 /**
- * Rebuilds an error serialized in a worker. Its class is the last of `classes` (then the built-in
- * ones) whose name equals the error's name, so `instanceof` and a Backoff's `retryOn` classes still
- * match; the class's constructor is not run (Error's is, with the class as new.target), and the
- * fields are copied. An unknown name
- * gives an Error carrying that name. Properties, stack and cause come back; so does a non-retryable mark.
+ * Rebuilds an error serialized in a worker. A framework error comes back as the framework class of
+ * its name, with its `retryable` as it was. Any other comes back as the first of `classes` (the
+ * user's: a Backoff's `retryOn`, config.workerErrorClasses) whose name equals its constructor's name
+ * or its `name`, else as the JavaScript error class of that name, else as an Error carrying the name;
+ * so `instanceof` and `retryOn` still decide as they would in process. The class's constructor is
+ * not run (Error's is, with the class as new.target); message, stack, own properties, cause and an
+ * AggregateError's errors are copied, and a non-retryable mark comes back.
  */
 export function rebuildError(serialized: SerializedError, classes: readonly RebuildableErrorClass[] = []): Error {
   if (serialized.thrown) return new NonErrorThrown('value' in serialized.thrown ? serialized.thrown.value : serialized.thrown.description);
-  const byName = new Map<string, RebuildableErrorClass>();
-  for (const cls of [...builtinErrorClasses, ...classes]) byName.set(cls.name, cls);
-  const cls = byName.get(serialized.name) ?? Error;
+  const named = (list: readonly RebuildableErrorClass[], name: string | undefined): RebuildableErrorClass | undefined =>
+    name === undefined ? undefined : list.find((cls) => cls.name === name);
+  const cls = serialized.framework
+    ? (named(frameworkErrorClasses, serialized.name) ?? named(frameworkErrorClasses, serialized.className) ?? MicroFrameworkError)
+    : (named(classes, serialized.className) ?? named(classes, serialized.name) ?? named(builtinErrorClasses, serialized.name) ?? Error);
   // A real Error (with its internal slot, so structured clone and util.types.isNativeError know it)
   // whose prototype is the class's; the class's own constructor is not run.
   const error = Reflect.construct(Error, [serialized.message], cls) as Error;
@@ -110,8 +137,12 @@ export function rebuildError(serialized: SerializedError, classes: readonly Rebu
   };
   if (error.name !== serialized.name) define('name', serialized.name, false);
   define('stack', serialized.stack ?? `${serialized.name}: ${serialized.message}`, false);
-  for (const [key, value] of Object.entries(serialized.props)) define(key, value, true);
+  for (const [key, value] of Object.entries(serialized.props)) {
+    if (!ownFields.has(key)) define(key, value, true);
+  }
+  if (serialized.framework) define('retryable', serialized.retryable, true);
   if (serialized.cause) define('cause', rebuildError(serialized.cause, classes), false);
+  if (serialized.errors) define('errors', serialized.errors.map((each) => rebuildError(each, classes)), false);
   if (!serialized.retryable && isRetryable(error)) markNonRetryable(error);
   return error;
 }

@@ -18,6 +18,9 @@ interface Generation {
   readonly pool: Piscina;
   /** Calls handed to this generation. */
   tasks: number;
+  /** Calls of this generation not finished yet: a retired generation closes once none is left. */
+  running: number;
+  retired: boolean;
 }
 
 /**
@@ -30,8 +33,10 @@ export class ThreadPool implements WorkerPool {
   readonly #Piscina: PiscinaClass;
   readonly #options: WorkerPoolOptions;
   #current: Generation;
-  /** Earlier generations still finishing their calls, with their close. */
-  readonly #retiring = new Map<Piscina, Promise<void>>();
+  /** Earlier generations still finishing their calls. */
+  readonly #retiring = new Set<Generation>();
+  /** Their closes under way. */
+  readonly #closes = new Set<Promise<void>>();
   #closing = false;
 
   private constructor(piscina: PiscinaClass, options: WorkerPoolOptions) {
@@ -56,42 +61,51 @@ export class ThreadPool implements WorkerPool {
     });
     // An error outside any task (a thread failing while idle) would otherwise crash the service.
     pool.on('error', (error: unknown) => this.#options.onError(error instanceof Error ? error : new Error(String(error))));
-    return { pool, tasks: 0 };
+    return { pool, tasks: 0, running: 0, retired: false };
   }
 
   async run(call: WorkerCall, label: string): Promise<WorkerReply> {
     if (this.#closing) throw new ExtensionIsStopped(`the worker threads of ${label}`);
     const generation = this.#current;
     generation.tasks += 1;
+    generation.running += 1;
     const { maxTasksPerWorker, size, timeoutMs } = this.#options;
-    const signal = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
-    // Queued first, so a generation retired right after still runs it before it closes.
-    const running = generation.pool.run(call, signal ? { signal } : {});
     if (maxTasksPerWorker !== undefined && generation.tasks >= maxTasksPerWorker * size) this.#rotate();
+    const signal = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
     try {
-      return (await running) as WorkerReply;
+      return (await generation.pool.run(call, signal ? { signal } : {})) as WorkerReply;
     } catch (error) {
       if (signal?.aborted) throw new WorkerTimeout(label, timeoutMs!);
       if (isCloneError(error)) throw new EncodeError(`the arguments of ${label} cannot cross into a worker thread (only structured-cloneable values can): ${describeError(error).message}`, { cause: error });
       if (this.#closing) throw new ExtensionIsStopped(`the worker threads of ${label}`);
       throw new WorkerCrashed(`the worker thread running ${label} died: ${describeError(error).message}`, { cause: error });
+    } finally {
+      generation.running -= 1;
+      if (generation.retired && generation.running === 0) this.#end(generation);
     }
+  }
+
+  /** Closes a retired generation whose calls all finished. */
+  #end(generation: Generation): void {
+    if (!this.#retiring.delete(generation)) return;
+    const closing = generation.pool
+      .close()
+      .catch((error: unknown) => this.#options.onError(error instanceof Error ? error : new Error(String(error))))
+      .finally(() => this.#closes.delete(closing));
+    this.#closes.add(closing);
   }
 
   #rotate(): void {
     const old = this.#current;
     this.#current = this.#generation();
-    const retiring = old.pool
-      .close()
-      .catch((error: unknown) => this.#options.onError(error instanceof Error ? error : new Error(String(error))))
-      .finally(() => this.#retiring.delete(old.pool));
-    this.#retiring.set(old.pool, retiring);
+    old.retired = true;
+    this.#retiring.add(old);
   }
 
   async close(deadline: number): Promise<void> {
     this.#closing = true;
-    const pools = [this.#current.pool, ...this.#retiring.keys()];
-    const finished = Promise.all([this.#current.pool.close(), ...this.#retiring.values()]).then(() => true, () => true);
+    const pools = [this.#current.pool, ...[...this.#retiring].map((generation) => generation.pool)];
+    const finished = Promise.all([...pools.map((pool) => pool.close()), ...this.#closes]).then(() => true, () => true);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));

@@ -61,6 +61,11 @@ export async function runWorkerCall(call: WorkerCall): Promise<WorkerReply> {
     }
     return { ok: true, value };
   } catch (error) {
-    return { ok: false, error: serializeError(error) };
+    try {
+      return { ok: false, error: serializeError(error) };
+    } catch {
+      // serializeError never throws; should it, the call still gets an answer.
+      return { ok: false, error: { name: 'Error', message: 'the target failed with an error that could not be read', props: {}, retryable: true } };
+    }
   }
 }

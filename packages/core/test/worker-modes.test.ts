@@ -5,6 +5,7 @@ import {
   Backoff,
   CallbackRoute,
   ConfigurationError,
+  DecodeError,
   EncodeError,
   MetaDependency,
   NonErrorThrown,
@@ -17,7 +18,10 @@ import {
   type Worker,
   type WorkerMode,
 } from '../src/index.ts';
-import { CardExpired, PaymentDeclined } from './fixtures/worker-targets.ts';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CardExpired, PaymentDeclined, Unnamed } from './fixtures/worker-targets.ts';
 import { DirectEntrypoint, waitUntil } from './helpers.ts';
 
 const fixtures = new URL('./fixtures/worker-targets.ts', import.meta.url);
@@ -99,6 +103,36 @@ describe.each(['thread', 'process'] as const)('workerMode %s', (mode) => {
     expect(expired?.exception).toBeInstanceOf(Error);
     expect(expired?.exception).not.toBeInstanceOf(CardExpired);
     expect({ name: expired?.exception?.name, message: expired?.exception?.message }).toEqual({ name: 'CardExpired', message: 'card expired' });
+  });
+
+  it('tells errors apart by what they are, not only by their name', async () => {
+    const backoff = new Backoff({ maxRetries: 1, interval: 1, retryOn: [Unnamed] });
+    const { entrypoint } = await serve(mode, (ep) => new Route({ target: workerTarget(fixtures, 'pretend'), entrypoint: ep, backoff }));
+    // A subclass that never set its name is matched by its constructor's name.
+    const unnamed = await entrypoint.send(['unnamed']);
+    expect(unnamed?.exception).toBeInstanceOf(Unnamed);
+    expect(unnamed?.meta.retry.retryCount).toBe(1);
+    // A user error called DecodeError is not the framework's (it would be dead-lettered as undecodable).
+    const { entrypoint: plain } = await serve(mode, (ep) => new Route({ target: workerTarget(fixtures, 'pretend'), entrypoint: ep }));
+    const decodeNamed = await plain.send(['decode']);
+    expect(decodeNamed?.exception?.name).toBe('DecodeError');
+    expect(decodeNamed?.exception).not.toBeInstanceOf(DecodeError);
+    expect(isRetryable(decodeNamed?.exception)).toBe(true);
+  });
+
+  it('refuses two error classes of one name, which it could not tell apart', async () => {
+    const Twin = class CardExpired extends Error {};
+    const runner = new Runner({
+      config: { serviceName: 'twins', workerMode: mode, workerErrorClasses: [CardExpired, Twin] },
+      contexts: [{ routes: [new Route({ target: workerTarget(fixtures, 'charge'), entrypoint: new DirectEntrypoint() })] }],
+    });
+    await expect(runner.start()).rejects.toBeInstanceOf(ConfigurationError);
+  });
+
+  it('keeps every call when threads or processes are replaced under concurrent calls', async () => {
+    const { entrypoint } = await serve(mode, (ep) => new Route({ target: workerTarget(fixtures, 'whereAmI'), entrypoint: ep }), { maxWorkers: 2, maxTasksPerWorker: 1 });
+    const workers = await Promise.all(Array.from({ length: 12 }, (_, i) => entrypoint.send([`call ${i}`])));
+    expect(workers.map((worker) => worker?.exception?.message ?? (worker?.result as { label: string }).label)).toEqual(Array.from({ length: 12 }, (_, i) => `call ${i}`));
   });
 
   it('turns a thrown non-Error into NonErrorThrown carrying the value', async () => {
@@ -194,6 +228,50 @@ describe.each(['thread', 'process'] as const)('workerMode %s', (mode) => {
     await waitUntil(() => runner.contexts[0]!.activeWorkers === 2, 'both calls to be running');
     await runner.stop({ timeoutMs: 5_000 });
     expect((await Promise.all(calls)).map((worker) => worker?.exception?.message ?? worker?.result)).toEqual(['done a', 'done b']);
+  });
+});
+
+describe('workerMode process: the pool under faults', () => {
+  it('fails the calls whose process cannot start, without leaving any waiting, and starts processes again once it can', async () => {
+    const { entrypoint } = await serve('process', (ep) => new Route({ target: workerTarget(fixtures, 'whereAmI'), entrypoint: ep }), { maxWorkers: 1 });
+    const saved = process.env['NODE_OPTIONS'];
+    process.env['NODE_OPTIONS'] = `${saved ?? ''} --require /nonexistent/preload.cjs`;
+    let failed: Array<Worker | null>;
+    try {
+      failed = await Promise.all([entrypoint.send(['a']), entrypoint.send(['b']), entrypoint.send(['c'])]);
+    } finally {
+      if (saved === undefined) delete process.env['NODE_OPTIONS'];
+      else process.env['NODE_OPTIONS'] = saved;
+    }
+    for (const worker of failed) expect(worker?.exception).toBeInstanceOf(WorkerCrashed);
+    expect(((await entrypoint.send(['d']))?.result as { label: string }).label).toBe('d');
+  });
+
+  it('lets a call finish when its process gets SIGTERM (a signal to the whole process group), and survives a rejection a target left', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'worker-modes-'));
+    try {
+      const entrypoint = new DirectEntrypoint();
+      const other = new DirectEntrypoint();
+      const runner = new Runner({
+        config: { serviceName: 'signals', maxWorkers: 1, workerMode: 'process' },
+        contexts: [{ routes: [new Route({ target: workerTarget(fixtures, 'slowWithPid'), entrypoint }), new Route({ target: workerTarget(fixtures, 'leaveRejection'), entrypoint: other })] }],
+      });
+      runners.push(runner);
+      await runner.start();
+      const file = join(dir, 'pid');
+      const call = entrypoint.send([file, 500]);
+      await waitUntil(() => readFileSync(file, { encoding: 'utf8', flag: 'a+' }).length > 0, 'the call to start');
+      const pid = Number(readFileSync(file, 'utf8'));
+      process.kill(pid, 'SIGTERM');
+      expect((await call)?.result).toBe('done');
+      // A target that leaves a rejected promise behind does not take its process (and the next call) down.
+      const first = (await other.send([]))?.result as { pid: number };
+      const second = (await other.send([]))?.result as { pid: number };
+      expect(second.pid).toBe(first.pid);
+      expect(first.pid).toBe(pid);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
