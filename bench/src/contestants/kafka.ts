@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { KafkaRpcClient, KafkaRpcListener, TopicListener } from '@micro-framework/kafka';
+import { KafkaRpcClient, KafkaRpcListener, TopicListener, createTopicsAndWait } from '@micro-framework/kafka';
 import { Kafka, logLevel } from 'kafkajs';
 import type { BrokerBench, DrainContestant, RpcContestant } from '../case.ts';
 import { Counter } from '../counter.ts';
@@ -74,7 +74,7 @@ export async function kafkaBench(inFlight: number): Promise<BrokerBench> {
     async prepare(count) {
       topic = `bench-${randomUUID()}`;
       topics.push(topic);
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: partitions }] });
+      await createTopicsAndWait(admin, [{ topic, numPartitions: partitions }]);
       for (let sent = 0; sent < count; sent += 1_000) {
         const size = Math.min(1_000, count - sent);
         const messages = Array.from({ length: size }, (_, i) => ({ key: `k${(sent + i) % 64}`, value: body }));

@@ -3,7 +3,7 @@ import { waitFor } from '@micro-framework/conformance';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BatchingSender } from '../src/batching-sender.ts';
-import { brokersFromEnv } from '../src/index.ts';
+import { brokersFromEnv, createTopicsAndWait } from '../src/index.ts';
 
 // Against the local Kafka broker (tools/kafka/kafka.mjs).
 const kafka = new Kafka({ brokers: brokersFromEnv(), logLevel: logLevel.NOTHING });
@@ -24,7 +24,7 @@ afterAll(async () => {
 describe('BatchingSender', () => {
   it('sends concurrent records to several topics in a few produce requests, every record delivered once', async () => {
     const topics = [`batching-${randomUUID()}`, `batching-${randomUUID()}`];
-    await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic })) });
+    await createTopicsAndWait(admin, topics.map((topic) => ({ topic })));
     const sender = new BatchingSender(producer);
     produceRequests = 0;
     await Promise.all(Array.from({ length: 100 }, (_, i) => sender.send(topics[i % 2]!, { value: String(i) })));
@@ -43,7 +43,7 @@ describe('BatchingSender', () => {
 
   it('rejects every record of a request that failed, and goes on with the next ones', async () => {
     const topic = `batching-${randomUUID()}`;
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic }] });
+    await createTopicsAndWait(admin, [{ topic }]);
     const unconnected = kafka.producer({ allowAutoTopicCreation: false });
     const sender = new BatchingSender(unconnected);
     const first = [sender.send(topic, { value: 'a' }), sender.send(topic, { value: 'b' })];

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KafkaPublisher, brokersFromEnv } from '../src/index.ts';
+import { KafkaPublisher, brokersFromEnv, createTopicsAndWait } from '../src/index.ts';
 import { proxiedKafka } from './proxied-kafka.ts';
 import type { TcpProxy } from '@micro-framework/conformance';
 
@@ -21,7 +21,7 @@ describe('KafkaPublisher', () => {
     const topic = `publisher-${randomUUID().slice(0, 8)}`;
     const admin = new Kafka({ brokers: brokersFromEnv(), logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    await createTopicsAndWait(admin, [{ topic, numPartitions: 1 }]);
     await admin.disconnect();
     const publisher = new KafkaPublisher({ kafka: { brokers, logLevel: logLevel.NOTHING, retry: { retries: 1, initialRetryTime: 50 }, connectionTimeout: 500 } });
     proxy.cut();
