@@ -11,6 +11,9 @@ export const sharedTestConfig = defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'src/**/*.test.ts'],
     testTimeout: 60_000,
+    // Worker threads and child processes that tests start (worker modes) resolve the workspace
+    // packages from their sources too.
+    execArgv: ['--conditions=@micro-framework/source'],
     // Services under test log only errors unless asked (their logs are asserted through config.logger).
     env: { MICRO_FRAMEWORK_LOG_LEVEL: process.env['MICRO_FRAMEWORK_LOG_LEVEL'] ?? 'error' },
     hookTimeout: 60_000,

@@ -14,6 +14,7 @@ import {
 import type { ConformanceAdapter, DeadLetterRecord, ListenerSpec } from '@micro-framework/core/testing';
 import { expect } from 'vitest';
 import { staysQuiet, waitFor } from './poll.ts';
+import { WorkerBridge } from './worker-bridge.ts';
 
 /** One call the target saw. */
 export interface Call {
@@ -45,6 +46,7 @@ export class Harness {
   readonly #runners: Runner[] = [];
   #deliveries = 0;
   readonly #cleanups: Array<() => void | Promise<void>> = [];
+  #bridge: WorkerBridge | undefined;
 
   constructor(adapter: ConformanceAdapter) {
     this.adapter = adapter;
@@ -80,6 +82,12 @@ export class Harness {
     return options.callback ? new CallbackRoute({ ...common, callbackTarget: options.callback }) : new Route(common);
   }
 
+  /** The adapter's worker mode when it runs the scenarios in one (`thread`), else undefined. */
+  get workerMode(): string | undefined {
+    const mode = this.adapter.config?.['workerMode'];
+    return typeof mode === 'string' && mode !== 'async' ? mode : undefined;
+  }
+
   /** How many messages the listeners built by this harness received from the broker (hand-backs and redeliveries included). */
   get deliveries(): number {
     return this.#deliveries;
@@ -96,6 +104,13 @@ export class Harness {
 
   /** Starts a runner of `serviceName` with these routes; stopped after the test unless stopped before. */
   async startService(serviceName: string, routes: Route[], maxWorkers = 10, config: Partial<Config> = {}, observers: ServiceObserver[] = []): Promise<Runner> {
+    // An adapter run in thread mode: the scenarios' closures run through a worker (see WorkerBridge).
+    const workerMode = { ...this.adapter.config, ...config }['workerMode'];
+    if (workerMode === 'process') throw new Error('the conformance harness runs scenarios in thread mode, not in process mode (its bridge is a BroadcastChannel)');
+    if (workerMode === 'thread') {
+      this.#bridge ??= new WorkerBridge();
+      for (const route of routes) this.#bridge.bridge(route);
+    }
     const runner = new Runner({ config: { ...this.adapter.config, ...config, serviceName, maxWorkers }, contexts: [{ routes }], observers });
     this.#runners.push(runner);
     await runner.start();
@@ -142,6 +157,8 @@ export class Harness {
   async cleanup(): Promise<void> {
     for (const fn of this.#cleanups.splice(0).reverse()) await fn();
     await Promise.allSettled(this.#runners.splice(0).map((runner) => runner.stop({ timeoutMs: 2_000 })));
+    this.#bridge?.close();
+    this.#bridge = undefined;
     this.calls.length = 0;
   }
 }

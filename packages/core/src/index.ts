@@ -23,7 +23,7 @@ export * from './worker.ts';
 export * from './worker-target.ts';
 export * from './worker-mode.ts';
 export * from './serialized-error.ts';
-export type { WorkerCall, WorkerReply } from './worker-call.ts';
+export { runInTraceContext, type WorkerCall, type WorkerReply } from './worker-call.ts';
 export type { WorkerPool, WorkerPoolOptions } from './worker-pool.ts';
 export * from './listener-naming.ts';
 export * from './callback-worker.ts';

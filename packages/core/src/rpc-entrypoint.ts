@@ -1,3 +1,4 @@
+import { WorkerTarget } from './worker-target.ts';
 import { Entrypoint } from './entrypoint.ts';
 import { RpcTargetNotFound } from './errors.ts';
 import type { Runner } from './runner.ts';
@@ -46,7 +47,7 @@ export abstract class RpcEntrypoint<D = unknown> extends Entrypoint<D> {
       fn = (holder as Record<string, unknown>)[route.methodName];
     }
     const declared = injectedDeclaration(fn);
-    const arity = declared ? Math.max(0, declared.fn.length - 1) : typeof fn === 'function' ? fn.length : 0;
+    const arity = fn instanceof WorkerTarget ? (fn.arity ?? 0) : declared ? Math.max(0, declared.fn.length - 1) : typeof fn === 'function' ? fn.length : 0;
     // Parameter names are not known at run time (minified or compiled code): only the count is.
     return { name: this.rpcName, description: this.description, arity, target: this.rpcName, args: [], kwargs: [], docstring: this.description };
   }

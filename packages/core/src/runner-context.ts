@@ -147,6 +147,12 @@ export class RunnerContext {
   }
 
   async setup(): Promise<void> {
+    // Every workerTarget is imported here once: a missing module or export fails the start, not the first call.
+    for (const route of this.routes) {
+      for (const target of [route.target, (route as { callbackTarget?: unknown }).callbackTarget]) {
+        if (target instanceof WorkerTarget) await target.load();
+      }
+    }
     const settings = this.workerMode;
     if (settings.mode !== 'async' && !this.#workerPool) {
       const telemetry = this.runner.telemetry;

@@ -26,8 +26,12 @@ interface OtelApi {
 
 let otel: Promise<OtelApi | undefined> | undefined;
 
-/** Runs `fn` in the trace context the headers carry, when @opentelemetry/api is installed; as it is otherwise. */
-async function inTraceContext<T>(headers: Record<string, string> | undefined, fn: () => T): Promise<T> {
+/**
+ * Runs `fn` in the trace context that propagation headers carry (`traceparent`...), when
+ * @opentelemetry/api is installed and a propagator registered; as it is otherwise. A worker's call
+ * runs so; code that receives a call's headers elsewhere can do the same.
+ */
+export async function runInTraceContext<T>(headers: Record<string, string> | undefined, fn: () => T): Promise<T> {
   if (!headers || Object.keys(headers).length === 0) return fn();
   otel ??= import('@opentelemetry/api').then((api) => api as unknown as OtelApi, () => undefined);
   const api = await otel;
@@ -53,7 +57,7 @@ export async function runWorkerCall(call: WorkerCall): Promise<WorkerReply> {
     if (typeof fn !== 'function') throw new ConfigurationError(`${call.module} exports no function named ${call.exportName}`);
     const given = call.args.map((arg, index) => (call.errorArgs?.includes(index) ? rebuildError(arg as SerializedError) : arg));
     const args = call.injected ? [call.injected, ...given] : given;
-    const value: unknown = await inTraceContext(call.traceHeaders, () => (fn as (...a: unknown[]) => unknown)(...args));
+    const value: unknown = await runInTraceContext(call.traceHeaders, () => (fn as (...a: unknown[]) => unknown)(...args));
     try {
       structuredClone(value);
     } catch (error) {

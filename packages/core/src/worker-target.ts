@@ -11,6 +11,8 @@ export interface WorkerTargetOptions {
   readonly dependencies?: DependencyMap;
   /** The target's name in metrics, logs and queue names; default the export's name. */
   readonly name?: string;
+  /** How many arguments it takes, as RPC introspection reports it; default read from the export once imported (without the injected values). */
+  readonly arity?: number;
 }
 
 /**
@@ -24,6 +26,7 @@ export class WorkerTarget {
   readonly exportName: string;
   readonly dependencies: DependencyMap | undefined;
   readonly name: string;
+  #arity: number | undefined;
 
   constructor(module: string | URL, exportName: string, options: WorkerTargetOptions = {}) {
     this.module = moduleUrl(module);
@@ -31,13 +34,29 @@ export class WorkerTarget {
     this.exportName = exportName;
     this.dependencies = options.dependencies;
     this.name = options.name ?? exportName;
+    this.#arity = options.arity;
   }
 
-  /** Imports the module in this thread and returns the export (async mode). Rejects with ConfigurationError when it is no function. */
+  /** The arguments it takes (without the injected values), once given or imported; undefined before. */
+  get arity(): number | undefined {
+    return this.#arity;
+  }
+
+  /**
+   * Imports the module in this thread and returns the export: called at start in every mode (a
+   * missing export fails the start, and the arity is read), and per call in async mode. Rejects with
+   * ConfigurationError when the module has no such function.
+   */
   async load(): Promise<(...args: unknown[]) => unknown> {
-    const loaded = (await import(this.module)) as Record<string, unknown>;
+    let loaded: Record<string, unknown>;
+    try {
+      loaded = (await import(this.module)) as Record<string, unknown>;
+    } catch (error) {
+      throw new ConfigurationError(`workerTarget ${this.name}: cannot import ${this.module}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
     const fn = loaded[this.exportName];
     if (typeof fn !== 'function') throw new ConfigurationError(`${this.module} exports no function named ${this.exportName}`);
+    this.#arity ??= Math.max(0, fn.length - (this.dependencies ? 1 : 0));
     return fn as (...args: unknown[]) => unknown;
   }
 }
