@@ -1,4 +1,5 @@
-import { Route, Runner, workerTarget, type RouteLabels, type ServiceObserver, type WorkerMode } from '@micro-framework/core';
+import { Route, Runner, workerTarget, type WorkerMode } from '@micro-framework/core';
+import { attemptCounter, waitFor, type AttemptCounter } from '@micro-framework/conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AmqpConnection, AmqpEventListener, AmqpRpcClient, AmqpRpcListener, eventExchangeName } from '../src/index.ts';
 import { unique, url } from './helpers.ts';
@@ -15,29 +16,11 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
-/** Counts what the service reports: connection drops, and attempts of the burning route. */
-function watcher(): ServiceObserver & { lost: number; burnStarts: number; burnEnds: number } {
-  const isBurn = (event: RouteLabels): boolean => event.route.endsWith('.burn');
-  return {
-    lost: 0,
-    burnStarts: 0,
-    burnEnds: 0,
-    connectionLost() {
-      this.lost += 1;
-    },
-    taskStarted(event) {
-      if (isBurn(event)) this.burnStarts += 1;
-    },
-    taskFinished(event) {
-      if (isBurn(event)) this.burnEnds += 1;
-    },
-  };
-}
 
-async function startService(mode: WorkerMode): Promise<{ service: string; source: string; seen: ReturnType<typeof watcher>; listener: AmqpEventListener; runner: Runner }> {
+async function startService(mode: WorkerMode): Promise<{ service: string; source: string; seen: AttemptCounter; listener: AmqpEventListener; runner: Runner }> {
   const service = unique(`cpu-${mode}`);
   const source = unique('uploads');
-  const seen = watcher();
+  const seen = attemptCounter((event) => event.route.endsWith('.burn'));
   const listener = new AmqpEventListener({ sourceService: source, eventName: 'render', queueArguments: { 'x-expires': 600_000 }, deadLetterQueueArguments: { 'x-expires': 600_000 } });
   const runner = new Runner({
     config: { serviceName: service, amqp: { url, heartbeatSeconds: 1 } },
@@ -62,13 +45,6 @@ async function publishBurn(source: string): Promise<void> {
   }
 }
 
-async function until(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe.each(['thread', 'process'] as const)('workerMode %s on RabbitMQ with a 1 s heartbeat', (mode) => {
   it('a 5 s CPU-bound call neither drops the connection nor stops an RPC target of the same service', async () => {
@@ -78,13 +54,13 @@ describe.each(['thread', 'process'] as const)('workerMode %s on RabbitMQ with a 
     await expect(client.call(service, 'ping', [], { timeoutMs: 5_000 })).resolves.toBe('pong');
 
     await publishBurn(source);
-    await until(() => seen.burnStarts === 1, 'the burn to start', 10_000);
+    await waitFor(() => seen.begun === 1, 'the burn to start', 10_000);
     const answers: string[] = [];
-    while (seen.burnEnds === 0) answers.push(await client.call(service, 'ping', [], { timeoutMs: 1_000 }).then(String, (error: Error) => error.name));
+    while (seen.ended === 0) answers.push(await client.call(service, 'ping', [], { timeoutMs: 1_000 }).then(String, (error: Error) => error.name));
     // Pinged all along the burn, every call answered.
     expect(answers.length).toBeGreaterThan(10);
     expect(new Set(answers)).toEqual(new Set(['pong']));
-    expect(seen.lost, 'the connection was never lost').toBe(0);
+    expect(seen.connectionsLost, 'the connection was never lost').toBe(0);
 
     // Acked once: after a stop (an unacked message would go back to the queue) the queue is empty.
     await runner.stop({ timeoutMs: 5_000 });
@@ -93,7 +69,7 @@ describe.each(['thread', 'process'] as const)('workerMode %s on RabbitMQ with a 
     cleanups.push(() => probe.stop());
     const channel = await probe.channel();
     expect((await channel.checkQueue(listener.queueName)).messageCount).toBe(0);
-    expect(seen.burnStarts).toBe(1);
+    expect(seen.begun).toBe(1);
   }, 60_000);
 });
 
@@ -101,7 +77,7 @@ describe('workerMode async on RabbitMQ with a 1 s heartbeat (why the other modes
   it('a 5 s CPU-bound call stalls the service: RabbitMQ drops the connection and the message comes back', async () => {
     const { source, seen } = await startService('async');
     await publishBurn(source);
-    await until(() => seen.lost >= 1, 'the connection to drop', 30_000);
-    await until(() => seen.burnStarts >= 2, 'the unacked message to come back', 30_000);
+    await waitFor(() => seen.connectionsLost >= 1, 'the connection to drop', 30_000);
+    await waitFor(() => seen.begun >= 2, 'the unacked message to come back', 30_000);
   }, 90_000);
 });

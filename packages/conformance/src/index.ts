@@ -6,3 +6,4 @@ export { spawnConsumerScript } from './consumer-process.ts';
 export type * from '@micro-framework/core/testing';
 export { recordingObserver, recordingLogger, type RecordedEvent } from './scenarios/telemetry.ts';
 export { secretProbe } from './secret-probe.ts';
+export { attemptCounter, type AttemptCounter } from './attempt-counter.ts';

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Route, Runner, workerTarget, type RouteLabels, type ServiceObserver, type WorkerMode } from '@micro-framework/core';
+import { Route, Runner, workerTarget, type WorkerMode } from '@micro-framework/core';
 import { Kafka, logLevel } from 'kafkajs';
+import { attemptCounter, waitFor, type AttemptCounter } from '@micro-framework/conformance';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaRpcClient, KafkaRpcListener, TopicListener, brokersFromEnv, createTopicsAndWait } from '../src/index.ts';
 
@@ -27,19 +28,6 @@ afterAll(async () => {
   await admin.disconnect();
 });
 
-function watcher(): ServiceObserver & { burnStarts: number; burnEnds: number } {
-  const isBurn = (event: RouteLabels): boolean => event.route.endsWith('.burn');
-  return {
-    burnStarts: 0,
-    burnEnds: 0,
-    taskStarted(event) {
-      if (isBurn(event)) this.burnStarts += 1;
-    },
-    taskFinished(event) {
-      if (isBurn(event)) this.burnEnds += 1;
-    },
-  };
-}
 
 /** Sends one record asking for a burn, from a producer of its own (a deleted topic stays in a kafkajs producer's metadata and fails its later sends). */
 async function publishBurn(topic: string): Promise<void> {
@@ -52,11 +40,11 @@ async function publishBurn(topic: string): Promise<void> {
   }
 }
 
-async function startService(mode: WorkerMode): Promise<{ service: string; topic: string; seen: ReturnType<typeof watcher>; runner: Runner }> {
+async function startService(mode: WorkerMode): Promise<{ service: string; topic: string; seen: AttemptCounter; runner: Runner }> {
   const service = `cpu-${mode}-${randomUUID().slice(0, 8)}`;
   const topic = `cpu-${randomUUID()}`;
   await createTopicsAndWait(admin, [{ topic, numPartitions: 1 }]);
-  const seen = watcher();
+  const seen = attemptCounter((event) => event.route.endsWith('.burn'));
   const runner = new Runner({
     config: { serviceName: service, kafka: { brokers, logLevel: logLevel.NOTHING } },
     observers: [seen],
@@ -71,13 +59,6 @@ async function startService(mode: WorkerMode): Promise<{ service: string; topic:
   return { service, topic, seen, runner };
 }
 
-async function until(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe.each(['thread', 'process'] as const)('workerMode %s on Kafka with a 6 s session timeout', (mode) => {
   it('a 10 s CPU-bound call keeps the group member and an RPC target of the same service answering', async () => {
@@ -87,9 +68,9 @@ describe.each(['thread', 'process'] as const)('workerMode %s on Kafka with a 6 s
     await expect(client.call(service, 'ping', [], { timeoutMs: 20_000 })).resolves.toBe('pong');
 
     await publishBurn(topic);
-    await until(() => seen.burnStarts === 1, 'the burn to start', 20_000);
+    await waitFor(() => seen.begun === 1, 'the burn to start', 20_000);
     const answers: string[] = [];
-    while (seen.burnEnds === 0) answers.push(await client.call(service, 'ping', [], { timeoutMs: 2_000 }).then(String, (error: Error) => error.name));
+    while (seen.ended === 0) answers.push(await client.call(service, 'ping', [], { timeoutMs: 2_000 }).then(String, (error: Error) => error.name));
     expect(answers.length).toBeGreaterThan(10);
     expect(new Set(answers)).toEqual(new Set(['pong']));
 
@@ -97,7 +78,7 @@ describe.each(['thread', 'process'] as const)('workerMode %s on Kafka with a 6 s
     await runner.stop({ timeoutMs: 5_000 });
     const [committed] = await admin.fetchOffsets({ groupId: `${topic}__${service}.burn`, topics: [topic] });
     expect(committed?.partitions[0]?.offset).toBe('1');
-    expect(seen.burnStarts).toBe(1);
+    expect(seen.begun).toBe(1);
   }, 90_000);
 });
 
@@ -105,6 +86,6 @@ describe('workerMode async on Kafka with a 6 s session timeout (why the other mo
   it('a 10 s CPU-bound call stalls the service: the group drops the member and the record runs again', async () => {
     const { topic, seen } = await startService('async');
     await publishBurn(topic);
-    await until(() => seen.burnStarts >= 2, 'the record to run again', 60_000);
+    await waitFor(() => seen.begun >= 2, 'the record to run again', 60_000);
   }, 120_000);
 });
