@@ -16,7 +16,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
-
 async function startService(mode: WorkerMode): Promise<{ service: string; source: string; seen: AttemptCounter; listener: AmqpEventListener; runner: Runner }> {
   const service = unique(`cpu-${mode}`);
   const source = unique('uploads');
@@ -44,7 +43,6 @@ async function publishBurn(source: string): Promise<void> {
     await outside.stop();
   }
 }
-
 
 describe.each(['thread', 'process'] as const)('workerMode %s on RabbitMQ with a 1 s heartbeat', (mode) => {
   it('a 5 s CPU-bound call neither drops the connection nor stops an RPC target of the same service', async () => {

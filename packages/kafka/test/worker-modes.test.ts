@@ -28,7 +28,6 @@ afterAll(async () => {
   await admin.disconnect();
 });
 
-
 /** Sends one record asking for a burn, from a producer of its own (a deleted topic stays in a kafkajs producer's metadata and fails its later sends). */
 async function publishBurn(topic: string): Promise<void> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -58,7 +57,6 @@ async function startService(mode: WorkerMode): Promise<{ service: string; topic:
   cleanups.push(() => runner.stop({ timeoutMs: burnMs + 2_000 }));
   return { service, topic, seen, runner };
 }
-
 
 describe.each(['thread', 'process'] as const)('workerMode %s on Kafka with a 6 s session timeout', (mode) => {
   it('a 10 s CPU-bound call keeps the group member and an RPC target of the same service answering', async () => {
