@@ -30,9 +30,17 @@ export async function bridged(injected: { bridge: BridgeAddress; meta: Meta; tra
   const { channel, pending } = channelOf(injected.bridge.channel);
   const callId = randomUUID();
   const errorArgs = args.flatMap((arg, index) => (arg instanceof Error ? [index] : []));
-  const reply = await new Promise<BridgeMessage>((resolve) => {
-    pending.set(callId, resolve);
-    channel.postMessage({ type: 'call', callId, targetId: injected.bridge.targetId, args: args.map((arg) => (arg instanceof Error ? serializeError(arg) : arg)), errorArgs, meta: injected.meta, trace: injected.trace } satisfies BridgeMessage);
+  const reply = await new Promise<BridgeMessage>((resolve, reject) => {
+    // A bridge that went away (its scenario ended) never answers: the call fails instead of hanging.
+    const timer = setTimeout(() => {
+      pending.delete(callId);
+      reject(new Error('the conformance bridge did not answer within 60 s'));
+    }, 60_000);
+    pending.set(callId, (message) => {
+      clearTimeout(timer);
+      resolve(message);
+    });
+    channel.postMessage({ type: 'call', callId, targetId: injected.bridge.targetId, startedAt: injected.bridge.startedAt, args: args.map((arg) => (arg instanceof Error ? serializeError(arg) : arg)), errorArgs, meta: injected.meta, trace: injected.trace } satisfies BridgeMessage);
   });
   if (reply.type !== 'reply') throw new Error('the bridge answered with a call');
   if (reply.ok) return reply.value;

@@ -14,13 +14,13 @@ import {
 import type { ConformanceAdapter, DeadLetterRecord, ListenerSpec } from '@micro-framework/core/testing';
 import { expect } from 'vitest';
 import { staysQuiet, waitFor } from './poll.ts';
-import { WorkerBridge } from './worker-bridge.ts';
+import { WorkerBridge, attemptStartedAt } from './worker-bridge.ts';
 
 /** One call the target saw. */
 export interface Call {
   readonly payload: unknown;
   readonly meta: Meta;
-  /** performance.now() when the call started. */
+  /** performance.now() when the call started (in a worker mode: when its attempt began in the service). */
   readonly at: number;
   /** performance.now() when the handler settled (undefined while it runs). */
   end?: number;
@@ -68,7 +68,9 @@ export class Harness {
     const handler = options.handler;
     // Named `handle` so every instance of a service derives the same queue / consumer names.
     const handle = inject({ meta: new MetaDependency() }, async function handle({ meta }, payload: unknown) {
-      const call: Call = { payload, meta, at: performance.now(), instance };
+      // Through a worker (thread mode), the attempt began before the closure runs: time it from then.
+      const began = meta[attemptStartedAt];
+      const call: Call = { payload, meta, at: typeof began === 'number' ? began : performance.now(), instance };
       calls.push(call);
       try {
         return await handler?.(payload, meta);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import {
+  EncodeError,
   MetaDependency,
   WorkerTarget,
   injectedDeclaration,
@@ -20,7 +21,7 @@ import {
 
 /** A call the bridged target makes from a worker thread, and the answer it gets. */
 export type BridgeMessage =
-  | { readonly type: 'call'; readonly callId: string; readonly targetId: string; readonly args: readonly unknown[]; readonly errorArgs: readonly number[]; readonly meta: Meta; readonly trace: Record<string, string> }
+  | { readonly type: 'call'; readonly callId: string; readonly targetId: string; readonly startedAt: number; readonly args: readonly unknown[]; readonly errorArgs: readonly number[]; readonly meta: Meta; readonly trace: Record<string, string> }
   | { readonly type: 'reply'; readonly callId: string; readonly ok: true; readonly value: unknown }
   | { readonly type: 'reply'; readonly callId: string; readonly ok: false; readonly error: SerializedError };
 
@@ -28,7 +29,12 @@ export type BridgeMessage =
 export interface BridgeAddress {
   readonly channel: string;
   readonly targetId: string;
+  /** performance.now() in the test's thread when the attempt began (its dependencies resolved). */
+  readonly startedAt: number;
 }
+
+/** The meta key under which the closure sees when its attempt began in the service (see Harness: calls are timed from it). */
+export const attemptStartedAt = 'conformanceAttemptStartedAt';
 
 const bridgedModule = new URL(`./bridged-target${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
 
@@ -44,6 +50,7 @@ export class WorkerBridge {
   readonly channelName = `micro-framework-conformance-${randomUUID()}`;
   readonly #channel: BroadcastChannel;
   readonly #targets = new Map<string, { readonly target: Target; readonly route: Route }>();
+  #closed = false;
 
   constructor() {
     this.#channel = new BroadcastChannel(this.channelName);
@@ -64,6 +71,8 @@ export class WorkerBridge {
   }
 
   close(): void {
+    this.#closed = true;
+    this.#targets.clear();
     this.#channel.close();
   }
 
@@ -71,8 +80,7 @@ export class WorkerBridge {
     if (target instanceof WorkerTarget) return target;
     const targetId = randomUUID();
     this.#targets.set(targetId, { target, route });
-    const address: BridgeAddress = { channel: this.channelName, targetId };
-    const bridgeDependency: Dependency<BridgeAddress> = { get: () => address };
+    const bridgeDependency: Dependency<BridgeAddress> = { get: () => ({ channel: this.channelName, targetId, startedAt: performance.now() }) };
     // The attempt's trace context, read where the dependencies resolve (inside its consumer span), so
     // the closure runs in it again here.
     const traceDependency: Dependency<Record<string, string>> = { get: () => withTraceContext({}) };
@@ -82,23 +90,33 @@ export class WorkerBridge {
   }
 
   async #answer(message: BridgeMessage): Promise<void> {
-    if (message.type !== 'call') return;
+    if (message.type !== 'call' || this.#closed) return;
     const entry = this.#targets.get(message.targetId);
-    if (!entry) return;
     let reply: BridgeMessage;
     try {
+      if (!entry) throw new Error(`no target ${message.targetId} on this bridge`);
       // The closure is the service's own code: errors it receives are rebuilt with the service's classes.
       const classes = entry.route.context.workerErrorClasses();
       const args = message.args.map((arg, index) => (message.errorArgs.includes(index) ? rebuildError(arg as SerializedError, classes) : arg));
-      const value = await runInTraceContext(message.trace, () => this.#run(entry.target, entry.route, args, message.meta));
+      // The attempt began in the service before it crossed to the worker and back: the closure is told when.
+      const meta = { ...message.meta, [attemptStartedAt]: message.startedAt };
+      const value = await runInTraceContext(message.trace, () => this.#run(entry.target, entry.route, args, meta));
       reply = { type: 'reply', callId: message.callId, ok: true, value };
     } catch (error) {
       reply = { type: 'reply', callId: message.callId, ok: false, error: serializeError(error) };
     }
+    // A bridge closed meanwhile (the scenario ended) answers nothing; the call ends with its service.
+    if (this.#closed) return;
     try {
       this.#channel.postMessage(reply);
     } catch (error) {
-      this.#channel.postMessage({ type: 'reply', callId: message.callId, ok: false, error: serializeError(error) } satisfies BridgeMessage);
+      // A result that cannot be cloned: the error a workerTarget's call gets for one.
+      const refused = new EncodeError(`the result cannot leave the bridge: ${error instanceof Error ? error.message : String(error)}`);
+      try {
+        this.#channel.postMessage({ type: 'reply', callId: message.callId, ok: false, error: serializeError(refused) } satisfies BridgeMessage);
+      } catch {
+        // Closed meanwhile.
+      }
     }
   }
 

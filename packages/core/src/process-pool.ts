@@ -133,7 +133,12 @@ export class ProcessPool implements WorkerPool {
 
   /** Starts a child process; resolves once it said it is ready. A failure also starts one for the next waiting call. */
   async #spawn(label: string): Promise<Child> {
-    const spawned = fork(fileURLToPath(siblingModule('process-entry')), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let spawned: ChildProcess;
+    try {
+      spawned = fork(fileURLToPath(siblingModule('process-entry')), [], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    } catch (error) {
+      throw new WorkerCrashed(`could not start a child process for ${label}: ${describeError(error).message}`, { cause: error });
+    }
     track(spawned);
     this.#all.add(spawned);
     const child: Child = { process: spawned, tasks: 0, current: undefined };
@@ -173,6 +178,10 @@ export class ProcessPool implements WorkerPool {
       });
     } catch (error) {
       spawned.kill('SIGKILL');
+      // A process that failed to spawn may never emit 'exit': its slot is freed here, and a waiting call gets another try.
+      this.#all.delete(spawned);
+      queueMicrotask(() => this.#refill());
+      if (this.#closing) throw new ExtensionIsStopped(`the child processes of ${label}`);
       throw error;
     }
     if (this.#closing) {

@@ -27,6 +27,9 @@ export interface SerializedError {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type RebuildableErrorClass = abstract new (...args: any[]) => Error;
 
+/** On a rebuilt error whose class was not known where it was rebuilt: the class name it had, kept for the next crossing. */
+const originalClassName = Symbol.for('@micro-framework/original-class-name');
+
 /** How deep a cause chain is followed. */
 const maxCauseDepth = 8;
 /** Properties that are the error itself (or would change the rebuilt object's shape), not extra data. */
@@ -88,6 +91,8 @@ export function serializeError(thrown: unknown, depth = 0): SerializedError {
   const errors = rawErrors && depth < maxCauseDepth ? rawErrors.map((each) => serializeError(each, depth + 1)) : undefined;
   const stack = readStack(error);
   const className = safely(() => {
+    const kept = (error as unknown as Record<symbol, unknown>)[originalClassName];
+    if (typeof kept === 'string') return kept;
     const ctor = (Object.getPrototypeOf(error) as { constructor?: unknown } | null)?.constructor;
     return typeof ctor === 'function' && typeof ctor.name === 'string' ? ctor.name : undefined;
   }, undefined);
@@ -126,16 +131,19 @@ export function rebuildError(serialized: SerializedError, classes: readonly Rebu
   if (serialized.thrown) return new NonErrorThrown('value' in serialized.thrown ? serialized.thrown.value : serialized.thrown.description);
   const named = (list: readonly RebuildableErrorClass[], name: string | undefined): RebuildableErrorClass | undefined =>
     name === undefined ? undefined : list.find((cls) => cls.name === name);
+  const users = named(classes, serialized.className) ?? named(classes, serialized.name);
   const cls = serialized.framework
-    ? (named(frameworkErrorClasses, serialized.name) ?? named(frameworkErrorClasses, serialized.className) ?? MicroFrameworkError)
-    : (named(classes, serialized.className) ?? named(classes, serialized.name) ?? named(builtinErrorClasses, serialized.name) ?? Error);
+    ? // A subclass of a framework error the service names (say, one of NonRetryableError) is itself.
+      (users ?? named(frameworkErrorClasses, serialized.className) ?? named(frameworkErrorClasses, serialized.name) ?? MicroFrameworkError)
+    : (users ?? named(builtinErrorClasses, serialized.name) ?? Error);
   // A real Error (with its internal slot, so structured clone and util.types.isNativeError know it)
   // whose prototype is the class's; the class's own constructor is not run.
   const error = Reflect.construct(Error, [serialized.message], cls) as Error;
-  const define = (key: string, value: unknown, enumerable: boolean): void => {
+  const define = (key: PropertyKey, value: unknown, enumerable: boolean): void => {
     Object.defineProperty(error, key, { value, enumerable, writable: true, configurable: true });
   };
   if (error.name !== serialized.name) define('name', serialized.name, false);
+  if (serialized.className !== undefined && serialized.className !== cls.name) define(originalClassName, serialized.className, false);
   define('stack', serialized.stack ?? `${serialized.name}: ${serialized.message}`, false);
   for (const [key, value] of Object.entries(serialized.props)) {
     if (!ownFields.has(key)) define(key, value, true);

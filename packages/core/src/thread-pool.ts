@@ -23,11 +23,17 @@ interface Generation {
   retired: boolean;
 }
 
+/** How long an idle thread stays (threads start on demand, up to `size` per generation). */
+const idleThreadMs = 10_000;
+
 /**
- * Thread mode on Piscina: `size` worker threads, one call at a time each. A call past the timeout is
- * aborted (Piscina terminates its thread and starts another). Piscina cannot retire one thread after
- * N calls, so `maxTasksPerWorker` rotates generations: after size × N calls a fresh set of threads
- * takes new calls and the previous set ends once its calls finished.
+ * Thread mode on Piscina: up to `size` worker threads, started on demand, one call at a time each;
+ * an idle thread exits after 10 s. A call past the timeout is aborted (Piscina terminates its
+ * thread and starts another). Piscina cannot retire one thread after N calls, so
+ * `maxTasksPerWorker` rotates generations: after size × N calls a fresh set of threads takes new
+ * calls and the previous set ends once its calls finished (its idle threads leave meanwhile).
+ * A stop waits for the calls in flight itself (Piscina's close does not count an aborted call as
+ * done), then destroys every generation.
  */
 export class ThreadPool implements WorkerPool {
   readonly #Piscina: PiscinaClass;
@@ -37,6 +43,8 @@ export class ThreadPool implements WorkerPool {
   readonly #retiring = new Set<Generation>();
   /** Their closes under way. */
   readonly #closes = new Set<Promise<void>>();
+  /** Every call handed to a generation and not finished yet. */
+  readonly #inFlight = new Set<Promise<unknown>>();
   #closing = false;
 
   private constructor(piscina: PiscinaClass, options: WorkerPoolOptions) {
@@ -52,12 +60,10 @@ export class ThreadPool implements WorkerPool {
   #generation(): Generation {
     const pool = new this.#Piscina({
       filename: siblingModule('thread-entry').href,
-      minThreads: this.#options.size,
+      minThreads: 0,
       maxThreads: this.#options.size,
       concurrentTasksPerWorker: 1,
-      idleTimeout: Infinity,
-      // close() waits as long as the stop deadline allows (see close), not Piscina's 30 s.
-      closeTimeout: 24 * 3_600_000,
+      idleTimeout: idleThreadMs,
     });
     // An error outside any task (a thread failing while idle) would otherwise crash the service.
     pool.on('error', (error: unknown) => this.#options.onError(error instanceof Error ? error : new Error(String(error))));
@@ -72,14 +78,17 @@ export class ThreadPool implements WorkerPool {
     const { maxTasksPerWorker, size, timeoutMs } = this.#options;
     if (maxTasksPerWorker !== undefined && generation.tasks >= maxTasksPerWorker * size) this.#rotate();
     const signal = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
+    const running = generation.pool.run(call, signal ? { signal } : {});
+    this.#inFlight.add(running);
     try {
-      return (await generation.pool.run(call, signal ? { signal } : {})) as WorkerReply;
+      return (await running) as WorkerReply;
     } catch (error) {
       if (signal?.aborted) throw new WorkerTimeout(label, timeoutMs!);
       if (isCloneError(error)) throw new EncodeError(`the arguments of ${label} cannot cross into a worker thread (only structured-cloneable values can): ${describeError(error).message}`, { cause: error });
       if (this.#closing) throw new ExtensionIsStopped(`the worker threads of ${label}`);
       throw new WorkerCrashed(`the worker thread running ${label} died: ${describeError(error).message}`, { cause: error });
     } finally {
+      this.#inFlight.delete(running);
       generation.running -= 1;
       if (generation.retired && generation.running === 0) this.#end(generation);
     }
@@ -104,14 +113,16 @@ export class ThreadPool implements WorkerPool {
 
   async close(deadline: number): Promise<void> {
     this.#closing = true;
-    const pools = [this.#current.pool, ...[...this.#retiring].map((generation) => generation.pool)];
-    const finished = Promise.all([...pools.map((pool) => pool.close()), ...this.#closes]).then(() => true, () => true);
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
-    });
-    const inTime = await Promise.race([finished, late]);
+    await Promise.race([
+      Promise.allSettled([...this.#inFlight, ...this.#closes]),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+      }),
+    ]);
     clearTimeout(timer);
-    if (!inTime) await Promise.allSettled(pools.map((pool) => pool.destroy()));
+    // Nothing is left to finish (or the deadline passed): end every thread of every generation.
+    const pools = [this.#current.pool, ...[...this.#retiring].map((generation) => generation.pool)];
+    await Promise.allSettled(pools.map((pool) => pool.destroy()));
   }
 }

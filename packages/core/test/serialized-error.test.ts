@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NonErrorThrown, WorkerTimeout, isRetryable, markNonRetryable, rebuildError, serializeError } from '../src/index.ts';
+import { NonErrorThrown, NonRetryableError, WorkerTimeout, isRetryable, markNonRetryable, rebuildError, serializeError } from '../src/index.ts';
 
 /** Through structured clone, as between a worker and the service. */
 const roundTrip = (thrown: unknown, classes: Parameters<typeof rebuildError>[1] = []): Error => rebuildError(structuredClone(serializeError(thrown)), classes);
@@ -46,5 +46,23 @@ describe('errors crossing from a worker', () => {
   it('turns a thrown value into NonErrorThrown, described when it cannot be cloned', () => {
     expect((roundTrip(42) as NonErrorThrown).thrown).toBe(42);
     expect(roundTrip(() => 1)).toBeInstanceOf(NonErrorThrown);
+  });
+});
+
+describe('errors crossing twice (into a worker and back)', () => {
+  class OutOfStock extends NonRetryableError {}
+  class Unnamed extends Error {}
+
+  it('rebuilds a subclass of a framework error the service names as itself, still not retryable', () => {
+    const rebuilt = roundTrip(new OutOfStock('sold out'), [OutOfStock]);
+    expect(rebuilt).toBeInstanceOf(OutOfStock);
+    expect(rebuilt).toBeInstanceOf(NonRetryableError);
+    expect(isRetryable(rebuilt)).toBe(false);
+  });
+
+  it('keeps the class name through a place that does not know the class', () => {
+    const inWorker = roundTrip(new Unnamed('no name of its own'));
+    expect(inWorker).not.toBeInstanceOf(Unnamed);
+    expect(roundTrip(inWorker, [Unnamed])).toBeInstanceOf(Unnamed);
   });
 });

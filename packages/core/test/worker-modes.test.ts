@@ -25,6 +25,13 @@ import { CardExpired, PaymentDeclined, Unnamed } from './fixtures/worker-targets
 import { DirectEntrypoint, waitUntil } from './helpers.ts';
 
 const fixtures = new URL('./fixtures/worker-targets.ts', import.meta.url);
+
+/** An entrypoint that drains its calls on stop, as every broker's does. */
+class Draining extends DirectEntrypoint {
+  override async stop(options: { timeoutMs?: number } = {}): Promise<void> {
+    await this.drain(options.timeoutMs ?? 5_000);
+  }
+}
 const runners: Runner[] = [];
 afterEach(async () => {
   await Promise.all(runners.splice(0).map((runner) => runner.stop({ timeoutMs: 2_000 }).catch(() => undefined)));
@@ -175,6 +182,20 @@ describe.each(['thread', 'process'] as const)('workerMode %s', (mode) => {
     } else expect(after.threadId).not.toBe(before.threadId);
   });
 
+  it('ends a stop as soon as a call in flight timed out, not at the stop deadline', async () => {
+    const entrypoint = new Draining();
+    const runner = new Runner({ config: { serviceName: `stop-timeout-${mode}`, maxWorkers: 2, workerMode: mode, workerTimeoutMs: 300 }, contexts: [{ routes: [new Route({ target: workerTarget(fixtures, 'hang'), entrypoint })] }] });
+    runners.push(runner);
+    await runner.start();
+    const call = entrypoint.send([]);
+    await waitUntil(() => runner.contexts[0]!.activeWorkers === 1, 'the call to run');
+    const began = Date.now();
+    await runner.stop({ timeoutMs: 20_000 });
+    // Liveness, not speed: the stop does not wait out its 20 s deadline for a pool with nothing left.
+    expect(Date.now() - began).toBeLessThan(10_000);
+    expect((await call)?.exception).toBeInstanceOf(WorkerTimeout);
+  });
+
   it('replaces a thread or process after maxTasksPerWorker calls', async () => {
     const { entrypoint } = await serve(mode, (ep) => new Route({ target: workerTarget(fixtures, 'whereAmI'), entrypoint: ep }), { maxWorkers: 1, maxTasksPerWorker: 2 });
     const seen: string[] = [];
@@ -214,12 +235,6 @@ describe.each(['thread', 'process'] as const)('workerMode %s', (mode) => {
   });
 
   it('lets calls in flight finish on stop, then ends the pool', async () => {
-    // An entrypoint that drains on stop, as every broker's does.
-    class Draining extends DirectEntrypoint {
-      override async stop(options: { timeoutMs?: number } = {}): Promise<void> {
-        await this.drain(options.timeoutMs ?? 5_000);
-      }
-    }
     const entrypoint = new Draining();
     const runner = new Runner({ config: { serviceName: `drain-${mode}`, maxWorkers: 2, workerMode: mode }, contexts: [{ routes: [new Route({ target: workerTarget(fixtures, 'slow'), entrypoint })] }] });
     runners.push(runner);
