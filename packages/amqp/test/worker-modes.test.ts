@@ -1,5 +1,5 @@
 import { Route, Runner, workerTarget, type WorkerMode } from '@micro-framework/core';
-import { attemptCounter, waitFor, type AttemptCounter } from '@micro-framework/conformance';
+import { attemptCounter, cpuBoundTarget, waitFor, type AttemptCounter } from '@micro-framework/conformance';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AmqpConnection, AmqpEventListener, AmqpRpcClient, AmqpRpcListener, eventExchangeName } from '../src/index.ts';
 import { unique, url } from './helpers.ts';
@@ -10,7 +10,7 @@ import { unique, url } from './helpers.ts';
 // keeps answering. In async mode (the default) the same route stalls the service: RabbitMQ drops
 // the connection and the message comes back, which is why the other modes exist.
 const burnMs = 5_000;
-const fixtures = new URL('./fixtures/cpu-bound.ts', import.meta.url);
+const fixtures = cpuBoundTarget;
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);

@@ -26,6 +26,19 @@ interface OtelApi {
 
 let otel: Promise<OtelApi | undefined> | undefined;
 
+/** Modules this worker imported, by URL: a call resolves its export without a dynamic import each time. */
+const modules = new Map<string, Promise<Record<string, unknown>>>();
+
+function importOnce(url: string): Promise<Record<string, unknown>> {
+  let loaded = modules.get(url);
+  if (!loaded) {
+    loaded = import(url) as Promise<Record<string, unknown>>;
+    modules.set(url, loaded);
+    loaded.catch(() => modules.delete(url));
+  }
+  return loaded;
+}
+
 /**
  * Runs `fn` in the trace context that propagation headers carry (`traceparent`...), when
  * @opentelemetry/api is installed and a propagator registered; as it is otherwise. A worker's call
@@ -52,7 +65,7 @@ export async function runInTraceContext<T>(headers: Record<string, string> | und
  */
 export async function runWorkerCall(call: WorkerCall): Promise<WorkerReply> {
   try {
-    const loaded = (await import(call.module)) as Record<string, unknown>;
+    const loaded = await importOnce(call.module);
     const fn = loaded[call.exportName];
     if (typeof fn !== 'function') throw new ConfigurationError(`${call.module} exports no function named ${call.exportName}`);
     const given = call.args.map((arg, index) => (call.errorArgs?.includes(index) ? rebuildError(arg as SerializedError) : arg));

@@ -27,6 +27,8 @@ export class WorkerTarget {
   readonly dependencies: DependencyMap | undefined;
   readonly name: string;
   #arity: number | undefined;
+  /** The export, imported once (async mode calls it on every message). */
+  #loaded: Promise<(...args: unknown[]) => unknown> | undefined;
 
   constructor(module: string | URL, exportName: string, options: WorkerTargetOptions = {}) {
     this.module = moduleUrl(module);
@@ -47,7 +49,17 @@ export class WorkerTarget {
    * missing export fails the start, and the arity is read), and per call in async mode. Rejects with
    * ConfigurationError when the module has no such function.
    */
-  async load(): Promise<(...args: unknown[]) => unknown> {
+  load(): Promise<(...args: unknown[]) => unknown> {
+    if (!this.#loaded) {
+      const loading = this.#import();
+      // A failed import is tried again on the next call (the file may be fixed, or appear).
+      loading.catch(() => (this.#loaded = undefined));
+      this.#loaded = loading;
+    }
+    return this.#loaded;
+  }
+
+  async #import(): Promise<(...args: unknown[]) => unknown> {
     let loaded: Record<string, unknown>;
     try {
       loaded = (await import(this.module)) as Record<string, unknown>;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Route, Runner, workerTarget, type WorkerMode } from '@micro-framework/core';
 import { Kafka, logLevel } from 'kafkajs';
-import { attemptCounter, waitFor, type AttemptCounter } from '@micro-framework/conformance';
+import { attemptCounter, cpuBoundTarget, waitFor, type AttemptCounter } from '@micro-framework/conformance';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaRpcClient, KafkaRpcListener, TopicListener, brokersFromEnv, createTopicsAndWait } from '../src/index.ts';
 
@@ -12,7 +12,7 @@ import { KafkaRpcClient, KafkaRpcListener, TopicListener, brokersFromEnv, create
 // drops the member, the commit fails, and the record runs again; which is why the other modes exist.
 const burnMs = 10_000;
 const sessionTimeoutMs = 6_000;
-const fixtures = new URL('./fixtures/cpu-bound.ts', import.meta.url);
+const fixtures = cpuBoundTarget;
 const brokers = brokersFromEnv();
 const kafka = new Kafka({ brokers, logLevel: logLevel.NOTHING });
 const admin = kafka.admin();
