@@ -6,6 +6,7 @@ export { spawnConsumerScript } from './consumer-process.ts';
 export type * from '@micro-framework/core/testing';
 export { recordingObserver, recordingLogger, type RecordedEvent } from './scenarios/telemetry.ts';
 export { secretProbe } from './secret-probe.ts';
+export { testCertificates, type TestCertificates } from './test-certificates.ts';
 export { attemptCounter, type AttemptCounter } from './attempt-counter.ts';
 /** The module of a CPU-bound target (`burn({ ms, once })`) for worker-mode tests, to load by URL in a worker. */
 export const cpuBoundTarget = new URL(`./fixtures/cpu-bound${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);

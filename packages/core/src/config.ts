@@ -9,6 +9,13 @@ export interface Config {
   readonly serviceName: string;
   /** How many workers of one context run at once (and the prefetch / in-flight limit). */
   readonly maxWorkers: number;
+  /** Default maxPayloadBytes of every route (see RouteOptions.maxPayloadBytes); default none. */
+  readonly maxPayloadBytes?: number;
+  /**
+   * Whether RPC answers `__list_targets__` and `__get_target__` (micro_framework's introspection
+   * commands). Default true; false answers them as unknown targets.
+   */
+  readonly rpcIntrospection?: boolean;
   readonly [key: string]: unknown;
 }
 
@@ -27,6 +34,13 @@ export function mergeConfig(...layers: ReadonlyArray<Partial<Config> | undefined
   }
   if (typeof maxWorkers !== 'number' || !Number.isInteger(maxWorkers) || maxWorkers < 1) {
     throw new ConfigurationError(`config.maxWorkers must be a positive integer, got ${String(maxWorkers)}`);
+  }
+  const { maxPayloadBytes, rpcIntrospection } = merged;
+  if (maxPayloadBytes !== undefined && (typeof maxPayloadBytes !== 'number' || !Number.isSafeInteger(maxPayloadBytes) || maxPayloadBytes < 1)) {
+    throw new ConfigurationError(`config.maxPayloadBytes must be a positive integer, got ${String(maxPayloadBytes)}`);
+  }
+  if (rpcIntrospection !== undefined && typeof rpcIntrospection !== 'boolean') {
+    throw new ConfigurationError('config.rpcIntrospection must be a boolean');
   }
   return merged as Config;
 }

@@ -5,13 +5,14 @@ import { safeHeaderValue } from './safe-header.ts';
 /**
  * Why a message was dead-lettered:
  * - `decode`: the body or a translator could not make arguments of it;
+ * - `too-large`: the body is larger than the route's `maxPayloadBytes` (it was not decoded);
  * - `filter`: the listener's payload filter threw on it;
  * - `exhausted`: the target failed and its retries are spent (or its callback failed);
  * - `non-retryable`: the target failed with an error that must not be retried;
  * - `give-back-limit`: the service failed to settle it (a retry or hand-back it could not make)
  *   more times than the give-back policy allows.
  */
-export type DeadLetterReason = 'decode' | 'filter' | 'exhausted' | 'non-retryable' | 'give-back-limit';
+export type DeadLetterReason = 'decode' | 'too-large' | 'filter' | 'exhausted' | 'non-retryable' | 'give-back-limit';
 
 /** Header names on a dead-lettered message. Every adapter uses these. */
 export const DeadLetterHeader = {

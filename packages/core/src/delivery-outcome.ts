@@ -1,5 +1,5 @@
 import { deadLetterDescription, type DeadLetterReason } from './dead-letter.ts';
-import { DecodeError, isRetryable } from './errors.ts';
+import { DecodeError, PayloadTooLarge, isRetryable } from './errors.ts';
 import type { Headers, RetryState } from './meta.ts';
 import type { Worker } from './worker.ts';
 
@@ -37,9 +37,10 @@ export interface FailureContext {
   readonly retry: RetryState;
 }
 
-/** Why a failed call is dead-lettered: decode, non-retryable error, or retries exhausted. */
+/** Why a failed call is dead-lettered: decode, too large, non-retryable error, or retries exhausted. */
 export function deadLetterReasonOf(error: Error): DeadLetterReason {
   if (error instanceof DecodeError) return 'decode';
+  if (error instanceof PayloadTooLarge) return 'too-large';
   if (!isRetryable(error)) return 'non-retryable';
   return 'exhausted';
 }

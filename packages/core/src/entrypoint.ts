@@ -6,7 +6,7 @@ import {
   type DeliveryOutcome,
   type FailureContext,
 } from './delivery-outcome.ts';
-import { ConfigurationError, DecodeError, ExtensionIsStopped, toError } from './errors.ts';
+import { ConfigurationError, DecodeError, ExtensionIsStopped, PayloadTooLarge, toError } from './errors.ts';
 import { Extension } from './extension.ts';
 import { GiveBackLedger, defaultGiveBackPolicy, giveBackDelay, giveBackPolicyOf, messageFingerprint, type GiveBackPolicy } from './give-back-policy.ts';
 import type { Headers, Meta, RetryState } from './meta.ts';
@@ -126,13 +126,18 @@ export abstract class Entrypoint<D = unknown> extends Extension {
   }
 
   /**
-   * What to do with one message: decode it (a failure is a `decode` dead letter), apply the payload
+   * What to do with one message: refuse a body over the route's maxPayloadBytes undecoded (a
+   * `too-large` dead letter), decode it (a failure is a `decode` dead letter), apply the payload
    * filter (a throw is a `filter` dead letter, false an ack), run the route and map its result.
    * Never rejects: whatever is thrown on the way becomes an Error inside an outcome.
    */
   async decide(delivery: D, message: IncomingMessage): Promise<DeliveryOutcome> {
     const { headers, retry: fromHeaders } = readRetryHeaders(message.headers);
     const context: FailureContext = { headers, originalChannel: message.channel, retry: message.retry ?? fromHeaders };
+    const limit = this.route.maxPayloadBytes;
+    if (limit !== undefined && message.body.byteLength > limit) {
+      return { action: 'dead-letter', ...deadLetterCopy(new PayloadTooLarge(message.body.byteLength, limit, 'message'), context, 'too-large') };
+    }
     let payload: unknown;
     try {
       if (message.unreadable !== undefined) throw message.unreadable;

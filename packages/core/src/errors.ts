@@ -33,6 +33,22 @@ export class DecodeError extends MicroFrameworkError {
   }
 }
 
+/**
+ * A message or request is larger than the route's or the client's `maxPayloadBytes`. A consumed
+ * message is dead-lettered with reason `too-large` without being decoded; an RPC client refuses to
+ * send such a request. Never retried.
+ */
+export class PayloadTooLarge extends MicroFrameworkError {
+  readonly sizeBytes: number;
+  readonly maxPayloadBytes: number;
+
+  constructor(sizeBytes: number, maxPayloadBytes: number, what = 'payload') {
+    super(`${what} of ${sizeBytes} bytes exceeds maxPayloadBytes ${maxPayloadBytes}`, { retryable: false });
+    this.sizeBytes = sizeBytes;
+    this.maxPayloadBytes = maxPayloadBytes;
+  }
+}
+
 /** The configuration is invalid (missing service name, wrong backoff for an entrypoint...). */
 export class ConfigurationError extends MicroFrameworkError {
   constructor(message: string, options: { cause?: unknown } = {}) {

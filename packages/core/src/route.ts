@@ -2,7 +2,7 @@ import { abortableDelay } from './abortable-delay.ts';
 import { Backoff } from './backoff.ts';
 import { CallbackWorker } from './callback-worker.ts';
 import type { Entrypoint } from './entrypoint.ts';
-import { DeliveryLimitReached, ExtensionIsStopped, toError } from './errors.ts';
+import { ConfigurationError, DeliveryLimitReached, ExtensionIsStopped, toError } from './errors.ts';
 import { Extension, type StopOptions } from './extension.ts';
 import { createMeta, type Meta } from './meta.ts';
 import type { Runner } from './runner.ts';
@@ -21,6 +21,21 @@ export interface RouteOptions<D = unknown> {
   readonly methodName?: string;
   /** Label of this route's metrics; default `<RouteClass>.<target name>`. */
   readonly metricLabel?: string;
+  /**
+   * Largest body this route decodes, in bytes; a larger message is dead-lettered with reason
+   * `too-large` undecoded (an RPC request is answered with PayloadTooLarge). Default
+   * `config.maxPayloadBytes`, else no limit beyond the broker's.
+   */
+  readonly maxPayloadBytes?: number;
+}
+
+/** A byte limit as given (undefined: none); ConfigurationError unless a positive integer. */
+export function validMaxPayloadBytes(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new ConfigurationError(`${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
 }
 
 /**
@@ -36,6 +51,7 @@ export class Route<D = unknown> extends Extension {
   readonly #translators: readonly MessageTranslator[];
   readonly #backoff: Backoff | undefined;
   readonly #metricLabel: string;
+  readonly #maxPayloadBytes: number | undefined;
   readonly #stopping = new AbortController();
 
   constructor(options: RouteOptions<D>) {
@@ -47,6 +63,7 @@ export class Route<D = unknown> extends Extension {
     this.#translators = options.translators ?? [];
     this.#backoff = options.backoff;
     this.#metricLabel = options.metricLabel ?? `${new.target.name}.${targetName(this.target, this.methodName)}`;
+    this.#maxPayloadBytes = validMaxPayloadBytes(options.maxPayloadBytes, 'maxPayloadBytes');
     this.#entrypoint.bindRoute(this);
   }
 
@@ -64,6 +81,12 @@ export class Route<D = unknown> extends Extension {
 
   get metricLabel(): string {
     return this.#metricLabel;
+  }
+
+  /** The largest body this route decodes (its own limit, else its context's config.maxPayloadBytes); undefined: none. */
+  get maxPayloadBytes(): number | undefined {
+    if (this.#maxPayloadBytes !== undefined) return this.#maxPayloadBytes;
+    return this.isBound ? (this.context.config['maxPayloadBytes'] as number | undefined) : undefined;
   }
 
   /** This route's labels in telemetry: its context's label and its metric label. */

@@ -6,6 +6,8 @@ export interface RpcCallOptions {
   readonly timeoutMs?: number;
   /** Keyword arguments for Python services; our targets receive them as a last object argument. */
   readonly kwargs?: Record<string, unknown>;
+  /** Refuse (PayloadTooLarge, nothing sent) a request whose encoded body is larger. Default no limit. */
+  readonly maxPayloadBytes?: number;
 }
 
 export const defaultRpcTimeoutMs = 30_000;

@@ -1,4 +1,4 @@
-import { DecodeError, ExtensionIsStopped, RpcTargetNotFound, toError } from './errors.ts';
+import { DecodeError, ExtensionIsStopped, PayloadTooLarge, RpcTargetNotFound, toError } from './errors.ts';
 import type { Headers, Meta } from './meta.ts';
 import { RpcEntrypoint, answerIntrospection, rpcEntrypoints } from './rpc-entrypoint.ts';
 import {
@@ -37,8 +37,9 @@ export interface RpcRequestMessage {
 }
 
 /**
- * Answers RPC requests for a runner: decode, deadline, introspection, target lookup, run, encode,
- * once for every adapter. `answer` never rejects: whatever happens becomes one of the RpcAnswers.
+ * Answers RPC requests for a runner: size limit, decode, deadline, introspection, target lookup, run,
+ * encode, once for every adapter. Only the runner's RPC entrypoints are called; any other command
+ * (introspection switched off by `config.rpcIntrospection: false` included) is RpcTargetNotFound. `answer` never rejects: whatever happens becomes one of the RpcAnswers.
  */
 export class RpcDispatcher {
   readonly runner: Runner;
@@ -55,6 +56,9 @@ export class RpcDispatcher {
     try {
       const deadline = rpcDeadlineOf(message.headers);
       if (deadline !== undefined && Date.now() > deadline) return { kind: 'expired' };
+      const size = message.body.byteLength;
+      const limit = entrypoint ? entrypoint.route.maxPayloadBytes : this.runner.config.maxPayloadBytes;
+      if (limit !== undefined && size > limit) return this.#reply(rpcErrorReply(new PayloadTooLarge(size, limit, 'RPC request')));
       let request: RpcRequestBody;
       try {
         request = parseRpcRequest(decodeJson(message.body));
@@ -67,6 +71,8 @@ export class RpcDispatcher {
       if (!target || request.command !== target.rpcName) {
         return this.#reply(rpcErrorReply(new RpcTargetNotFound(this.runner.config.serviceName, request.command)));
       }
+      const routeLimit = target.route.maxPayloadBytes;
+      if (routeLimit !== undefined && size > routeLimit) return this.#reply(rpcErrorReply(new PayloadTooLarge(size, routeLimit, 'RPC request')));
       if (target.isBound) this.runner.telemetry.emit('received', target.route.labels);
       const meta = { ...message.meta, headers: message.headers, channel: message.channel };
       let worker;

@@ -67,6 +67,7 @@ export function rpcEntrypoints(runner: Runner): Map<string, RpcEntrypoint<unknow
 
 /** The reply to `__list_targets__` / `__get_target__`, or undefined for any other command. */
 export function answerIntrospection(runner: Runner, request: RpcRequestBody): RpcReplyBody | undefined {
+  if (runner.config.rpcIntrospection === false) return undefined;
   if (request.command === RpcCommand.listTargets) {
     return rpcSuccessReply([...rpcEntrypoints(runner).values()].map((entrypoint) => entrypoint.describe()));
   }

@@ -1,4 +1,4 @@
-import { DecodeError, EncodeError, RemoteError, RpcTargetNotFound, describeError, describeValue } from './errors.ts';
+import { DecodeError, EncodeError, PayloadTooLarge, RemoteError, RpcTargetNotFound, describeError, describeValue } from './errors.ts';
 import type { Headers } from './meta.ts';
 import { withTraceContext } from './tracing.ts';
 
@@ -84,6 +84,17 @@ export function decodeJson(body: Uint8Array): unknown {
   } catch (error) {
     throw DecodeError.from(error);
   }
+}
+
+/**
+ * The encoded request of one call; throws PayloadTooLarge, before anything is sent, when it is
+ * larger than `maxPayloadBytes`.
+ */
+export function encodeRpcRequest(target: string, args: readonly unknown[], options: { readonly kwargs?: Record<string, unknown>; readonly maxPayloadBytes?: number } = {}): Uint8Array {
+  const body = encodeJson(rpcRequestBody(target, args, options.kwargs));
+  const limit = options.maxPayloadBytes;
+  if (limit !== undefined && body.byteLength > limit) throw new PayloadTooLarge(body.byteLength, limit, `RPC request to ${target}`);
+  return body;
 }
 
 export function rpcRequestBody(command: string, args: readonly unknown[], kwargs: Record<string, unknown> = {}): RpcRequestBody {

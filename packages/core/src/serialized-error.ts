@@ -1,4 +1,5 @@
-import { ConfigurationError, DecodeError, DeliveryLimitReached, EncodeError, ExtensionIsStopped, MicroFrameworkError, NonErrorThrown, NonRetryableError, RemoteError, RpcNoResponders, RpcTargetNotFound, RpcTimeout, WorkerCrashed, WorkerTimeout, describeError, describeValue, isRetryable, markNonRetryable } from './errors.ts';
+import { AuthenticationFailed, InsecureCredentials, TlsHandshakeFailed } from './connection-security.ts';
+import { ConfigurationError, DecodeError, PayloadTooLarge, DeliveryLimitReached, EncodeError, ExtensionIsStopped, MicroFrameworkError, NonErrorThrown, NonRetryableError, RemoteError, RpcNoResponders, RpcTargetNotFound, RpcTimeout, WorkerCrashed, WorkerTimeout, describeError, describeValue, isRetryable, markNonRetryable } from './errors.ts';
 
 /**
  * An error as it crosses from a worker thread or child process: what structured clone would lose
@@ -116,6 +117,7 @@ export const builtinErrorClasses: readonly RebuildableErrorClass[] = [Error, Typ
 export const frameworkErrorClasses: readonly RebuildableErrorClass[] = [
   MicroFrameworkError, ConfigurationError, DecodeError, DeliveryLimitReached, EncodeError, ExtensionIsStopped,
   NonRetryableError, RemoteError, RpcNoResponders, RpcTargetNotFound, RpcTimeout, WorkerCrashed, WorkerTimeout,
+  PayloadTooLarge, TlsHandshakeFailed, AuthenticationFailed, InsecureCredentials,
 ];
 
 /**

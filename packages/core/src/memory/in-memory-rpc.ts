@@ -4,7 +4,7 @@ import type { Headers } from '../meta.ts';
 import { RpcClient, defaultRpcTimeoutMs, type RpcCallOptions } from '../rpc-client.ts';
 import { RpcDispatcher } from '../rpc-dispatcher.ts';
 import { RpcEntrypoint, type RpcEntrypointOptions } from '../rpc-entrypoint.ts';
-import { decodeJson, encodeJson, parseRpcReply, rpcRequestBody, rpcRequestHeaders, unwrapRpcReply } from '../rpc-protocol.ts';
+import { decodeJson, encodeRpcRequest, parseRpcReply, rpcRequestHeaders, unwrapRpcReply } from '../rpc-protocol.ts';
 import { InMemoryBroker } from './in-memory-broker.ts';
 
 /**
@@ -71,9 +71,13 @@ export class InMemoryRpcClient extends RpcClient {
   readonly broker: InMemoryBroker;
   readonly #pending = new Set<() => void>();
 
-  constructor(options: { broker?: InMemoryBroker } = {}) {
+  readonly #maxPayloadBytes: number | undefined;
+
+  /** `maxPayloadBytes`: every call's default limit on its encoded request (see RpcCallOptions). */
+  constructor(options: { broker?: InMemoryBroker; maxPayloadBytes?: number } = {}) {
     super();
     this.broker = options.broker ?? InMemoryBroker.default;
+    this.#maxPayloadBytes = options.maxPayloadBytes;
   }
 
   override async call<T = unknown>(
@@ -83,7 +87,7 @@ export class InMemoryRpcClient extends RpcClient {
     options: RpcCallOptions = {},
   ): Promise<T> {
     const timeoutMs = options.timeoutMs ?? defaultRpcTimeoutMs;
-    const body = encodeJson(rpcRequestBody(target, args, options.kwargs));
+    const body = encodeRpcRequest(target, args, { kwargs: options.kwargs, maxPayloadBytes: options.maxPayloadBytes ?? this.#maxPayloadBytes });
     return new Promise<T>((resolve, reject) => {
       const settle = (): void => {
         clearTimeout(timer);
