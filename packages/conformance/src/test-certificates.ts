@@ -32,7 +32,7 @@ function openssl(args: string[], cwd: string): void {
     execFileSync(process.env['OPENSSL_BIN'] ?? 'openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (error) {
     const stderr = String((error as { stderr?: unknown }).stderr ?? '');
-    throw new Error(`openssl ${args[0]} failed (is Debian's openssl installed?): ${stderr.trim() || String(error)}`);
+    throw new Error(`openssl ${args[0]} failed (is Debian's openssl installed?): ${stderr.trim() || String(error)}`, { cause: error });
   }
 }
 

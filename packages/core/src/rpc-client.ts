@@ -45,7 +45,8 @@ export abstract class RpcClient {
    * Why nobody took a call of `service.target` (NATS "no responders", an unroutable AMQP request):
    * asks the service for its targets. Rejects with RpcTargetNotFound only when the service answers
    * without that target; with RpcNoResponders when nobody answers, or when the service lists the
-   * target (it is starting or stopping, and that route does not consume now).
+   * target (it is starting or stopping, and that route does not consume now), or answers no
+   * introspection.
    */
   protected async explainUnanswered(service: string, target: string, timeoutMs: number): Promise<never> {
     if (target === RpcCommand.listTargets || target === RpcCommand.getTarget) throw new RpcNoResponders(service, target);
@@ -53,7 +54,8 @@ export abstract class RpcClient {
     try {
       targets = await this.listTargets(service, { timeoutMs });
     } catch (error) {
-      throw error instanceof RpcNoResponders ? new RpcNoResponders(service, target) : error;
+      // A service that answers no introspection (rpcIntrospection: false) cannot tell either.
+      throw error instanceof RpcNoResponders || error instanceof RpcTargetNotFound ? new RpcNoResponders(service, target) : error;
     }
     if (targets.some((info) => info.name === target)) throw new RpcNoResponders(service, target);
     throw new RpcTargetNotFound(service, target);

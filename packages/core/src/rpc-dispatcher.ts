@@ -57,7 +57,7 @@ export class RpcDispatcher {
       const deadline = rpcDeadlineOf(message.headers);
       if (deadline !== undefined && Date.now() > deadline) return { kind: 'expired' };
       const size = message.body.byteLength;
-      const limit = entrypoint ? entrypoint.route.maxPayloadBytes : this.runner.config.maxPayloadBytes;
+      const limit = entrypoint ? entrypoint.route.maxPayloadBytes : this.#largestAccepted();
       if (limit !== undefined && size > limit) return this.#reply(rpcErrorReply(new PayloadTooLarge(size, limit, 'RPC request')));
       let request: RpcRequestBody;
       try {
@@ -88,6 +88,20 @@ export class RpcDispatcher {
     } catch (error) {
       return this.#reply(rpcErrorReply(toError(error)));
     }
+  }
+
+  /**
+   * Before a shared request is decoded its target is unknown: the largest body any RPC route of the
+   * runner accepts (undefined when one has no limit); the target's own limit is checked once known.
+   */
+  #largestAccepted(): number | undefined {
+    let largest: number | undefined = this.runner.config.maxPayloadBytes;
+    for (const entrypoint of rpcEntrypoints(this.runner).values()) {
+      const limit = entrypoint.route.maxPayloadBytes;
+      if (limit === undefined) return undefined;
+      largest = Math.max(largest ?? 0, limit);
+    }
+    return largest;
   }
 
   #reply(reply: RpcReplyBody): RpcAnswer {

@@ -31,7 +31,7 @@ class RefusedRetryBackoff extends Backoff {
   }
 }
 
-/** Scenarios 29, 30, 32, 34 and 36: what bad input, hostile errors, stops and failed settlements do. */
+/** Scenarios 29, 30, 32, 34, 36 and 42: what bad input, hostile errors, stops and failed settlements do. */
 export function failureScenarios(adapter: ConformanceAdapter): void {
   describe('failure paths', () => {
     scenario(adapter, '29 throwing payload filter: dead-lettered with reason filter, bounded work, the rest flows', ['deadLetter'], async (h) => {
@@ -55,6 +55,29 @@ export function failureScenarios(adapter: ConformanceAdapter): void {
       expectSafeHeaders(dead!);
       expect(await staysQuiet(() => poisonRuns > 3 || h.calls.length > 5, 1_000)).toBe(true);
       expect(poisonRuns).toBeGreaterThanOrEqual(1);
+      expect(await adapter.readDeadLetters!(spec)).toHaveLength(1);
+      if (adapter.capabilities.durable) await h.expectNothingLeft(spec);
+    });
+
+    scenario(adapter, '42 too-large message: dead-lettered undecoded with reason too-large, the consumer goes on', ['deadLetter'], async (h) => {
+      const spec = h.spec('too-large');
+      await h.startService(spec.serviceName, [h.listenerRoute({ spec })], 10, { maxPayloadBytes: 1_024 });
+      // Not JSON at all: a decode would make it a `decode` dead letter, so `too-large` proves it was never decoded.
+      const huge = new Uint8Array(64 * 1_024).fill(0x7b);
+      await h.adapter.publish(spec.channel, { body: huge });
+      const limitSized = JSON.stringify({ id: 'at-limit', pad: '' });
+      const atLimit = { id: 'at-limit', pad: 'x'.repeat(1_024 - new TextEncoder().encode(limitSized).byteLength) };
+      await h.publishJson(spec.channel, atLimit);
+      for (let i = 0; i < 3; i += 1) await h.publishJson(spec.channel, { id: i });
+      await waitFor(() => h.calls.length >= 4, 'the message at the limit and the 3 small ones');
+      const [dead] = await h.deadLetters(spec, 1);
+      expect(dead!.body).toEqual(huge);
+      expect(dead!.headers[DeadLetterHeader.reason]).toBe('too-large');
+      expect(dead!.headers[DeadLetterHeader.errorName]).toBe('PayloadTooLarge');
+      expect(dead!.headers[DeadLetterHeader.errorMessage]).toContain('65536 bytes');
+      expectSafeHeaders(dead!);
+      expect(await staysQuiet(() => h.calls.length > 4, 500)).toBe(true);
+      expect(h.calls.map((call) => (call.payload as { id: unknown }).id).sort()).toEqual([0, 1, 2, 'at-limit'].sort());
       expect(await adapter.readDeadLetters!(spec)).toHaveLength(1);
       if (adapter.capabilities.durable) await h.expectNothingLeft(spec);
     });

@@ -1,4 +1,4 @@
-import { Route, RemoteError, RpcNoResponders, RpcTargetNotFound, RpcTimeout, type RpcClient } from '@micro-framework/core';
+import { PayloadTooLarge, Route, RemoteError, RpcNoResponders, RpcTargetNotFound, RpcTimeout, type RpcClient } from '@micro-framework/core';
 import type { ConformanceAdapter } from '@micro-framework/core/testing';
 import { describe, expect } from 'vitest';
 import type { Harness } from '../harness.ts';
@@ -94,6 +94,39 @@ export function rpcScenarios(adapter: ConformanceAdapter): void {
       ]);
       expect(await rpc.getTarget(service, 'add', { timeoutMs: 5_000 })).toMatchObject({ name: 'add', description: 'adds two numbers', arity: 2, target: 'add' });
       await expect(rpc.getTarget(service, 'nope', { timeoutMs: 5_000 })).rejects.toBeInstanceOf(RpcTargetNotFound);
+    });
+
+    scenario(adapter, '43 rpc payload limits: the client refuses an oversized request unsent; a service answers one typed, without running it', ['rpc'], async (h) => {
+      const service = h.unique('rpc-limits');
+      let runs = 0;
+      await h.startService(service, [rpcRoute(h, 'store', (text: string) => ((runs += 1), text.length))], 10, { maxPayloadBytes: 2_048 });
+      const rpc = await client(h);
+      const big = 'x'.repeat(4_096);
+      const refused = await rpc.call(service, 'store', [big], { timeoutMs: 5_000, maxPayloadBytes: 1_024 }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(PayloadTooLarge);
+      expect((refused as PayloadTooLarge).maxPayloadBytes).toBe(1_024);
+      const answered = await rpc.call(service, 'store', [big], { timeoutMs: 5_000 }).catch((e: unknown) => e);
+      expect(answered).toBeInstanceOf(RemoteError);
+      expect((answered as RemoteError).remoteName).toBe('PayloadTooLarge');
+      expect(await rpc.call(service, 'store', ['small'], { timeoutMs: 5_000 })).toBe(5);
+      expect(runs).toBe(1);
+    });
+
+    scenario(adapter, '44 rpc introspection off: list-targets and get-target are unknown targets; no command reaches user code but its own target', ['rpc'], async (h) => {
+      const service = h.unique('rpc-closed');
+      let runs = 0;
+      await h.startService(service, [rpcRoute(h, 'ping', () => ((runs += 1), 'pong'))], 10, { rpcIntrospection: false });
+      const rpc = await client(h);
+      expect(await rpc.call(service, 'ping', [], { timeoutMs: 5_000 })).toBe('pong');
+      await expect(rpc.listTargets(service, { timeoutMs: 5_000 })).rejects.toBeInstanceOf(RpcTargetNotFound);
+      await expect(rpc.getTarget(service, 'ping', { timeoutMs: 5_000 })).rejects.toBeInstanceOf(RpcTargetNotFound);
+      // Where a request for an unknown target is unroutable (a queue or subject per target), the client
+      // cannot ask the closed service why: no responders is then its honest answer.
+      for (const command of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'Ping']) {
+        const error = await rpc.call(service, command, [], { timeoutMs: 5_000 }).catch((e: unknown) => e);
+        expect(error instanceof RpcTargetNotFound || error instanceof RpcNoResponders, `${command}: ${String(error)}`).toBe(true);
+      }
+      expect(runs).toBe(1);
     });
 
     scenario(adapter, '31 unencodable rpc result: the caller gets a remote error at once; the service keeps answering', ['rpc'], async (h) => {
