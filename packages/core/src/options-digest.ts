@@ -1,4 +1,5 @@
-import { createHash } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { Secret } from './secret.ts';
 
 const identities = new WeakMap<object, number>();
 let nextIdentity = 0;
@@ -11,7 +12,7 @@ function identity(value: object): string {
 
 /**
  * A tagged canonical form: every value says its kind (a string can never pass for a function or
- * bytes), keys sorted, undefined members dropped (as `{}`); bytes by content; functions, class
+ * bytes), keys sorted, undefined members dropped (as `{}`); bytes and Secrets by content; functions, class
  * instances, cycles and anything that cannot be read (a throwing getter, a revoked Proxy) by identity.
  */
 function canonical(value: unknown, path: Set<object>): unknown {
@@ -19,6 +20,7 @@ function canonical(value: unknown, path: Set<object>): unknown {
   if (value === null || typeof value === 'boolean' || typeof value === 'number' || typeof value === 'string') return ['v', value];
   if (typeof value === 'bigint' || typeof value === 'symbol') return ['s', typeof value, String(value)];
   if (typeof value === 'function') return ['id', identity(value)];
+  if (value instanceof Secret) return ['secret', value.reveal()];
   const object = value as object;
   try {
     if (ArrayBuffer.isView(object)) {
@@ -45,14 +47,19 @@ function canonical(value: unknown, path: Set<object>): unknown {
   }
 }
 
+/** This process's key: a digest means nothing outside the process that made it. */
+const processKey = randomBytes(32);
+
 /**
  * A short one-way digest of a set of connection options, so that routes whose options differ in
  * anything (other credentials, TLS settings, client id) never share a connection, while the key
- * that tells them apart shows no secret. Equal plain values give equal digests; functions (an nkey
- * authenticator, a SASL provider) and class instances count by identity, bytes by content.
+ * that tells them apart shows no secret. Equal plain values give equal digests; a Secret counts by
+ * its value, functions (an nkey authenticator, a SASL provider) and other class instances by
+ * identity, bytes by content. Keyed with a random per-process key (HMAC), so a digest that reaches
+ * a log cannot be used to guess a password offline.
  */
 export function optionsDigest(options: unknown): string {
-  return createHash('sha256')
+  return createHmac('sha256', processKey)
     .update(JSON.stringify(canonical(options, new Set())))
     .digest('hex')
     .slice(0, 16);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { optionsDigest } from '../src/index.ts';
+import { createHash } from 'node:crypto';
+import { optionsDigest, secret } from '../src/index.ts';
 
 describe('optionsDigest', () => {
   it('tells apart options that differ in a credential, and shows none of it', () => {
@@ -11,6 +12,16 @@ describe('optionsDigest', () => {
     expect(optionsDigest({ token: secret, servers: ['nats://127.0.0.1:4222'] })).toBe(digest);
     expect(optionsDigest({ ...base, token: `${secret}x` })).not.toBe(digest);
     expect(optionsDigest({ ...base, tls: { ca: Buffer.from('a') } })).not.toBe(optionsDigest({ ...base, tls: { ca: Buffer.from('b') } }));
+  });
+
+  it('counts a Secret by its value, and cannot be checked against a guess outside the process', () => {
+    const password = 'hunter2';
+    expect(optionsDigest({ password: secret(password) })).toBe(optionsDigest({ password: secret(password) }));
+    expect(optionsDigest({ password: secret(password) })).not.toBe(optionsDigest({ password: secret('hunter3') }));
+    expect(optionsDigest({ password: secret(password) })).not.toBe(optionsDigest({ password }));
+    // An unkeyed hash of the canonical form (what an attacker holding a logged key would compute) never matches.
+    const guess = createHash('sha256').update(JSON.stringify(['o', [['password', ['v', password]]]])).digest('hex').slice(0, 16);
+    expect(optionsDigest({ password })).not.toBe(guess);
   });
 
   it('counts functions and class instances by identity, and survives cycles', () => {
