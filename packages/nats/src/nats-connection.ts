@@ -1,7 +1,69 @@
-import { Extension, defaultTelemetry, summarizeError, type RunnerContext, type Telemetry } from '@micro-framework/core';
+import { AuthenticationFailed, Extension, TlsHandshakeFailed, abortableDelay, asTlsHandshakeFailed, defaultTelemetry, summarizeError, type RunnerContext, type Telemetry } from '@micro-framework/core';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { ConnectionOptions } from 'node:tls';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { natsConnectionKey, natsOptionsFromConfig, type NatsOptions } from './nats-options.ts';
+import { natsConnectionKey, natsOptionsFromConfig, resolveNatsOptions, type NatsOptions, type ResolvedNatsOptions } from './nats-options.ts';
+import { tlsRefusal } from './tls-refusal.ts';
+
+/**
+ * `error` as the typed error it stands for: a TLS failure as TlsHandshakeFailed, a refused login
+ * (nats.js's AuthorizationError, an expired user) as AuthenticationFailed naming the user or the
+ * kind of credentials, never a secret. Anything else is returned as it is.
+ */
+export function natsConnectError(error: unknown, address: string, credentials: string | undefined): unknown {
+  const tls = asTlsHandshakeFailed(error, 'NATS', address);
+  if (tls) return tls;
+  const name = (error as { name?: unknown } | null)?.name;
+  if (name === 'AuthorizationError' || name === 'UserAuthenticationExpiredError') {
+    const message = (error as Error).message;
+    return new AuthenticationFailed('NATS', address, credentials ? `${credentials}: ${message}` : message, { cause: error });
+  }
+  return error;
+}
+
+/**
+ * `error`, a failed connection for `resolved`, typed (see natsConnectError). A connection reset
+ * over TLS is looked into with tlsRefusal: a server that refuses the client certificate after the
+ * handshake may reset the connection before nats.js reads its alert.
+ */
+async function explainConnectFailure(error: unknown, resolved: ResolvedNatsOptions): Promise<unknown> {
+  const typed = natsConnectError(error, resolved.address, resolved.credentials);
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typed !== error || !resolved.tls || (code !== 'ECONNRESET' && code !== 'EPIPE')) return typed;
+  for (const { host, port } of resolved.hosts) {
+    const refusal = await tlsRefusal(host, port, (resolved.connection.tls ?? {}) as ConnectionOptions);
+    if (refusal) return asTlsHandshakeFailed(refusal, 'NATS', resolved.address) ?? error;
+  }
+  return error;
+}
+
+/**
+ * Opens a connection for `options` (see resolveNatsOptions). The first connection is tried once per
+ * server with reconnection off, so a refused TLS handshake or login rejects at once, as
+ * TlsHandshakeFailed or AuthenticationFailed (with reconnection on, nats.js waits out its 20 s
+ * connect timeout when the server ends the TLS session right after the handshake, as it does for a
+ * missing client certificate under TLS 1.3). Once connected, reconnection is turned on as
+ * configured: unlimited attempts 500 ms apart unless said otherwise.
+ */
+export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
+  return (await openNats(options)).connection;
+}
+
+async function openNats(options: NatsOptions): Promise<{ connection: NatsConnection; resolved: ResolvedNatsOptions }> {
+  const resolved = await resolveNatsOptions(options);
+  const settings = { maxReconnectAttempts: -1, reconnectTimeWait: 500, ...resolved.connection };
+  const reconnect = settings.reconnect ?? true;
+  let connection: NatsConnection;
+  try {
+    connection = await connect({ ...settings, reconnect: false });
+  } catch (error) {
+    throw await explainConnectFailure(error, resolved);
+  }
+  // nats.js reads `reconnect` from its parsed options when the connection drops.
+  const parsed = (connection as unknown as { options?: { reconnect?: boolean } }).options;
+  if (parsed) parsed.reconnect = reconnect;
+  return { connection, resolved };
+}
 
 /**
  * One NATS connection shared by a context's routes. The client reconnects by itself (unlimited
@@ -14,6 +76,8 @@ export class NatsConnectionExtension extends Extension {
   #connecting: Promise<NatsConnection> | undefined;
   #jsm: Promise<JetStreamManager> | undefined;
   #disconnected = false;
+  #resolved: ResolvedNatsOptions | undefined;
+  #diagnosis: AbortController | undefined;
 
   constructor(options: NatsOptions) {
     super();
@@ -41,13 +105,15 @@ export class NatsConnectionExtension extends Extension {
     return this.#jsm;
   }
 
-  /** Connects; rejects when no server answers. */
+  /**
+   * Connects (see connectNats); rejects when no server answers, with TlsHandshakeFailed when the
+   * TLS handshake fails, AuthenticationFailed when the server refuses the credentials, a
+   * ConfigurationError (InsecureCredentials...) before any connection attempt. Never retried here.
+   */
   override async setup(): Promise<void> {
-    this.#connecting ??= connect({
-      reconnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-      ...this.options,
+    this.#connecting ??= openNats(this.options).then(({ connection, resolved }) => {
+      this.#resolved = resolved;
+      return connection;
     });
     this.#connection = await this.#connecting.catch((error: unknown) => {
       this.#connecting = undefined;
@@ -56,28 +122,88 @@ export class NatsConnectionExtension extends Extension {
     void this.#reportStatus(this.#connection);
   }
 
-  /** Reports drops, reconnections and server errors of `connection` until it closes. */
+  /**
+   * Reports drops, reconnections and server errors of `connection` until it closes. A login the
+   * server refuses while reconnecting is reported at once as AuthenticationFailed (nats.js gives up
+   * after two refusals in a row, as it always did).
+   */
   async #reportStatus(connection: NatsConnection): Promise<void> {
     const telemetry: Telemetry = this.isBound ? this.runner.telemetry : defaultTelemetry();
     let lastError: Error | undefined;
     try {
       for await (const status of connection.status()) {
-        if (status.type === 'error') lastError = status.error;
-        else if (status.type === 'disconnect') {
+        if (status.type === 'error') {
+          const typed = natsConnectError(status.error, this.#resolved?.address ?? '', this.#resolved?.credentials);
+          lastError = typed instanceof Error ? typed : status.error;
+          if (this.#disconnected && typed instanceof AuthenticationFailed) {
+            telemetry.emit('connectionLost', { adapter: 'nats', broker: redactServer(connection.getServer()), error: summarizeError(typed) });
+            lastError = undefined;
+          }
+        } else if (status.type === 'disconnect') {
           this.#disconnected = true;
           telemetry.emit('connectionLost', { adapter: 'nats', broker: redactServer(status.server), ...(lastError ? { error: summarizeError(lastError) } : {}) });
           lastError = undefined;
+          if (this.#resolved?.tls || connection.info?.tls_required) void this.#diagnose(connection, telemetry);
         } else if (status.type === 'reconnect') {
           this.#disconnected = false;
+          this.#endDiagnosis();
           telemetry.emit('connectionRestored', { adapter: 'nats', broker: redactServer(status.server) });
         }
       }
     } catch {
       // The status iterator ends with the connection.
+    } finally {
+      this.#endDiagnosis();
+    }
+  }
+
+  #endDiagnosis(): void {
+    this.#diagnosis?.abort();
+    this.#diagnosis = undefined;
+  }
+
+  /**
+   * nats.js keeps the errors of its reconnection attempts to itself. While a TLS connection is
+   * down, a separate connection is tried now and then (after 2 s, 10 s, then every 30 s) to learn
+   * why: a refused TLS handshake (a renewed server certificate from another CA, a client
+   * certificate refused) is reported as connectionLost with TlsHandshakeFailed, a refused login
+   * with AuthenticationFailed. A probe that connects is closed at once; one that meets a server
+   * still down reports nothing more.
+   */
+  async #diagnose(connection: NatsConnection, telemetry: Telemetry): Promise<void> {
+    const resolved = this.#resolved;
+    if (!resolved || this.#diagnosis) return;
+    const diagnosis = new AbortController();
+    this.#diagnosis = diagnosis;
+    try {
+      for (const delay of [2_000, 10_000]) {
+        await abortableDelay(delay, diagnosis.signal);
+        await this.#probe(resolved, connection, telemetry);
+      }
+      for (;;) {
+        await abortableDelay(30_000, diagnosis.signal);
+        await this.#probe(resolved, connection, telemetry);
+      }
+    } catch {
+      // Reconnected or stopped.
+    }
+  }
+
+  async #probe(resolved: ResolvedNatsOptions, connection: NatsConnection, telemetry: Telemetry): Promise<void> {
+    if (!this.#disconnected || connection.isClosed()) return;
+    try {
+      const probe = await connect({ ...resolved.connection, reconnect: false, maxReconnectAttempts: 0, timeout: 5_000 });
+      await probe.close();
+    } catch (error) {
+      const typed = await explainConnectFailure(error, resolved);
+      if (this.#disconnected && (typed instanceof TlsHandshakeFailed || typed instanceof AuthenticationFailed)) {
+        telemetry.emit('connectionLost', { adapter: 'nats', broker: resolved.address, error: summarizeError(typed) });
+      }
     }
   }
 
   override async stop(): Promise<void> {
+    this.#endDiagnosis();
     const connection = this.#connection;
     this.#connection = undefined;
     this.#connecting = undefined;

@@ -1,12 +1,41 @@
-import { optionsDigest, type Config } from '@micro-framework/core';
-import type { ConnectionOptions } from '@nats-io/transport-node';
+import { readFileSync } from 'node:fs';
+import { ConfigurationError, Secret, optionsDigest, refuseInsecureCredentials, resolveTls, revealSecret, type Config, type SecretValue, type TlsOptions } from '@micro-framework/core';
+import { credsAuthenticator, nkeyAuthenticator, nkeys, tokenAuthenticator, usernamePasswordAuthenticator, type Authenticator, type ConnectionOptions, type NodeConnectionOptions } from '@nats-io/transport-node';
+
+/** The security part of NatsOptions: TLS and credentials as structured values. */
+export interface NatsSecurityOptions {
+  /**
+   * TLS towards the server (CA, client certificate and key, inline or as files). Given, or with a
+   * `tls://` server URL, the connection must be TLS: a server without TLS is refused. The server's
+   * certificate is verified unless `rejectUnauthorized: false` is set explicitly.
+   */
+  readonly tls?: TlsOptions;
+  /** User name, with `pass`. */
+  readonly user?: string;
+  /** Password of `user`; any characters (`/`, `@`, `%`...): it never goes through a URL. */
+  readonly pass?: SecretValue;
+  /** Token for a server configured with `authorization { token }`. */
+  readonly token?: SecretValue;
+  /** Seed (`SU…`) of an nkey user: the client signs the server's nonce with it; the seed never crosses. */
+  readonly nkeySeed?: SecretValue;
+  /** A `.creds` file (user JWT and its nkey seed) for servers in operator mode; read at each connection. */
+  readonly credsFile?: string;
+  /**
+   * Accept sending a password or token over a plaintext connection to a host beyond loopback.
+   * Off by default: such a configuration fails at start with InsecureCredentials.
+   */
+  readonly allowInsecure?: boolean;
+}
 
 /**
- * How to reach NATS: the client's own connection options (servers, user/pass, token, authenticator
- * for nkeys or creds files, tls). Read from the service config key `nats`, else NATS_URL, else
- * loopback. Reconnection is on and unlimited unless you say otherwise.
+ * How to reach NATS: the client's own connection options (servers, reconnection, timeouts, a custom
+ * `authenticator`...) with TLS and credentials as in NatsSecurityOptions. Read from the service
+ * config key `nats`, else NATS_URL, else loopback. Reconnection is on and unlimited unless you say
+ * otherwise. Give one kind of credentials: user/pass, token, nkeySeed, credsFile or authenticator;
+ * credentials in a server URL (`nats://user:pass@host`, `nats://token@host`, percent-encoded) are
+ * used only when no option gives any.
  */
-export type NatsOptions = Partial<ConnectionOptions>;
+export type NatsOptions = Omit<Partial<ConnectionOptions>, 'tls' | 'user' | 'pass' | 'token'> & NatsSecurityOptions;
 
 export const defaultNatsUrl = 'nats://127.0.0.1:4222';
 
@@ -15,17 +44,198 @@ export function natsOptionsFromConfig(config: Config): NatsOptions {
   return { servers: process.env['NATS_URL'] ?? defaultNatsUrl, ...((config['nats'] ?? {}) as NatsOptions) };
 }
 
+/** The server URLs of `options`, as given (the default server when none is). */
+function serverList(options: NatsOptions): string[] {
+  const servers = options.servers ?? (options.port !== undefined ? `127.0.0.1:${options.port}` : defaultNatsUrl);
+  return Array.isArray(servers) ? [...(servers as string[])] : [String(servers)];
+}
+
+/** `server` without the user information of its URL. */
+function withoutCredentials(server: string): string {
+  return server.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^@/]*@/, '$1');
+}
+
 /**
  * The key of one connection of a context: routes share it only when all their options are equal
  * (servers, credentials, TLS...). It names the servers without credentials and tells option sets
- * apart by a one-way digest (see optionsDigest), never by a secret.
+ * apart by a keyed one-way digest (see optionsDigest), never by a secret: equal Secrets count as
+ * equal, so routes given equal options share their connection.
  */
 export function natsConnectionKey(options: NatsOptions): string {
-  const servers = Array.isArray(options.servers) ? options.servers.join(',') : String(options.servers ?? defaultNatsUrl);
-  return `nats:${servers.replace(/\/\/[^@/]*@/g, '//***@')}:${optionsDigest(options)}`;
+  return `nats:${natsAddress(options)}:${optionsDigest(options)}`;
+}
+
+/** The servers of `options` as `host:port` (comma separated), without any credentials: for messages and keys. */
+export function natsAddress(options: NatsOptions): string {
+  return serverList(options).map(hostPort).join(',');
+}
+
+/** `host:port` of a server URL (`nats://`, `tls://` or none), credentials left out. */
+function hostPort(server: string): string {
+  const { host, port } = serverParts(server);
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function serverParts(server: string): { host: string; port: string } {
+  try {
+    const url = new URL(withoutCredentials(server.includes('://') ? server : `nats://${server}`));
+    return { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || '4222' };
+  } catch {
+    return { host: '<invalid server>', port: '' };
+  }
 }
 
 /** NATS names (consumers, streams, KV keys) accept letters, digits, dash and underscore. */
 export function natsName(text: string): string {
   return text.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+/** The credentials written in the first server URL that has any (percent-decoded), if any. */
+interface Credentials {
+  readonly user?: string | undefined;
+  readonly pass?: SecretValue | undefined;
+  readonly token?: SecretValue | undefined;
+}
+
+function urlCredentials(servers: readonly string[]): Credentials {
+  for (const server of servers) {
+    const match = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^@/]*)@/.exec(server);
+    if (!match) continue;
+    const info = match[1]!;
+    const decode = (text: string): string => {
+      try {
+        return decodeURIComponent(text);
+      } catch {
+        throw new ConfigurationError('nats.servers: the credentials of a server URL are not valid percent-encoding');
+      }
+    };
+    const colon = info.indexOf(':');
+    if (colon < 0) return { token: new Secret(decode(info)) };
+    return { user: decode(info.slice(0, colon)), pass: new Secret(decode(info.slice(colon + 1))) };
+  }
+  return {};
+}
+
+/** Options ready for the NATS client, with what messages may say about them. */
+export interface ResolvedNatsOptions {
+  /** For `connect` of @nats-io/transport-node: secrets inside authenticators and the TLS options only. */
+  readonly connection: NodeConnectionOptions;
+  /** The servers as `host:port`, for messages. */
+  readonly address: string;
+  /** The servers' hosts and ports. */
+  readonly hosts: readonly { readonly host: string; readonly port: number }[];
+  /** What a refused login names (never a secret): `user svc`, `token`, `nkey U…`, `creds file <path>`, `authenticator`. */
+  readonly credentials: string | undefined;
+  /** True when the connection must be TLS. */
+  readonly tls: boolean;
+}
+
+const ownKeys = ['tls', 'user', 'pass', 'token', 'nkeySeed', 'credsFile', 'allowInsecure'] as const;
+const nonce = 'bWljcm8tZnJhbWV3b3Jr';
+
+/** Checks that `authenticator` signs a nonce (a seed with a broken checksum fails here, not at each connection). */
+function checkSigner(authenticator: Authenticator, what: string): void {
+  try {
+    authenticator(nonce);
+  } catch (error) {
+    throw new ConfigurationError(`nats.${what} is not usable (${error instanceof Error ? error.message : 'unreadable'})`);
+  }
+}
+
+function readCreds(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new ConfigurationError(`nats.credsFile: cannot read ${path} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+  }
+}
+
+/**
+ * The client options for `options`: TLS resolved (files read, rejectUnauthorized on unless false;
+ * files are read again at each reconnection, so a renewed certificate is used), credentials turned
+ * into authenticators that reveal their secret only when the client signs in. Throws
+ * ConfigurationError for two kinds of credentials or unusable ones, and InsecureCredentials for a
+ * password or token that would cross a plaintext connection beyond loopback without allowInsecure.
+ * nkeys and creds files are challenge-response (the seed signs the server's nonce and never
+ * crosses), so they are allowed over plaintext.
+ */
+export async function resolveNatsOptions(options: NatsOptions): Promise<ResolvedNatsOptions> {
+  const servers = serverList(options);
+  const rest: Record<string, unknown> = { ...options };
+  for (const key of [...ownKeys, 'port']) delete rest[key];
+  const fromUrl = urlCredentials(servers);
+  const given = {
+    password: options.user !== undefined || options.pass !== undefined,
+    token: options.token !== undefined,
+    nkeySeed: options.nkeySeed !== undefined,
+    credsFile: options.credsFile !== undefined,
+    authenticator: options.authenticator !== undefined,
+  };
+  const kinds = Object.entries(given).filter(([, on]) => on).map(([kind]) => kind);
+  if (kinds.length > 1) throw new ConfigurationError(`nats: give one kind of credentials, not ${kinds.join(' and ')}`);
+  const credentials: Credentials = kinds.length === 0 ? fromUrl : options;
+  if (credentials.pass !== undefined && credentials.user === undefined) throw new ConfigurationError('nats.pass needs nats.user');
+
+  const tls = (options.tls !== undefined && options.tls !== null) || servers.some((server) => /^tls:\/\//i.test(server));
+  const address = servers.map(hostPort).join(',');
+  refuseInsecureCredentials({
+    broker: 'NATS',
+    hosts: servers.map((server) => serverParts(server).host),
+    tls,
+    what: credentials.user !== undefined ? 'a password' : credentials.token !== undefined ? 'a token' : undefined,
+    allowInsecure: options.allowInsecure,
+  });
+
+  const connection: NodeConnectionOptions = { ...(rest as NodeConnectionOptions), servers: servers.map(withoutCredentials) };
+  if (options.tls !== undefined && options.tls !== null) connection.tls = await natsTls(options.tls);
+  else if (tls) connection.tls = {};
+
+  let label: string | undefined;
+  if (credentials.user !== undefined) {
+    const pass = credentials.pass;
+    connection.authenticator = usernamePasswordAuthenticator(credentials.user, pass === undefined ? undefined : () => revealSecret(pass));
+    label = `user ${credentials.user}`;
+  } else if (credentials.token !== undefined) {
+    const token = credentials.token;
+    connection.authenticator = tokenAuthenticator(() => revealSecret(token));
+    label = 'token';
+  } else if (options.nkeySeed !== undefined) {
+    const seed = options.nkeySeed;
+    const authenticator = nkeyAuthenticator(() => new TextEncoder().encode(revealSecret(seed)));
+    checkSigner(authenticator, 'nkeySeed');
+    connection.authenticator = authenticator;
+    label = `nkey ${nkeys.fromSeed(new TextEncoder().encode(revealSecret(seed))).getPublicKey()}`;
+  } else if (options.credsFile !== undefined) {
+    const file = options.credsFile;
+    let content = readCreds(file);
+    const authenticator = credsAuthenticator(() => {
+      // Read at each connection: a renewed file is used; one that went missing keeps the last content.
+      try {
+        content = readFileSync(file);
+      } catch {
+        // The last content read stays.
+      }
+      return content;
+    });
+    checkSigner(authenticator, 'credsFile');
+    connection.authenticator = authenticator;
+    label = `creds file ${file}`;
+  } else if (options.authenticator !== undefined) {
+    label = 'authenticator';
+  }
+  const hosts = servers.map((server) => serverParts(server)).map(({ host, port }) => ({ host, port: Number(port) }));
+  return { connection, address, hosts, credentials: label, tls };
+}
+
+/**
+ * nats.js hands its `tls` options to Node's tls.connect, and reads `certFile`, `keyFile` and a
+ * single `caFile` again at each connection: file paths are passed on for that, after resolveTls
+ * has checked them (unknown keys, unreadable files) and read everything once.
+ */
+async function natsTls(options: TlsOptions): Promise<NonNullable<NodeConnectionOptions['tls']>> {
+  const resolved: Record<string, unknown> = { ...(await resolveTls(options)) };
+  if (options.certFile !== undefined) resolved['certFile'] = options.certFile;
+  if (options.keyFile !== undefined) resolved['keyFile'] = options.keyFile;
+  if (typeof options.caFile === 'string') resolved['caFile'] = options.caFile;
+  return resolved as NonNullable<NodeConnectionOptions['tls']>;
 }

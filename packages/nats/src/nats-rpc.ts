@@ -9,11 +9,10 @@ import {
   decodeJson,
   defaultRpcTimeoutMs,
   defaultStopTimeoutMs,
-  encodeJson,
   encodeRpcReply,
+  encodeRpcRequest,
   parseRpcReply,
   rpcErrorReply,
-  rpcRequestBody,
   rpcRequestHeaders,
   unwrapRpcReply,
   type RpcAnswer,
@@ -21,8 +20,8 @@ import {
   type RpcEntrypointOptions,
   type StopOptions,
 } from '@micro-framework/core';
-import { connect, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { connectNats, sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
 import { headersToNats, readNatsHeaders } from './nats-headers.ts';
 import { RpcReplyInbox } from './rpc-reply-inbox.ts';
 import { defaultNatsUrl, natsConnectionKey, type NatsOptions } from './nats-options.ts';
@@ -162,27 +161,33 @@ export class NatsRpcListener extends RpcEntrypoint<Msg> {
  * Calls RPC targets over NATS request/reply; each request carries its deadline (`x-rpc-deadline`).
  * With nobody subscribed NATS answers "no responders" at once; the client then asks the service for
  * its targets to tell a missing target (RpcTargetNotFound) from a missing service (RpcNoResponders).
- * Never retries.
+ * Never retries. A request larger than `maxPayloadBytes` (the call's, else the client's) is refused
+ * with PayloadTooLarge before anything is sent. A client given `nats` options opens its own
+ * connection at the first call (see connectNats).
  */
 export class NatsRpcClient extends RpcClient {
   readonly #options: NatsOptions;
   #connection: Promise<NatsConnection> | undefined;
   readonly #shared: NatsConnection | undefined;
   #inbox: Promise<RpcReplyInbox> | undefined;
+  readonly #maxPayloadBytes: number | undefined;
 
-  constructor(options: { connection?: NatsConnection; nats?: NatsOptions } = {}) {
+  /** `maxPayloadBytes`: every call's default limit on its encoded request (see RpcCallOptions). */
+  constructor(options: { connection?: NatsConnection; nats?: NatsOptions; maxPayloadBytes?: number } = {}) {
     super();
     this.#shared = options.connection;
+    this.#maxPayloadBytes = options.maxPayloadBytes;
     this.#options = options.nats ?? { servers: process.env['NATS_URL'] ?? defaultNatsUrl };
   }
 
   override async call<T = unknown>(service: string, target: string, args: readonly unknown[] = [], options: RpcCallOptions = {}): Promise<T> {
+    const body = encodeRpcRequest(target, args, { kwargs: options.kwargs, maxPayloadBytes: options.maxPayloadBytes ?? this.#maxPayloadBytes });
     const inbox = await this.#replyInbox();
     const timeoutMs = options.timeoutMs ?? defaultRpcTimeoutMs;
     const started = Date.now();
     const outcome = await inbox.call(
       rpcSubject(service, target),
-      encodeJson(rpcRequestBody(target, args, options.kwargs)),
+      body,
       timeoutMs,
       headersToNats(rpcRequestHeaders(timeoutMs, started)),
     );
@@ -206,13 +211,24 @@ export class NatsRpcClient extends RpcClient {
   }
 
   #replyInbox(): Promise<RpcReplyInbox> {
-    this.#inbox ??= this.#connect().then((connection) => new RpcReplyInbox(connection));
-    return this.#inbox;
+    if (this.#inbox) return this.#inbox;
+    const inbox = this.#connect().then((connection) => new RpcReplyInbox(connection));
+    this.#inbox = inbox;
+    // A failed first connection (a refused login, say) is not kept: the next call tries again.
+    inbox.catch(() => {
+      if (this.#inbox === inbox) this.#inbox = undefined;
+    });
+    return inbox;
   }
 
   #connect(): Promise<NatsConnection> {
     if (this.#shared) return Promise.resolve(this.#shared);
-    this.#connection ??= connect({ reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...this.#options });
-    return this.#connection;
+    if (this.#connection) return this.#connection;
+    const connection = connectNats(this.#options);
+    this.#connection = connection;
+    connection.catch(() => {
+      if (this.#connection === connection) this.#connection = undefined;
+    });
+    return connection;
   }
 }

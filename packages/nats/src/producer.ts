@@ -1,8 +1,8 @@
 import { encodePayload, withTraceContext, type Dependency, type Headers, type Worker } from '@micro-framework/core';
 import type { PubAck } from '@nats-io/jetstream';
 import { jetstream } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connectNats, sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
 import { headersToNats } from './nats-headers.ts';
 import { defaultNatsUrl, type NatsOptions } from './nats-options.ts';
 
@@ -15,7 +15,9 @@ export interface NatsPublishOptions {
 /**
  * Publishes to NATS. `publish` goes through JetStream and resolves with the stream's ack (the message
  * is stored); it rejects when no stream takes the subject. `publishCore` is plain NATS: at most once,
- * resolved once flushed to the server.
+ * resolved once flushed to the server. A publisher given `nats` options opens its own connection at
+ * first use (see connectNats): that use rejects with TlsHandshakeFailed, AuthenticationFailed or
+ * InsecureCredentials when the connection cannot be made as configured.
  */
 export class NatsPublisher {
   readonly #connection: () => Promise<NatsConnection>;
@@ -28,7 +30,16 @@ export class NatsPublisher {
     const settings = options.nats ?? { servers: process.env['NATS_URL'] ?? defaultNatsUrl };
     this.#connection = shared
       ? async () => shared
-      : () => (this.#opened ??= connect({ reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500, ...settings }));
+      : () => {
+          if (this.#opened) return this.#opened;
+          const opened = connectNats(settings);
+          this.#opened = opened;
+          // A failed first connection (a refused login, say) is not kept: the next publish tries again.
+          opened.catch(() => {
+            if (this.#opened === opened) this.#opened = undefined;
+          });
+          return opened;
+        };
   }
 
   async publish(subject: string, payload: unknown, options: NatsPublishOptions = {}): Promise<PubAck> {

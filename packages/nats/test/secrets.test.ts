@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Route, Runner } from '@micro-framework/core';
 import { secretProbe, waitFor } from '@micro-framework/conformance';
-import { connect, nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
+import { nkeyAuthenticator, nkeys } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JetStreamListener, NatsPublisher, NatsRpcClient, NatsRpcListener, type NatsOptions } from '../src/index.ts';
+import { JetStreamListener, NatsPublisher, NatsRpcClient, NatsRpcListener, connectNats, type NatsOptions } from '../src/index.ts';
 import { NatsTestServer, type NatsTestAuth } from '../src/testing/index.ts';
 
 // Issue #12: no password, token or nkey seed may reach a log line or an error message, whatever
@@ -87,7 +87,7 @@ async function ordeal(server: NatsTestServer, credentials: Credentials): Promise
   };
   for (const refusedCredentials of credentials.refused) {
     const wrong: NatsOptions = { servers: nats.servers, ...refusedCredentials, reconnect: false };
-    await refuse(async () => (await connect(wrong)).close());
+    await refuse(async () => (await connectNats(wrong)).close());
     const refusedRunner = new Runner({ config: { serviceName: unique('refused'), nats: wrong, logger }, contexts: [{ routes: [new Route({ target: ping, entrypoint: new NatsRpcListener() })] }] });
     await refuse(async () => {
       await refusedRunner.start();

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { NatsTestOperator } from './nats-test-operator.ts';
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -44,38 +45,98 @@ function authorizationConfig(auth: NatsTestAuth): string {
 }
 
 /**
+ * TLS a NatsTestServer requires of every client: its certificate and key, the CA it verifies client
+ * certificates against, and with `verify` a client certificate signed by that CA is required.
+ */
+export interface NatsTestTls {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile?: string;
+  readonly verify?: boolean;
+}
+
+/** The `tls` block of a nats-server config file. */
+function tlsConfig(tls: NatsTestTls): string {
+  const quoted = (text: string): string => JSON.stringify(text);
+  const lines = [`  cert_file: ${quoted(tls.certFile)}`, `  key_file: ${quoted(tls.keyFile)}`, '  timeout: 2'];
+  if (tls.caFile !== undefined) lines.push(`  ca_file: ${quoted(tls.caFile)}`);
+  if (tls.verify) lines.push('  verify: true');
+  return `tls {\n${lines.join('\n')}\n}\n`;
+}
+
+/** The operator-mode settings of a nats-server config file: the operator, its accounts in a memory resolver. */
+function operatorConfig(operator: NatsTestOperator): string {
+  const preload = Object.entries(operator.accountJwts).map(([account, jwt]) => `  ${account}: ${JSON.stringify(jwt)}`);
+  return `operator: ${JSON.stringify(operator.operatorJwt)}\nsystem_account: ${operator.systemAccount}\nresolver: MEMORY\nresolver_preload: {\n${preload.join('\n')}\n}\n`;
+}
+
+/** Options of a NatsTestServer: what it requires of its clients. */
+export interface NatsTestServerOptions {
+  /** Credentials (user/pass, token or nkey); not with `operator`. */
+  readonly auth?: NatsTestAuth;
+  /** TLS, required of every client. */
+  readonly tls?: NatsTestTls;
+  /** Operator mode: clients sign in with `.creds` files of this operator's users. */
+  readonly operator?: NatsTestOperator;
+}
+
+/**
  * A nats-server with JetStream that a test suite owns: its own loopback port and store directory, so
  * it can be restarted (or killed) without touching the machine's shared server. Needs `nats-server`
- * on PATH (or NATS_SERVER_BIN). With `auth` it is started from a config file (in its store directory,
- * readable by the owner only) holding the credentials, so they never appear in its command line.
+ * on PATH (or NATS_SERVER_BIN). With `auth`, `tls` or `operator` it is started from a config file
+ * (in its store directory, readable by the owner only) holding the credentials, so they never appear
+ * in its command line.
  */
 export class NatsTestServer {
   readonly port: number;
   readonly storeDir: string;
-  /** The credentials the server requires, when started with them. */
-  readonly auth: NatsTestAuth | undefined;
+  #options: NatsTestServerOptions;
   #process: ChildProcess | undefined;
 
-  private constructor(port: number, storeDir: string, auth?: NatsTestAuth) {
+  private constructor(port: number, storeDir: string, options: NatsTestServerOptions) {
     this.port = port;
     this.storeDir = storeDir;
-    this.auth = auth;
+    this.#options = options;
   }
 
+  /** The credentials the server requires, when started with them. */
+  get auth(): NatsTestAuth | undefined {
+    return this.#options.auth;
+  }
+
+  /** The TLS the server requires, when started with it. */
+  get tls(): NatsTestTls | undefined {
+    return this.#options.tls;
+  }
+
+  /** `nats://127.0.0.1:<port>`, or `tls://…` for a server that requires TLS. */
   get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'tls' : 'nats'}://127.0.0.1:${this.port}`;
   }
 
-  /** Starts a server; with `auth`, clients must give that user and password, that token or sign with that nkey. */
-  static async start(options: { auth?: NatsTestAuth } = {}): Promise<NatsTestServer> {
-    const server = new NatsTestServer(await freePort(), mkdtempSync(join(tmpdir(), 'micro-framework-nats-')), options.auth);
-    await server.#launch();
+  /**
+   * Starts a server; with `auth`, clients must give that user and password, that token or sign with
+   * that nkey; with `tls`, they must use TLS (and present a client certificate with `verify`); with
+   * `operator`, they sign in with the creds of one of its users.
+   */
+  static async start(options: NatsTestServerOptions = {}): Promise<NatsTestServer> {
+    const server = new NatsTestServer(await freePort(), mkdtempSync(join(tmpdir(), 'micro-framework-nats-')), options);
+    try {
+      await server.#launch();
+    } catch (error) {
+      await server.stop();
+      throw error;
+    }
     return server;
   }
 
-  /** Stops the server (SIGTERM, then SIGKILL after 5 s) and starts it again on the same port and store. */
-  async restart(): Promise<void> {
+  /**
+   * Stops the server (SIGTERM, then SIGKILL after 5 s) and starts it again on the same port and
+   * store; `changes` replace some of its options (other credentials, other TLS) from then on.
+   */
+  async restart(changes: Partial<NatsTestServerOptions> = {}): Promise<void> {
     await this.#terminate();
+    this.#options = { ...this.#options, ...changes };
     await this.#launch();
   }
 
@@ -85,11 +146,17 @@ export class NatsTestServer {
   }
 
   async #launch(): Promise<void> {
+    if (this.#options.auth && this.#options.operator) throw new Error('NatsTestServer: auth and operator exclude each other');
     const binary = process.env['NATS_SERVER_BIN'] ?? 'nats-server';
     const auth: string[] = [];
-    if (this.auth) {
+    const config = [
+      this.auth ? authorizationConfig(this.auth) : '',
+      this.tls ? tlsConfig(this.tls) : '',
+      this.#options.operator ? operatorConfig(this.#options.operator) : '',
+    ].join('');
+    if (config) {
       const file = join(this.storeDir, 'nats-server.conf');
-      writeFileSync(file, authorizationConfig(this.auth), { mode: 0o600 });
+      writeFileSync(file, config, { mode: 0o600 });
       auth.push('-c', file);
     }
     const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.storeDir, ...auth], { stdio: 'ignore' });

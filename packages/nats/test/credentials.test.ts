@@ -1,0 +1,249 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { AuthenticationFailed, ConfigurationError, InsecureCredentials, Route, Runner, secret } from '@micro-framework/core';
+import { secretProbe, waitFor } from '@micro-framework/conformance';
+import { nkeys } from '@nats-io/transport-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JetStreamListener, NatsPublisher, NatsRpcClient, NatsRpcListener, natsConnectionKey, resolveNatsOptions, type NatsOptions } from '../src/index.ts';
+import { NatsTestOperator, NatsTestServer, type NatsTestServerOptions } from '../src/testing/index.ts';
+
+// Issue #15: each kind of NATS credentials as a structured value, on a server of this suite's own
+// that requires it: accepted when right, AuthenticationFailed when refused, never printed.
+const unique = (label: string): string => `${label}-${randomUUID().slice(0, 8)}`;
+
+/** Runs an RPC target with `good`, calls it, then starts a service with each of `refused`; returns what each start threw. */
+async function signIn(good: NatsOptions, refused: NatsOptions[], probe = secretProbe()): Promise<unknown[]> {
+  function ping(): string {
+    return 'pong';
+  }
+  const service = unique('signed-in');
+  const runner = new Runner({ config: { serviceName: service, nats: good, logger: probe.logger }, contexts: [{ routes: [new Route({ target: ping, entrypoint: new NatsRpcListener() })] }] });
+  const client = new NatsRpcClient({ nats: good });
+  try {
+    await runner.start();
+    expect(await client.call(service, 'ping', [], { timeoutMs: 5_000 })).toBe('pong');
+  } finally {
+    await client.close();
+    await runner.stop({ timeoutMs: 5_000 });
+  }
+  const errors: unknown[] = [];
+  for (const options of refused) {
+    const refusedRunner = new Runner({ config: { serviceName: unique('refused'), nats: options, logger: probe.logger }, contexts: [{ routes: [new Route({ target: ping, entrypoint: new NatsRpcListener() })] }] });
+    const error = await refusedRunner.start().then(() => undefined, (failure: unknown) => failure);
+    await refusedRunner.stop({ timeoutMs: 5_000 });
+    probe.keep(error);
+    errors.push(error);
+  }
+  return errors;
+}
+
+function suite(name: string, server: () => NatsTestServerOptions, body: (get: () => NatsTestServer) => void): void {
+  describe(name, () => {
+    let started: NatsTestServer;
+    beforeAll(async () => {
+      started = await NatsTestServer.start(server());
+    });
+    afterAll(async () => {
+      await started?.stop();
+    });
+    body(() => started);
+  });
+}
+
+const pass = `pa/ss@wo%rd-${randomBytes(12).toString('hex')}`;
+suite('user and password (with / @ and % in it)', () => ({ auth: { user: 'svc', pass } }), (server) => {
+  it('signs in with a structured password or one percent-encoded in the URL; a wrong one fails with AuthenticationFailed', async () => {
+    const probe = secretProbe();
+    const errors = await signIn({ servers: server().url, user: 'svc', pass: secret(pass) }, [
+      { servers: server().url, user: 'svc', pass: secret(`${pass}x`) },
+      { servers: server().url, user: 'other', pass },
+    ], probe);
+    expect(errors.map((error) => (error as Error).constructor)).toEqual([AuthenticationFailed, AuthenticationFailed]);
+    expect((errors[1] as Error).message).toContain('user other: Authorization Violation');
+    await signIn({ servers: `nats://svc:${encodeURIComponent(pass)}@127.0.0.1:${server().port}` }, [], probe);
+    expect(probe.leaks(pass)).toEqual([]);
+    expect(probe.leaks(encodeURIComponent(pass))).toEqual([]);
+  });
+});
+
+describe('a password changed on the server while a service is connected', () => {
+  const first = `first-${randomBytes(12).toString('hex')}`;
+  let server: NatsTestServer;
+  beforeAll(async () => {
+    server = await NatsTestServer.start({ auth: { user: 'svc', pass: first } });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it('logs the refused reconnection as AuthenticationFailed naming the user, never a password', async () => {
+    const probe = secretProbe();
+    const second = `second-${randomBytes(12).toString('hex')}`;
+    function ping(): string {
+      return 'pong';
+    }
+    const runner = new Runner({ config: { serviceName: unique('changed'), nats: { servers: server.url, user: 'svc', pass: secret(first) }, logger: probe.logger }, contexts: [{ routes: [new Route({ target: ping, entrypoint: new NatsRpcListener() })] }] });
+    try {
+      await runner.start();
+      await server.restart({ auth: { user: 'svc', pass: second } });
+      await waitFor(() => probe.lines.some((line) => line.includes('AuthenticationFailed')), 'the refused login to be logged', 30_000);
+      expect(probe.lines.find((line) => line.includes('AuthenticationFailed'))).toContain(`NATS at 127.0.0.1:${server.port} refused the credentials (user svc: Authorization Violation)`);
+    } finally {
+      await runner.stop({ timeoutMs: 5_000 });
+    }
+    expect(probe.leaks(first)).toEqual([]);
+    expect(probe.leaks(second)).toEqual([]);
+  });
+});
+
+const token = `t0k/en@%-${randomBytes(12).toString('hex')}`;
+suite('token', () => ({ auth: { token } }), (server) => {
+  it('signs in with a token as a Secret or in the URL; a wrong one fails with AuthenticationFailed', async () => {
+    const probe = secretProbe();
+    const errors = await signIn({ servers: server().url, token: secret(token) }, [{ servers: server().url, token: secret(`wrong-${token}`) }], probe);
+    expect(errors[0]).toBeInstanceOf(AuthenticationFailed);
+    expect((errors[0] as Error).message).toContain('(token: Authorization Violation)');
+    await signIn({ servers: `nats://${encodeURIComponent(token)}@127.0.0.1:${server().port}` }, [], probe);
+    expect(probe.leaks(token)).toEqual([]);
+    expect(probe.leaks(token.slice(10, 26))).toEqual([]);
+  });
+});
+
+const user = nkeys.createUser();
+const seed = new TextDecoder().decode(user.getSeed());
+suite('nkey seed', () => ({ auth: { nkey: user.getPublicKey() } }), (server) => {
+  it('signs in with the seed; an unknown user fails with AuthenticationFailed and a broken seed with ConfigurationError, neither naming the seed', async () => {
+    const probe = secretProbe();
+    const stranger = new TextDecoder().decode(nkeys.createUser().getSeed());
+    const broken = `${seed.slice(0, -4)}${seed.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
+    const errors = await signIn({ servers: server().url, nkeySeed: secret(seed) }, [
+      { servers: server().url, nkeySeed: secret(stranger) },
+      { servers: server().url, nkeySeed: secret(broken) },
+    ], probe);
+    expect(errors[0]).toBeInstanceOf(AuthenticationFailed);
+    expect((errors[0] as Error).message).toMatch(/\(nkey U[A-Z2-7]{55}: Authorization Violation\)/);
+    expect(errors[1]).toBeInstanceOf(ConfigurationError);
+    expect((errors[1] as Error).message).toContain('nats.nkeySeed is not usable (nkeys: invalid checksum)');
+    for (const text of [seed, stranger, broken, seed.slice(3, 19), broken.slice(-16)]) expect(probe.leaks(text)).toEqual([]);
+  });
+});
+
+const operator = new NatsTestOperator();
+suite('creds file (operator mode)', () => ({ operator }), (server) => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'micro-framework-creds-'));
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('signs in with a .creds file and consumes from JetStream; a user of an unknown account fails with AuthenticationFailed', async () => {
+    const probe = secretProbe();
+    const good = join(dir, 'svc.creds');
+    const goodText = operator.userCreds('svc');
+    writeFileSync(good, goodText, { mode: 0o600 });
+    const stranger = join(dir, 'stranger.creds');
+    writeFileSync(stranger, operator.userCreds('stranger', { account: 'stranger' }), { mode: 0o600 });
+    const errors = await signIn({ servers: server().url, credsFile: good }, [
+      { servers: server().url, credsFile: stranger },
+      { servers: server().url, credsFile: join(dir, 'missing.creds') },
+      { servers: server().url },
+    ], probe);
+    expect(errors[0]).toBeInstanceOf(AuthenticationFailed);
+    expect((errors[0] as Error).message).toContain(`(creds file ${stranger}: Authorization Violation)`);
+    expect(errors[1]).toBeInstanceOf(ConfigurationError);
+    expect((errors[1] as Error).message).toContain('nats.credsFile: cannot read');
+    expect(errors[2]).toBeInstanceOf(AuthenticationFailed);
+
+    const stream = unique('CREDS').replace(/-/g, '_');
+    const stored: unknown[] = [];
+    function store(payload: unknown): void {
+      stored.push(payload);
+    }
+    const runner = new Runner({
+      config: { serviceName: unique('creds'), nats: { servers: server().url, credsFile: good }, logger: probe.logger },
+      contexts: [{ routes: [new Route({ target: store, entrypoint: new JetStreamListener({ stream, subjects: [`${stream}.in`] }) })] }],
+    });
+    const publisher = new NatsPublisher({ nats: { servers: server().url, credsFile: good } });
+    try {
+      await runner.start();
+      await publisher.publish(`${stream}.in`, { n: 1 });
+      await waitFor(() => stored.length === 1, 'the message consumed with creds');
+    } finally {
+      await publisher.close();
+      await runner.stop({ timeoutMs: 5_000 });
+    }
+    const seedLine = goodText.split('\n').find((line) => line.startsWith('SU'))!;
+    expect(seedLine).toMatch(/^SU/);
+    expect(probe.leaks(seedLine)).toEqual([]);
+  });
+});
+
+describe('credentials over plaintext beyond loopback', () => {
+  it('refuses a password or a token for nats://192.0.2.1 with InsecureCredentials before any connection attempt', async () => {
+    const probe = secretProbe();
+    const password = `pw-${randomBytes(8).toString('hex')}`;
+    for (const nats of [
+      { servers: 'nats://192.0.2.1:4222', user: 'svc', pass: secret(password) },
+      { servers: ['nats://127.0.0.1:4222', '192.0.2.1'], token: password },
+      { servers: `nats://svc:${password}@192.0.2.1:4222` },
+    ] satisfies NatsOptions[]) {
+      function ping(): string {
+        return 'pong';
+      }
+      const runner = new Runner({ config: { serviceName: unique('insecure'), nats, logger: probe.logger }, contexts: [{ routes: [new Route({ target: ping, entrypoint: new NatsRpcListener() })] }] });
+      // 192.0.2.1 (TEST-NET-1) answers nothing: a connection attempt would wait for nats.js's 20 s timeout.
+      const began = performance.now();
+      const error = await runner.start().then(() => undefined, (failure: unknown) => failure);
+      expect(performance.now() - began).toBeLessThan(5_000);
+      expect(error).toBeInstanceOf(InsecureCredentials);
+      expect((error as Error).message).toMatch(/^NATS at 192\.0\.2\.1: refusing to send a (password|token) over a plaintext connection/);
+      probe.keep(error);
+      await runner.stop({ timeoutMs: 5_000 });
+      const publisher = new NatsPublisher({ nats });
+      await expect(publisher.publish('x', {})).rejects.toBeInstanceOf(InsecureCredentials);
+      await publisher.close();
+    }
+    expect(probe.leaks(password)).toEqual([]);
+  });
+
+  it('accepts them with TLS (tls option or tls:// URL) or allowInsecure, and nkeys and creds files over plaintext (the seed never crosses)', async () => {
+    const pass = secret('x');
+    await expect(resolveNatsOptions({ servers: 'nats://192.0.2.1', user: 'svc', pass, allowInsecure: true })).resolves.toMatchObject({ tls: false });
+    await expect(resolveNatsOptions({ servers: 'tls://192.0.2.1', user: 'svc', pass })).resolves.toMatchObject({ tls: true, address: '192.0.2.1:4222' });
+    await expect(resolveNatsOptions({ servers: 'nats://192.0.2.1', user: 'svc', pass, tls: { rejectUnauthorized: true } })).resolves.toMatchObject({ tls: true });
+    await expect(resolveNatsOptions({ servers: 'nats://192.0.2.1', nkeySeed: secret(seed) })).resolves.toMatchObject({ tls: false, credentials: `nkey ${user.getPublicKey()}` });
+    await expect(resolveNatsOptions({ servers: 'nats://localhost:4222', user: 'svc', pass })).resolves.toMatchObject({ tls: false, credentials: 'user svc' });
+    // A tls:// URL alone makes TLS required (nats.js itself ignores the scheme).
+    expect((await resolveNatsOptions({ servers: 'tls://192.0.2.1', user: 'svc', pass })).connection.tls).toEqual({});
+  });
+
+  it('refuses two kinds of credentials and a tls option with an unknown key', async () => {
+    await expect(resolveNatsOptions({ user: 'svc', pass: 'x', token: 'y' })).rejects.toThrow('nats: give one kind of credentials, not password and token');
+    await expect(resolveNatsOptions({ tls: { rejectUnauthorised: false } as never })).rejects.toThrow('tls: unknown option "rejectUnauthorised"');
+  });
+});
+
+describe('options that hold secrets', () => {
+  it('print *** and share one connection key only when equal, with no secret in it', () => {
+    const password = `pw-${randomBytes(8).toString('hex')}`;
+    const wrapped = secret(password);
+    const options: NatsOptions = { servers: 'nats://127.0.0.1:4222', user: 'svc', pass: wrapped, nkeySeed: secret(seed), tls: { key: secret('-----BEGIN PRIVATE KEY-----\nabc') } };
+    expect(inspect(options)).not.toContain(password);
+    expect(inspect(options)).not.toContain(seed);
+    expect(inspect(options)).toContain('Secret(***)');
+    expect(JSON.stringify(options)).toBe('{"servers":"nats://127.0.0.1:4222","user":"svc","pass":"***","nkeySeed":"***","tls":{"key":"***"}}');
+    // Equal options (new objects, equal Secrets) share a connection; other credentials do not.
+    const key = natsConnectionKey({ servers: 'nats://127.0.0.1:4222', user: 'svc', pass: wrapped });
+    expect(natsConnectionKey({ servers: 'nats://127.0.0.1:4222', user: 'svc', pass: wrapped })).toBe(key);
+    expect(natsConnectionKey({ servers: 'nats://127.0.0.1:4222', user: 'svc', pass: secret(password) })).toBe(key);
+    expect(natsConnectionKey({ servers: 'nats://127.0.0.1:4222', user: 'svc', pass: password })).toBe(natsConnectionKey({ servers: 'nats://127.0.0.1:4222', user: 'svc', pass: password }));
+    expect(natsConnectionKey({ servers: 'nats://127.0.0.1:4222', user: 'svc', pass: secret('other') })).not.toBe(key);
+    expect(natsConnectionKey({ servers: `nats://svc:${password}@127.0.0.1:4222` })).not.toContain(password);
+    expect(key).not.toContain(password);
+  });
+});
