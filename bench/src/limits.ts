@@ -27,6 +27,21 @@ const reasons: Array<{ broker: RegExp; measure: RegExp; text: string }> = [
     measure: /consume/,
     text: 'each record is decoded from JSON and runs as a worker in a per-key chain so keys keep their order, commits only advance over the contiguous finished prefix, and each batch first commits its delivery marker; the raw loop only resolves offsets and commits once per batch',
   },
+  {
+    broker: /RabbitMQ/,
+    measure: /failure cost/,
+    text: 'both wait the retry interval on a delay queue that dead-letters back, and both publish the retry copy with a confirm before acking the original; ours also decodes each message and runs it as a worker (see consume+ack) and carries the retry state in the copy\'s headers; not profiled further yet',
+  },
+  {
+    broker: /NATS/,
+    measure: /failure cost/,
+    text: 'both nak with the retry interval as delay; ours also writes the retry state of each failed message to a KV bucket before the nak (so a retry keeps its count across redeliveries), and decodes each message and runs it as a worker (see consume+ack)',
+  },
+  {
+    broker: /Kafka/,
+    measure: /failure cost/,
+    text: 'the raw loop produces a failed record again to the same topic and takes it at once (Kafka has no delayed delivery); ours produces it to the group\'s retry topic and holds it until the interval passed, its start creates the retry and dead-letter topics (timed, like every start), and records run as workers with contiguous commits (see consume+ack)',
+  },
 ];
 
 /** One line for each figure below 0.9× raw (throughput) or above 1.1× raw (latency). */
@@ -60,6 +75,18 @@ const peerReasons: Array<{ broker: RegExp; measure: RegExp; peer: RegExp; text: 
     measure: /consume/,
     peer: /Moleculer/,
     text: "@moleculer/channels uses a push consumer: the server streams up to max_ack_pending messages without waiting for pull requests; ours pulls at most maxWorkers messages and takes the next one only when a worker slot is free, so no message waits in the client's buffer while its ack wait runs out",
+  },
+  {
+    broker: /RabbitMQ/,
+    measure: /failure cost/,
+    peer: /Moleculer/,
+    text: '@moleculer/channels has no retry delay: it publishes a failed message back to the queue at once, without a publisher confirm, and acks the original; ours waits the retry interval on a delay queue and acks the original only once RabbitMQ confirmed the copy',
+  },
+  {
+    broker: /NATS/,
+    measure: /failure cost/,
+    peer: /Moleculer/,
+    text: "@moleculer/channels has no retry delay: it naks a failed message without one, so JetStream redelivers it at once; ours naks with the retry interval and first stores the retry state in a KV bucket",
   },
 ];
 

@@ -1,4 +1,4 @@
-import type { DrainContestant, RpcContestant } from './case.ts';
+import type { DrainContestant, FailureContestant, RpcContestant } from './case.ts';
 
 /** What the frameworks we compare against (bench/peers) need from a broker's bench. */
 export interface PeerContext {
@@ -12,6 +12,8 @@ export interface PeerContext {
 export interface PeerContestants {
   readonly drains: readonly DrainContestant[];
   readonly rpc: readonly RpcContestant[];
+  /** Contestants of the failure-cost case: only where the peer has a retry of its own on this broker. */
+  readonly failureCost: readonly FailureContestant[];
   readonly unsupported: readonly string[];
 }
 

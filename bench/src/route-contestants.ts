@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Route, Runner, type Config, type Entrypoint, type RpcClient } from '@micro-framework/core';
-import type { DrainContestant, RpcContestant } from './case.ts';
+import { Route, Runner, type Backoff, type Config, type Entrypoint, type RpcClient } from '@micro-framework/core';
+import type { DrainContestant, FailureContestant, RpcContestant } from './case.ts';
+import { messageData } from './endpoints.ts';
 import { timedDrain } from './timed-drain.ts';
 
 /** Our side of a drain: a service whose no-op route counts the messages its entrypoint delivers. */
@@ -57,6 +58,33 @@ export function routeRpc(options: {
     async stop() {
       await client?.close();
       await runner?.stop();
+    },
+  };
+}
+
+/** Our side of the failure-cost case: a route whose target passes each id to the ledger, with `backoff`. */
+export function routeFailure(options: {
+  name: string;
+  settings: string;
+  maxWorkers: number;
+  config: Partial<Config>;
+  entrypoint: (channel: string) => Entrypoint;
+  backoff: () => Backoff;
+}): FailureContestant {
+  return {
+    name: options.name,
+    settings: options.settings,
+    async start(channel, ledger) {
+      function failureTarget(message: unknown): void {
+        ledger.attempt(messageData(message).id);
+      }
+      const runner = new Runner({
+        // The planned failures are the point of the case: the service logs only errors.
+        config: { logLevel: 'error', ...options.config, serviceName: `bench-${randomUUID().slice(0, 8)}`, maxWorkers: options.maxWorkers },
+        contexts: [{ routes: [new Route({ target: failureTarget, entrypoint: options.entrypoint(channel), backoff: options.backoff() })] }],
+      });
+      await runner.start();
+      return runner;
     },
   };
 }

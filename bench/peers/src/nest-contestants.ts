@@ -3,9 +3,10 @@ import type { INestMicroservice } from '@nestjs/common';
 import { ClientKafka, ClientNats, ClientRMQ, Transport, type MicroserviceOptions, type RmqContext } from '@nestjs/microservices';
 import { Kafka, logLevel } from 'kafkajs';
 import { lastValueFrom, type Observable } from 'rxjs';
-import type { DrainContestant, RpcContestant } from '../../src/case.ts';
+import type { DrainContestant, FailureContestant, RpcContestant } from '../../src/case.ts';
 import type { Counter } from '../../src/counter.ts';
-import { amqpUrl, kafkaBrokers, kafkaPartitions, natsServers } from '../../src/endpoints.ts';
+import { amqpUrl, kafkaBrokers, kafkaPartitions, messageData, natsServers } from '../../src/endpoints.ts';
+import { retryIntervalMs } from '../../src/failure-cost.ts';
 import type { PeerContestants, PeerContext } from '../../src/peer-context.ts';
 import { timedDrain } from '../../src/timed-drain.ts';
 import { startNestService, type NestHandler } from './nest-service.ts';
@@ -23,6 +24,32 @@ function nestDrain(settings: string, options: () => MicroserviceOptions, handler
     const app = await startNestService(options(), [handler(counter)]);
     return { stop: () => app.close() };
   });
+}
+
+/**
+ * The failure-cost case on NestJS's Kafka transport: an event handler's error reaches kafkajs
+ * (ServerKafka propagates it), whose consumer retries the message after its retry interval.
+ */
+function nestKafkaFailure(): FailureContestant {
+  return {
+    name,
+    settings: `Kafka transport, eachMessage with autoCommit, partitionsConsumedConcurrently ${kafkaPartitions}; the handler's error goes to kafkajs, whose consumer retries the message (consumer retry initialRetryTime ${retryIntervalMs} ms), holding its partition meanwhile`,
+    async start(channel, ledger) {
+      const app = await startNestService(
+        {
+          transport: Transport.KAFKA,
+          options: {
+            client: { brokers: kafkaBrokers, logLevel: logLevel.NOTHING },
+            consumer: { groupId: `bench-nest-${randomUUID()}`, retry: { initialRetryTime: retryIntervalMs, retries: 5 } },
+            subscribe: { fromBeginning: true },
+            run: { partitionsConsumedConcurrently: kafkaPartitions },
+          },
+        },
+        [{ kind: 'event', pattern: channel, handle: (data) => ledger.attempt(messageData(data).id) }],
+      );
+      return { stop: () => app.close() };
+    },
+  };
 }
 
 /** What the bench uses of a NestJS client proxy (ClientRMQ, ClientNats, ClientKafka). */
@@ -89,7 +116,10 @@ export function nestContestants(broker: 'amqp' | 'nats' | 'kafka', context: Peer
             client: () => new ClientRMQ({ urls: [amqpUrl], queue: rpcQueue, queueOptions: rpcQueueOptions, socketOptions }),
           })),
         ],
-        unsupported: [],
+        failureCost: [],
+        unsupported: [
+          'RabbitMQ, failure cost: NestJS microservices has no retry on its RMQ transport: an event handler that throws leaves the message unacked (noAck false) until the connection closes, or lost with noAck true; a retry would be hand-written (nack, republish), which is what the raw contestant does.',
+        ],
       };
     }
     case 'nats': {
@@ -103,7 +133,11 @@ export function nestContestants(broker: 'amqp' | 'nats' | 'kafka', context: Peer
             client: () => new ClientNats({ servers: [natsServers] }),
           })),
         ],
-        unsupported: ['NATS JetStream, consume+ack: NestJS microservices has no JetStream transport (its NATS transport is core NATS: no stream, no acks).'],
+        failureCost: [],
+        unsupported: [
+          'NATS JetStream, consume+ack: NestJS microservices has no JetStream transport (its NATS transport is core NATS: no stream, no acks).',
+          'NATS JetStream, failure cost: NestJS microservices has no JetStream transport, so no retry on JetStream either.',
+        ],
       };
     }
     case 'kafka': {
@@ -134,6 +168,7 @@ export function nestContestants(broker: 'amqp' | 'nats' | 'kafka', context: Peer
             };
           }),
         ],
+        failureCost: [nestKafkaFailure()],
         unsupported: [],
       };
     }

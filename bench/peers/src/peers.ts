@@ -10,6 +10,7 @@ export const peerContestants: PeersModule['peerContestants'] = (broker, context:
   return {
     drains: [...nest.drains, ...molecular.drains],
     rpc: [...nest.rpc, ...molecular.rpc],
+    failureCost: [...nest.failureCost, ...molecular.failureCost],
     unsupported: [...nest.unsupported, ...molecular.unsupported],
   };
 };

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { AmqpRpcClient, AmqpQueueListener, AmqpRpcListener } from '@micro-framework/amqp';
+import { AmqpBackoff, AmqpRpcClient, AmqpQueueListener, AmqpRpcListener } from '@micro-framework/amqp';
 import amqplib from 'amqplib';
-import type { BrokerBench, DrainContestant, RpcContestant } from '../case.ts';
+import type { BrokerBench, DrainContestant, FailureContestant, RpcContestant, SustainedPublisher } from '../case.ts';
 import { Counter } from '../counter.ts';
-import { routeDrain, routeRpc } from '../route-contestants.ts';
-import { amqpUrl as url, benchMessage } from '../endpoints.ts';
+import { routeDrain, routeFailure, routeRpc } from '../route-contestants.ts';
+import { amqpUrl as url, benchMessage, messageData } from '../endpoints.ts';
+import { retryIntervalMs } from '../failure-cost.ts';
 
 const body = Buffer.from(benchMessage);
 
@@ -41,6 +42,50 @@ export async function amqpBench(prefetch: number): Promise<BrokerBench> {
     config: { amqp: { url } },
     entrypoint: () => new AmqpQueueListener({ queueName: queue, queueArguments: { 'x-expires': 600_000 } }),
   });
+
+  const rawFailure: FailureContestant = {
+    name: 'amqplib (raw)',
+    settings: `prefetch ${prefetch}, ack per message; a failed message is republished (confirmed, then the original acked) to a delay queue with x-message-ttl ${retryIntervalMs} ms that dead-letters it back to the queue`,
+    async start(channelName, ledger) {
+      const connection = await amqplib.connect(url, { noDelay: true });
+      const channel = await connection.createConfirmChannel();
+      const delayQueue = `${channelName}.raw-delay`;
+      await channel.assertQueue(delayQueue, { durable: true, arguments: { 'x-message-ttl': retryIntervalMs, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': channelName, 'x-expires': 600_000 } });
+      await channel.prefetch(prefetch);
+      await channel.consume(channelName, (message) => {
+        if (!message) return;
+        try {
+          ledger.attempt(messageData(message.content).id);
+          channel.ack(message);
+        } catch {
+          channel.sendToQueue(delayQueue, message.content, { persistent: true }, (error) => (error ? channel.nack(message) : channel.ack(message)));
+        }
+      });
+      return { stop: () => connection.close() };
+    },
+  };
+
+  const oursFailure = routeFailure({
+    name: '@micro-framework/amqp',
+    settings: `AmqpQueueListener, maxWorkers ${prefetch}, AmqpBackoff maxRetries 1, interval ${retryIntervalMs} ms (a confirmed publish to the ${retryIntervalMs} ms delay-tier queue, then the ack)`,
+    maxWorkers: prefetch,
+    config: { amqp: { url } },
+    entrypoint: (channel) => new AmqpQueueListener({ queueName: channel, queueArguments: { 'x-expires': 600_000 } }),
+    backoff: () => new AmqpBackoff({ maxRetries: 1, interval: retryIntervalMs }),
+  });
+
+  const sustainedPublisher = async (): Promise<SustainedPublisher> => {
+    const target = queue;
+    return {
+      settings: 'one confirm channel, persistent messages, confirms awaited at the end (not per message)',
+      publish(bodies) {
+        let full = false;
+        for (const text of bodies) full = !publisher.sendToQueue(target, Buffer.from(text), { persistent: true }) || full;
+        if (full) return new Promise<void>((resolve) => publisher.once('drain', () => resolve()));
+      },
+      settle: () => publisher.waitForConfirms(),
+    };
+  };
 
   const rawRpc = (): RpcContestant => {
     let server: amqplib.ChannelModel | undefined;
@@ -97,12 +142,12 @@ export async function amqpBench(prefetch: number): Promise<BrokerBench> {
   return {
     broker: 'RabbitMQ',
     server: `RabbitMQ ${String((publisherConnection.connection as unknown as { serverProperties?: { version?: unknown } }).serverProperties?.version ?? 'unknown')}`,
-    async prepare(count) {
+    async prepare(count, make) {
       // `<group>.<name>`: the queue Moleculer's channel `name` in group `bench` consumes.
       queue = `bench.${randomUUID()}`;
       await publisher.assertQueue(queue, { durable: true, arguments: { 'x-expires': 600_000 } });
       for (let sent = 0; sent < count; sent += 1) {
-        if (!publisher.sendToQueue(queue, body, { persistent: true })) await new Promise((resolve) => publisher.once('drain', resolve));
+        if (!publisher.sendToQueue(queue, make ? Buffer.from(make(sent)) : body, { persistent: true })) await new Promise((resolve) => publisher.once('drain', resolve));
         if (sent % 5_000 === 4_999) await publisher.waitForConfirms();
       }
       await publisher.waitForConfirms();
@@ -111,6 +156,8 @@ export async function amqpBench(prefetch: number): Promise<BrokerBench> {
     channel: () => queue,
     drains: [raw, ours],
     rpc: [rawRpc(), oursRpc()],
+    failureCost: [rawFailure, oursFailure],
+    sustainedPublisher,
     async close() {
       await publisherConnection.close();
     },

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { JetStreamListener, NatsRpcClient, NatsRpcListener } from '@micro-framework/nats';
+import { JetStreamListener, NatsBackoff, NatsRpcClient, NatsRpcListener } from '@micro-framework/nats';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type Subscription } from '@nats-io/transport-node';
-import type { BrokerBench, DrainContestant, RpcContestant } from '../case.ts';
+import type { BrokerBench, DrainContestant, FailureContestant, RpcContestant, SustainedPublisher } from '../case.ts';
 import { Counter, pool } from '../counter.ts';
-import { routeDrain, routeRpc } from '../route-contestants.ts';
-import { benchMessage as body, natsServers as servers } from '../endpoints.ts';
+import { routeDrain, routeFailure, routeRpc } from '../route-contestants.ts';
+import { benchMessage as body, messageData, natsServers as servers } from '../endpoints.ts';
+import { retryIntervalMs } from '../failure-cost.ts';
 
 export async function natsBench(inFlight: number): Promise<BrokerBench> {
   const nc = await connect({ servers });
@@ -45,6 +46,50 @@ export async function natsBench(inFlight: number): Promise<BrokerBench> {
     entrypoint: () => new JetStreamListener({ stream, subjects: [stream] }),
   });
 
+  const rawFailure: FailureContestant = {
+    name: '@nats-io/jetstream (raw)',
+    settings: `durable pull consumer, max_messages ${inFlight}, explicit ack per message; a failed message is nak'ed with a ${retryIntervalMs} ms delay (JetStream redelivers it)`,
+    async start(channel, ledger) {
+      const name = `raw-${randomUUID().slice(0, 8)}`;
+      await jsm.consumers.add(channel, { durable_name: name, ack_policy: AckPolicy.Explicit, max_ack_pending: 1_000 });
+      const consumer = await js.consumers.get(channel, name);
+      const messages = await consumer.consume({ max_messages: inFlight });
+      void (async () => {
+        for await (const message of messages) {
+          try {
+            ledger.attempt(messageData(message.data).id);
+            message.ack();
+          } catch {
+            message.nak(retryIntervalMs);
+          }
+        }
+      })();
+      return { stop: async () => messages.stop() };
+    },
+  };
+
+  const oursFailure = routeFailure({
+    name: '@micro-framework/nats',
+    settings: `JetStreamListener, maxWorkers ${inFlight}, NatsBackoff maxRetries 1, interval ${retryIntervalMs} ms (nak with delay, retry state in a KV bucket)`,
+    maxWorkers: inFlight,
+    config: { nats: { servers } },
+    entrypoint: (channel) => new JetStreamListener({ stream: channel, subjects: [channel] }),
+    backoff: () => new NatsBackoff({ maxRetries: 1, interval: retryIntervalMs }),
+  });
+
+  const sustainedPublisher = async (): Promise<SustainedPublisher> => {
+    const subject = stream;
+    return {
+      // js.publish waits for an ack per message, which cost the publisher its schedule on two cores; the
+      // stream stores core publishes to its subject too, and the probe checks every id arrived.
+      settings: 'core nc.publish to the stream\'s subject (the stream stores it; no per-message publish ack), a flush at the end',
+      publish(bodies) {
+        for (const text of bodies) nc.publish(subject, text);
+      },
+      settle: () => nc.flush(),
+    };
+  };
+
   const rawRpc = (): RpcContestant => {
     let subscription: Subscription | undefined;
     const subject = `bench.raw.${randomUUID().slice(0, 8)}`;
@@ -78,16 +123,18 @@ export async function natsBench(inFlight: number): Promise<BrokerBench> {
   return {
     broker: 'NATS JetStream (RPC: NATS core)',
     server: `nats-server ${nc.info?.version ?? 'unknown'}`,
-    async prepare(count) {
+    async prepare(count, make) {
       stream = `BENCH_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
       streams.push(stream);
       await jsm.streams.add({ name: stream, subjects: [stream] });
-      await pool(count, 256, () => js.publish(stream, body));
+      await pool(count, 256, (index) => js.publish(stream, make ? make(index) : body));
     },
     probe: 'nats',
     channel: () => stream,
     drains: [raw, ours],
     rpc: [rawRpc(), oursRpc()],
+    failureCost: [rawFailure, oursFailure],
+    sustainedPublisher,
     async close() {
       for (const name of streams) await jsm.streams.delete(name).catch(() => undefined);
       await nc.drain();
