@@ -49,6 +49,16 @@ export class PayloadTooLarge extends MicroFrameworkError {
   }
 }
 
+/**
+ * A route, entrypoint or extension had not finished stopping when its stop's deadline (plus a short
+ * grace) passed: the stop went on without it and reports this error. What it holds may be left open.
+ */
+export class StopTimedOut extends MicroFrameworkError {
+  constructor(what: string) {
+    super(`${what} did not stop within its deadline; the stop went on without it`, { retryable: false });
+  }
+}
+
 /** The configuration is invalid (missing service name, wrong backoff for an entrypoint...). */
 export class ConfigurationError extends MicroFrameworkError {
   constructor(message: string, options: { cause?: unknown } = {}) {

@@ -1,7 +1,7 @@
 import { ConcurrencyLimiter } from './concurrency-limiter.ts';
 import { mergeConfig, type Config } from './config.ts';
 import { giveBackPolicyOf } from './give-back-policy.ts';
-import { ConfigurationError } from './errors.ts';
+import { ConfigurationError, StopTimedOut } from './errors.ts';
 import { defaultStopTimeoutMs, type Extension, type StopOptions } from './extension.ts';
 import type { Route } from './route.ts';
 import type { Runner } from './runner.ts';
@@ -31,6 +31,27 @@ export interface WorkerMetrics {
   failed: number;
   active: number;
   peak: number;
+}
+
+/** How long past its deadline a stop waits for a part that is still stopping (acks being flushed, say). */
+export const stopGraceMs = 1_000;
+
+/**
+ * `work`, or StopTimedOut once `deadline` plus the grace passed: a part whose stop never ends (a
+ * close waiting on a connection that keeps dropping) cannot hold the whole stop.
+ */
+function byDeadline(work: Promise<unknown>, deadline: number, what: string): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StopTimedOut(what)), Math.max(0, deadline - Date.now()) + stopGraceMs);
+  });
+  work.catch(() => undefined);
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
+function describeExtension(extension: Extension): string {
+  const label = (extension as Partial<Route>).metricLabel;
+  return typeof label === 'string' ? `route ${label}` : extension.constructor.name;
 }
 
 /**
@@ -177,7 +198,7 @@ export class RunnerContext {
    */
   async stop(options: StopOptions = {}): Promise<void> {
     const deadline = Date.now() + (options.timeoutMs ?? defaultStopTimeoutMs);
-    await this.stopIntake();
+    await this.stopIntake(deadline);
     const errors = [...(await this.stopRoutes(deadline)), ...(await this.stopExtensions(deadline))];
     if (errors.length > 0) throw new AggregateError(errors, 'some extensions failed to stop');
   }
@@ -186,14 +207,18 @@ export class RunnerContext {
    * Phase 1 of a stop: every route refuses new work (calls still waiting for a worker slot are
    * handed back unstarted) and every entrypoint and extension stops taking messages.
    */
-  async stopIntake(): Promise<void> {
+  async stopIntake(deadline = Date.now() + defaultStopTimeoutMs): Promise<void> {
     for (const route of this.routes) route.refuseNewWork();
-    await Promise.allSettled([...this.routes, ...this.extensions, ...this.#sharedOrder].map((extension) => extension.stopIntake()));
+    await Promise.allSettled(
+      [...this.routes, ...this.extensions, ...this.#sharedOrder].map((extension) => byDeadline(extension.stopIntake(), deadline, `intake of ${describeExtension(extension)}`)),
+    );
   }
 
   /** Phase 2: every route drains its in-flight calls, all in parallel, until `deadline` (epoch ms). Returns the errors. */
   async stopRoutes(deadline: number): Promise<unknown[]> {
-    const results = await Promise.allSettled(this.routes.map((route) => route.stop({ timeoutMs: Math.max(0, deadline - Date.now()) })));
+    const results = await Promise.allSettled(
+      this.routes.map((route) => byDeadline(route.stop({ timeoutMs: Math.max(0, deadline - Date.now()) }), deadline, `route ${route.metricLabel}`)),
+    );
     return results.flatMap((result) => (result.status === 'rejected' ? [result.reason] : []));
   }
 
@@ -202,7 +227,7 @@ export class RunnerContext {
     const errors: unknown[] = [];
     for (const extension of [...[...this.extensions].reverse(), ...[...this.#sharedOrder].reverse()]) {
       try {
-        await extension.stop({ timeoutMs: Math.max(0, deadline - Date.now()) });
+        await byDeadline(extension.stop({ timeoutMs: Math.max(0, deadline - Date.now()) }), deadline, describeExtension(extension));
       } catch (error) {
         errors.push(error);
       }
@@ -214,7 +239,7 @@ export class RunnerContext {
     this.#workerPool = undefined;
     if (pool) {
       try {
-        await pool.close(deadline);
+        await byDeadline(pool.close(deadline), deadline, 'the worker pool');
       } catch (error) {
         errors.push(error);
       }

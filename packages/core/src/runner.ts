@@ -122,7 +122,7 @@ export class Runner {
         // A start under way finishes its current step first, then starts nothing more.
         if (this.#starting) await settledWithin(this.#starting, deadline - Date.now());
         const contexts = this.#contexts.filter((context) => context.isBound);
-        await Promise.all(contexts.map((context) => context.stopIntake()));
+        await Promise.all(contexts.map((context) => context.stopIntake(deadline)));
         const errors = (await Promise.all(contexts.map((context) => context.stopRoutes(deadline)))).flat();
         const unsettled = contexts.reduce((sum, context) => sum + context.routes.reduce((count, route) => count + route.entrypoint.inFlightCount, 0), 0);
         const running = contexts.reduce((sum, context) => sum + context.activeWorkers, 0);

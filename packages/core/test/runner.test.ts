@@ -105,6 +105,32 @@ describe('Runner', () => {
     expect(log).toEqual(['conn:setup', 'conn:start', 'conn:stop']);
   });
 
+  it('a stop ends near its deadline even when an entrypoint or extension never finishes stopping (its connection flapping, say)', async () => {
+    const never = new Promise<void>(() => undefined);
+    class HangsOnIntake extends DirectEntrypoint { override async stopIntake() { await never; } }
+    class HangsOnStop extends DirectEntrypoint { override async stop() { await never; } }
+    class HangingExtension extends Extension { override async stop() { await never; } }
+    const log: string[] = [];
+    for (const build of [
+      () => ({ routes: [new Route({ target: function intake() {}, entrypoint: new HangsOnIntake() })] }),
+      () => ({ routes: [new Route({ target: function close() {}, entrypoint: new HangsOnStop() })] }),
+      () => ({ routes: [], extensions: [new HangingExtension(), new Recorder('after', log)] }),
+    ]) {
+      const runner = new Runner({ config: { serviceName: 'svc' }, contexts: [build()] });
+      await runner.start();
+      let ended: 'resolved' | 'rejected' | undefined;
+      const stopping = runner.stop({ timeoutMs: 200 }).then(() => void (ended = 'resolved'), (error: unknown) => {
+        ended = 'rejected';
+        expect(String((error as AggregateError).errors?.[0])).toMatch(/StopTimedOut|did not stop/);
+      });
+      await waitUntil(() => ended !== undefined, 'the stop to end past its deadline', 10_000);
+      await stopping;
+      expect(ended).toBe('rejected');
+      expect(runner.state).toBe('stopped');
+    }
+    expect(log).toEqual(['after:setup', 'after:start', 'after:stop']);
+  });
+
   it('stops what started when start fails', async () => {
     const log: string[] = [];
     class Failing extends Extension { override async start() { throw new Error('cannot start'); } }
