@@ -1,6 +1,7 @@
-import { Extension, MicroFrameworkError, defaultTelemetry, summarizeError, type ConnectionLabels, type RunnerContext, type Telemetry } from '@micro-framework/core';
+import { AuthenticationFailed, Extension, MicroFrameworkError, TlsHandshakeFailed, defaultTelemetry, summarizeError, type ConnectionLabels, type RunnerContext, type Telemetry } from '@micro-framework/core';
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Message, type Options, type RecoveringChannelModel } from 'amqplib';
 import { amqpOptionsFromConfig, connectionKey, defaultAmqpUrl, redactUrl, type AmqpOptions } from './amqp-options.ts';
+import { amqpConnectError, resolveAmqpConnection } from './amqp-security.ts';
 
 /** Runs on every (re)connection with the fresh connection: declare topology, open channels, consume. */
 export type ConnectionAttachment = (model: ChannelModel) => Promise<void>;
@@ -30,6 +31,17 @@ export interface AmqpPublishProperties extends Options.Publish {
   readonly lane?: string;
 }
 
+/** True for the failures no retry mends: the TLS handshake or the login was refused. */
+function refused(error: unknown): error is TlsHandshakeFailed | AuthenticationFailed {
+  return error instanceof TlsHandshakeFailed || error instanceof AuthenticationFailed;
+}
+
+/** Delay before reconnection attempt `attempt` (from 1): 100 ms doubling up to 2 s, ±20 % jitter. */
+function reconnectDelay(attempt: number): number {
+  const base = Math.min(2_000 / 1.2, 100 * 2 ** (attempt - 1));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
 /** A mandatory publish waiting for its confirm; set `returned` when RabbitMQ returned its message. */
 interface Outstanding {
   returned: boolean;
@@ -42,6 +54,12 @@ interface Outstanding {
  * outage, and rejects with PublishError when the confirm does not come within `publishTimeoutMs`
  * (naming the resource alarm when RabbitMQ blocked the connection), when RabbitMQ nacks it, or when a
  * mandatory message is returned unroutable. Never logs the password.
+ *
+ * The first connection fails fast on what no retry mends: a refused TLS handshake rejects `setup`
+ * with TlsHandshakeFailed, refused credentials with AuthenticationFailed, at the first attempt.
+ * Other failures (nothing listening, a timeout) are retried a few times at start-up, as before.
+ * Once connected, every drop is retried without end; a refused handshake or login while
+ * reconnecting is reported (connectionLost with the typed error) once per outage and kind.
  */
 export class AmqpConnection extends Extension {
   readonly options: AmqpOptions;
@@ -63,6 +81,8 @@ export class AmqpConnection extends Extension {
   /** The connection dropped and has not come back yet (reported once per drop). */
   #lost = false;
   #lastError: Error | undefined;
+  /** Typed refusals already reported during the current outage (name and message). */
+  readonly #reportedRefusals = new Set<string>();
 
   constructor(options: AmqpOptions = {}) {
     super();
@@ -82,7 +102,12 @@ export class AmqpConnection extends Extension {
     return this.#blocked;
   }
 
-  /** Connects (a few quick retries at start-up, unlimited once connected). Rejects if RabbitMQ is unreachable. */
+  /**
+   * Connects (a few quick retries at start-up, unlimited once connected). Rejects if RabbitMQ is
+   * unreachable; at once, without retrying, with TlsHandshakeFailed or AuthenticationFailed when
+   * the handshake or the login is refused, and with a ConfigurationError (InsecureCredentials...)
+   * before any attempt when the options are wrong.
+   */
   override setup(): Promise<void> {
     this.#connecting ??= this.#connect().catch((error: unknown) => {
       this.#connecting = undefined;
@@ -98,18 +123,34 @@ export class AmqpConnection extends Extension {
   }
 
   async #connect(): Promise<void> {
-    const url = new URL(this.url);
-    url.searchParams.set('heartbeat', String(this.options.heartbeatSeconds ?? 10));
-    const connection = await amqplib.connect(url.toString(), {
-      noDelay: true,
-      ...this.options.socketOptions,
+    const resolved = await resolveAmqpConnection(this.options);
+    let connectedOnce = false;
+    let fatal: Error | undefined;
+    const connection = await amqplib.connect(resolved.url, {
+      ...resolved.socketOptions,
       recovery: {
         initialDelay: 100,
         maxDelay: 2_000,
         initialMaxRetries: 5,
         maxRetries: Infinity,
+        // Resolve at once: the listeners below must be there before the first attempt.
+        waitForConnect: false,
+        // Throwing here ends amqplib's retries and rejects the first connection with that error.
+        calculateDelay: (attempt: number) => {
+          if (!connectedOnce && fatal) throw fatal;
+          return reconnectDelay(attempt);
+        },
         setup: (model: ChannelModel) => this.#onConnect(model),
       },
+    });
+    connection.on('connect-failed', (error: Error) => {
+      const typed = amqpConnectError(error, resolved);
+      if (!refused(typed)) return;
+      if (!connectedOnce) fatal = typed;
+      else this.#reportRefusal(typed);
+    });
+    connection.on('connect', () => {
+      connectedOnce = true;
     });
     connection.on('error', (error: Error) => {
       if (!this.#closing) this.#lastError = error;
@@ -133,6 +174,22 @@ export class AmqpConnection extends Extension {
       this.#blocked = undefined;
     });
     this.#connection = connection;
+    try {
+      await connection.waitForConnect();
+    } catch (error) {
+      if (this.#connection === connection) this.#connection = undefined;
+      await connection.close().catch(() => undefined);
+      throw amqpConnectError(error, resolved);
+    }
+  }
+
+  /** Reports a refused handshake or login met while reconnecting, once per outage and kind (never a secret). */
+  #reportRefusal(error: TlsHandshakeFailed | AuthenticationFailed): void {
+    if (this.#closing) return;
+    const key = `${error.name}\u0000${error.message}`;
+    if (this.#reportedRefusals.has(key)) return;
+    this.#reportedRefusals.add(key);
+    this.#telemetry().emit('connectionLost', { ...this.#labels(), error: summarizeError(error) });
   }
 
   /** Closes the connection; unacked deliveries go back to their queues. */
@@ -265,6 +322,7 @@ export class AmqpConnection extends Extension {
     this.#model = model;
     this.#publisher = publisher;
     for (const wake of this.#waiters.splice(0)) wake();
+    this.#reportedRefusals.clear();
     if (this.#lost) {
       this.#lost = false;
       this.#telemetry().emit('connectionRestored', this.#labels());

@@ -1,11 +1,37 @@
-import { optionsDigest, type Config } from '@micro-framework/core';
+import { optionsDigest, type Config, type SecretValue, type TlsOptions } from '@micro-framework/core';
 import type { SocketOptions } from 'amqplib';
+
+/**
+ * How the service logs in to RabbitMQ: PLAIN with a user name and a password (give it as a Secret:
+ * `secret(...)`, `Secret.fromEnv(...)`), or EXTERNAL with the client certificate of `tls` (RabbitMQ's
+ * rabbitmq_auth_mechanism_ssl plugin takes the user name from it). Any character may be in the
+ * password: nothing is URL-encoded.
+ */
+export type AmqpCredentials =
+  | { readonly mechanism: 'PLAIN'; readonly username: string; readonly password: SecretValue }
+  | { readonly mechanism: 'EXTERNAL' };
 
 /** How to reach RabbitMQ. Read from the service config key `amqp`, else AMQP_URL, else loopback. */
 export interface AmqpOptions {
-  /** amqp:// or amqps:// URL with credentials and vhost. Default AMQP_URL or amqp://guest:guest@127.0.0.1:5672. */
+  /**
+   * amqp:// or amqps:// URL with vhost (and credentials, unless given as `credentials`). Default
+   * AMQP_URL or amqp://guest:guest@127.0.0.1:5672. With `tls` it must be amqps://.
+   */
   readonly url?: string;
-  /** TLS and socket options passed to amqplib (ca, cert, key, servername...). noDelay defaults to true. */
+  /**
+   * TLS towards RabbitMQ (CA, client certificate and key, inline or as files; the server's
+   * certificate is verified unless rejectUnauthorized is false). Needs an amqps:// URL (a
+   * ConfigurationError otherwise). Wins over the same keys in socketOptions.
+   */
+  readonly tls?: TlsOptions;
+  /** Login; wins over the user and password of the URL. Default: the URL's, else guest/guest. */
+  readonly credentials?: AmqpCredentials;
+  /**
+   * Send a password over plaintext (amqp://) to a host beyond loopback. Default false: such a
+   * connection fails with InsecureCredentials before any attempt.
+   */
+  readonly allowInsecure?: boolean;
+  /** Socket options passed to amqplib as they are (timeout, keepAlive...). noDelay defaults to true. */
   readonly socketOptions?: SocketOptions;
   /** Heartbeat in seconds. Default 10. */
   readonly heartbeatSeconds?: number;
@@ -42,8 +68,9 @@ export function redactUrl(url: string): string {
 
 /**
  * The key of one connection of a context: routes share it only when all their options are equal
- * (URL with its credentials, TLS, heartbeat...). It names the broker without the password and tells
- * option sets apart by a one-way digest (see optionsDigest), never by a secret.
+ * (URL with its credentials, TLS, credentials, heartbeat...; a Secret counts by its value, so equal
+ * options given as separate objects share). It names the broker without the password and tells
+ * option sets apart by a keyed one-way digest (see optionsDigest), never by a secret.
  */
 export function connectionKey(options: AmqpOptions): string {
   return `amqp:${redactUrl(options.url ?? defaultAmqpUrl)}:${optionsDigest({ ...options, url: options.url ?? defaultAmqpUrl })}`;

@@ -1,4 +1,5 @@
 export * from './amqp-options.ts';
+export * from './amqp-security.ts';
 export * from './amqp-connection.ts';
 export * from './amqp-headers.ts';
 export * from './amqp-listener.ts';

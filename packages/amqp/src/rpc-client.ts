@@ -7,9 +7,8 @@ import {
   decodeJson,
   defaultRpcTimeoutMs,
   defaultTelemetry,
-  encodeJson,
+  encodeRpcRequest,
   parseRpcReply,
-  rpcRequestBody,
   rpcRequestHeaders,
   unwrapRpcReply,
   type RpcCallOptions,
@@ -49,15 +48,25 @@ export class AmqpRpcClient extends RpcClient {
   #ready: Promise<void> | undefined;
   #removeReturnListener: (() => void) | undefined;
   #replies: QueueConsumer | undefined;
+  readonly #maxPayloadBytes: number | undefined;
 
-  /** With `connection`, shares it; otherwise opens its own from `amqp` (closed by close()). */
-  constructor(options: { connection?: AmqpConnection; amqp?: AmqpOptions } = {}) {
+  /**
+   * With `connection`, shares it; otherwise opens its own from `amqp` (closed by close()).
+   * `maxPayloadBytes`: every call's default limit on its encoded request (a call's own option wins).
+   */
+  constructor(options: { connection?: AmqpConnection; amqp?: AmqpOptions; maxPayloadBytes?: number } = {}) {
     super();
     this.#owned = !options.connection;
     this.connection = options.connection ?? new AmqpConnection(options.amqp ?? { url: process.env['AMQP_URL'] });
+    this.#maxPayloadBytes = options.maxPayloadBytes;
   }
 
+  /**
+   * Calls `service.target`. A request larger than maxPayloadBytes (the call's, else the client's)
+   * rejects with PayloadTooLarge before anything is sent or any connection opened.
+   */
   override async call<T = unknown>(service: string, target: string, args: readonly unknown[] = [], options: RpcCallOptions = {}): Promise<T> {
+    const body = encodeRpcRequest(target, args, { kwargs: options.kwargs, maxPayloadBytes: options.maxPayloadBytes ?? this.#maxPayloadBytes });
     await this.#setup();
     let timeoutMs = options.timeoutMs ?? defaultRpcTimeoutMs;
     // The reply queue is being set up again (RabbitMQ cancelled its consumer): a reply would find no queue.
@@ -75,7 +84,7 @@ export class AmqpRpcClient extends RpcClient {
     // The call ends with the reply; the confirm is not awaited first (a reply proves the request was
     // routed). A nack, a return (no queue bound) or a lost channel before the reply ends it with that error.
     this.connection
-      .publish(rpcExchange, rpcRequestRoutingKey(service, target), encodeJson(rpcRequestBody(target, args, options.kwargs)), {
+      .publish(rpcExchange, rpcRequestRoutingKey(service, target), body, {
         replyTo: this.replyQueue,
         correlationId,
         mandatory: true,

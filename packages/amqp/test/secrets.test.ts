@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
-import { Route, Runner } from '@micro-framework/core';
+import { inspect, promisify } from 'node:util';
+import { ConfigurationError, InsecureCredentials, Route, Runner, asSecret, type TlsOptions } from '@micro-framework/core';
 import { TcpProxy, secretProbe, waitFor } from '@micro-framework/conformance';
+import { credentials as amqplibCredentials } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AmqpConnection, AmqpEventListener, AmqpPublisher, AmqpRpcClient, AmqpRpcListener } from '../src/index.ts';
+import { AmqpConnection, AmqpEventListener, AmqpPublisher, AmqpRpcClient, AmqpRpcListener, connectionKey, resolveAmqpConnection, type AmqpCredentials, type AmqpOptions } from '../src/index.ts';
 import { unique } from './helpers.ts';
 
 // A password must never reach a log line or an error message, whatever happens to the connection.
@@ -81,5 +82,94 @@ describe('the connection routes of one context share', () => {
       ] }],
     });
     await expect(runner.start()).rejects.toThrow(/ACCESS_REFUSED|403|authenticat/i);
+  });
+});
+
+describe('credentials over plaintext beyond loopback', () => {
+  // 192.0.2.1 is TEST-NET-1: nothing answers there. Only the check before any attempt can fail this
+  // fast with InsecureCredentials; an attempt would end in a timeout or an unreachable network.
+  const remote = '192.0.2.1';
+
+  it('a password in the URL: InsecureCredentials from runner.start(), before any connection attempt, naming no password', async () => {
+    const { keep, leaks } = secretProbe();
+    function handle(): void {}
+    const runner = new Runner({
+      config: { serviceName: unique('insecure'), amqp: { url: `amqp://${user}:${secret}@${remote}:5672` } },
+      contexts: [{ routes: [new Route({ target: handle, entrypoint: new AmqpEventListener({ sourceService: unique('far'), eventName: 'made' }) })] }],
+    });
+    const error = await runner.start().then(() => undefined, (failure: unknown) => failure);
+    keep(error);
+    await runner.stop({ timeoutMs: 2_000 });
+    expect(error).toBeInstanceOf(InsecureCredentials);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toContain(`RabbitMQ at ${remote}: refusing to send the password in amqp.url over a plaintext connection`);
+    expect(leaks(secret)).toEqual([]);
+  });
+
+  it('PLAIN credentials: InsecureCredentials from a publisher and an RPC client', async () => {
+    const amqp = { url: `amqp://${remote}`, credentials: { mechanism: 'PLAIN' as const, username: user, password: asSecret(secret) } };
+    const publisher = new AmqpPublisher({ sourceService: unique('far'), amqp });
+    const client = new AmqpRpcClient({ amqp });
+    await expect(publisher.publish('made', {})).rejects.toBeInstanceOf(InsecureCredentials);
+    await expect(client.call('anyone', 'anything')).rejects.toThrow(`the password of user "${user}"`);
+    await client.close();
+    await publisher.close();
+  });
+
+  it('allowInsecure: true lets the attempt go (it then fails as the network does, not with InsecureCredentials)', async () => {
+    const connection = new AmqpConnection({ url: `amqp://${user}:${secret}@${remote}:5672`, allowInsecure: true, socketOptions: { timeout: 200 } });
+    const error = await connection.setup().then(() => undefined, (failure: unknown) => failure);
+    await connection.stop();
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(InsecureCredentials);
+  });
+
+  it('loopback, TLS, or no password at all are never refused', async () => {
+    const check = (amqp: AmqpOptions): Promise<unknown> => resolveAmqpConnection(amqp).then(() => 'accepted', (error: unknown) => error);
+    expect(await check({ url: `amqp://${user}:${secret}@127.0.0.1:5672` })).toBe('accepted');
+    expect(await check({ url: `amqp://${user}:${secret}@localhost:5672` })).toBe('accepted');
+    expect(await check({ url: `amqps://${user}:${secret}@${remote}` })).toBe('accepted');
+    expect(await check({ url: `amqp://${remote}` })).toBe('accepted');
+  });
+});
+
+describe('options that cannot work fail before any attempt with a ConfigurationError', () => {
+  it('tls with an amqp:// URL; EXTERNAL without TLS or without a client certificate; an unknown mechanism; two sets of credentials', async () => {
+    const check = (amqp: AmqpOptions): Promise<unknown> => resolveAmqpConnection(amqp).then(() => undefined, (error: unknown) => error);
+    const errors = [
+      await check({ url: 'amqp://127.0.0.1:5672', tls: {} }),
+      await check({ url: 'amqp://127.0.0.1:5672', credentials: { mechanism: 'EXTERNAL' } }),
+      await check({ url: 'amqps://127.0.0.1:5671', tls: {}, credentials: { mechanism: 'EXTERNAL' } }),
+      await check({ url: 'amqps://127.0.0.1:5671', credentials: { mechanism: 'AMQPLAIN' } as unknown as AmqpCredentials }),
+      await check({ url: 'amqps://127.0.0.1:5671', credentials: { mechanism: 'PLAIN', username: 'u', password: 'p' }, socketOptions: { credentials: amqplibCredentials.plain('u', 'p') } }),
+      await check({ url: 'amqps://127.0.0.1:5671', tls: { rejectUnautorized: false } as unknown as TlsOptions }),
+    ];
+    for (const error of errors) expect(error).toBeInstanceOf(ConfigurationError);
+    expect(String(errors[0])).toContain('use amqps://');
+  });
+
+  it('credentials win over the URL: its user and password are dropped from what amqplib is given', async () => {
+    const resolved = await resolveAmqpConnection({ url: `amqps://${user}:${secret}@127.0.0.1/vhost`, tls: {}, credentials: { mechanism: 'PLAIN', username: 'other', password: asSecret('x') } });
+    expect(resolved.url).toBe('amqps://127.0.0.1/vhost?heartbeat=10');
+    expect(inspect(resolved.socketOptions)).not.toContain(secret);
+  });
+});
+
+describe('options print their secrets as ***', () => {
+  it('util.inspect and JSON.stringify of the options, and of a connection, show *** for Secret values', () => {
+    const options: AmqpOptions = {
+      url: 'amqps://rabbit.example:5671',
+      tls: { ca: 'PEM', key: asSecret(`-----BEGIN PRIVATE KEY-----\n${secret}\n-----END PRIVATE KEY-----`), passphrase: asSecret(`${secret}-phrase`) },
+      credentials: { mechanism: 'PLAIN', username: user, password: asSecret(secret) },
+    };
+    const connection = new AmqpConnection(options);
+    for (const text of [inspect(options, { depth: 10 }), JSON.stringify(options), inspect(connection, { depth: 10 }), `${JSON.stringify({ amqp: options })}`]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(JSON.stringify(options)).toBe(
+      `{"url":"amqps://rabbit.example:5671","tls":{"ca":"PEM","key":"***","passphrase":"***"},"credentials":{"mechanism":"PLAIN","username":"${user}","password":"***"}}`,
+    );
+    expect(inspect(options, { depth: 10 })).toContain("password: Secret(***)");
+    expect(connectionKey(options)).not.toContain(secret);
   });
 });

@@ -36,6 +36,20 @@ function answersAmqp(port: number): Promise<boolean> {
   });
 }
 
+/** True when something accepts a TCP connection on 127.0.0.1:`port` (a TLS listener that is up). */
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(port, '127.0.0.1');
+    const done = (answer: boolean): void => {
+      socket.destroy();
+      resolve(answer);
+    };
+    socket.setTimeout(2_000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
 /** The RabbitMQ server script: RABBITMQ_SERVER_BIN, else Debian's (which runs as root), else on PATH. */
 function serverBinary(): string {
   const debian = '/usr/lib/rabbitmq/bin/rabbitmq-server';
@@ -109,23 +123,38 @@ process.stdin.on('close', () => {
 });
 `;
 
+/** A TLS listener for a test node: PEM files the node reads (the user running the node must be able to). */
+export interface RabbitTestNodeTls {
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** Ask clients for a certificate and verify it against caFile (`verify_peer`). Default true. */
+  readonly verifyPeer?: boolean;
+  /** Refuse a client that presents no certificate. Default false. */
+  readonly failIfNoPeerCert?: boolean;
+}
+
 export interface RabbitTestNodeOptions {
-  /** Lines added to the node's rabbitmq.conf (listeners, TLS, auth mechanisms...). */
+  /** Lines added to the node's rabbitmq.conf (auth mechanisms, ssl_cert_login_from...). */
   readonly config?: readonly string[];
   /** Plugins to enable (e.g. rabbitmq_auth_mechanism_ssl). Default none. */
   readonly plugins?: readonly string[];
+  /** Also listen for AMQP over TLS on a port of its own (`tlsPort`), with these files. */
+  readonly tls?: RabbitTestNodeTls;
 }
 
 /**
  * A RabbitMQ node a test suite owns, beside the machine's broker: its own node name, AMQP port,
- * distribution port, data directory, config file, enabled-plugins file and Erlang cookie (HOME is its
- * directory), all under the OS temp dir. It can be restarted or stopped without touching the
- * machine's node. Needs the RabbitMQ server scripts (Debian's, or RABBITMQ_SERVER_BIN). A watchdog
+ * distribution port (and, with `tls`, a TLS port), data directory, config file, enabled-plugins file
+ * and Erlang cookie (HOME is its directory), all under the OS temp dir. It can be restarted or
+ * stopped without touching the machine's node. Needs the RabbitMQ server scripts (Debian's, or RABBITMQ_SERVER_BIN). A watchdog
  * process kills the node and removes its directory when the process that started it ends without
  * stopping it (even by SIGKILL).
  */
 export class RabbitTestNode {
   readonly port: number;
+  /** The TLS listener's port, when the node was started with `tls`. */
+  readonly tlsPort: number | undefined;
   readonly nodeName: string;
   readonly dir: string;
   readonly #distPort: number;
@@ -133,8 +162,9 @@ export class RabbitTestNode {
   #process: ChildProcess | undefined;
   #watchdog: ChildProcess | undefined;
 
-  private constructor(port: number, distPort: number, options: RabbitTestNodeOptions) {
+  private constructor(port: number, distPort: number, tlsPort: number | undefined, options: RabbitTestNodeOptions) {
     this.port = port;
+    this.tlsPort = tlsPort;
     this.#distPort = distPort;
     this.#options = options;
     this.dir = mkdtempSync(join(tmpdir(), 'micro-framework-rabbitmq-'));
@@ -144,9 +174,16 @@ export class RabbitTestNode {
   /** Starts a node; resolves once it answers AMQP on `port`. */
   static async start(options: RabbitTestNodeOptions = {}): Promise<RabbitTestNode> {
     const port = await freePort();
-    let distPort = await freePort();
-    while (distPort === port) distPort = await freePort();
-    const node = new RabbitTestNode(port, distPort, options);
+    const taken = new Set([port]);
+    const another = async (): Promise<number> => {
+      let next = await freePort();
+      while (taken.has(next)) next = await freePort();
+      taken.add(next);
+      return next;
+    };
+    const distPort = await another();
+    const tlsPort = options.tls ? await another() : undefined;
+    const node = new RabbitTestNode(port, distPort, tlsPort, options);
     node.#writeFiles();
     node.#startWatchdog();
     try {
@@ -161,6 +198,12 @@ export class RabbitTestNode {
   /** amqp://guest:guest@127.0.0.1:<port> (guest may connect: the node listens on loopback only). */
   get url(): string {
     return `amqp://guest:guest@127.0.0.1:${this.port}`;
+  }
+
+  /** amqps://127.0.0.1:<tlsPort> (no credentials: give them as options); throws when the node has no TLS listener. */
+  get tlsUrl(): string {
+    if (this.tlsPort === undefined) throw new Error(`RabbitMQ node ${this.nodeName} was started without tls`);
+    return `amqps://127.0.0.1:${this.tlsPort}`;
   }
 
   /** Where the node writes its log files. */
@@ -210,12 +253,25 @@ export class RabbitTestNode {
   #writeFiles(): void {
     mkdirSync(join(this.dir, 'mnesia'));
     mkdirSync(this.logDir);
-    const config = [`listeners.tcp.default = 127.0.0.1:${this.port}`, ...(this.#options.config ?? [])];
+    const config = [`listeners.tcp.default = 127.0.0.1:${this.port}`, ...this.#tlsConfig(), ...(this.#options.config ?? [])];
     writeFileSync(join(this.dir, 'rabbitmq.conf'), `${config.join('\n')}\n`, { mode: 0o600 });
     writeFileSync(join(this.dir, 'enabled_plugins'), `[${(this.#options.plugins ?? []).join(',')}].\n`);
     writeFileSync(join(this.dir, 'rabbitmq-env.conf'), '');
     // The node and rabbitmqctl read the cookie from $HOME; Erlang wants it private.
     writeFileSync(join(this.dir, '.erlang.cookie'), `MF${this.port}${Math.random().toString(36).slice(2)}`.toUpperCase(), { mode: 0o400 });
+  }
+
+  #tlsConfig(): string[] {
+    const tls = this.#options.tls;
+    if (!tls || this.tlsPort === undefined) return [];
+    return [
+      `listeners.ssl.default = 127.0.0.1:${this.tlsPort}`,
+      `ssl_options.cacertfile = ${tls.caFile}`,
+      `ssl_options.certfile = ${tls.certFile}`,
+      `ssl_options.keyfile = ${tls.keyFile}`,
+      `ssl_options.verify = ${tls.verifyPeer === false ? 'verify_none' : 'verify_peer'}`,
+      `ssl_options.fail_if_no_peer_cert = ${tls.failIfNoPeerCert === true}`,
+    ];
   }
 
   #startWatchdog(): void {
@@ -246,7 +302,7 @@ export class RabbitTestNode {
     const deadline = Date.now() + 90_000;
     for (;;) {
       const answered = await Promise.race([answersAmqp(this.port), failed]);
-      if (answered) return;
+      if (answered && (this.tlsPort === undefined || (await Promise.race([accepts(this.tlsPort), failed])))) return;
       if (Date.now() > deadline) throw new Error(`RabbitMQ node ${this.nodeName} did not answer on ${this.port} within 90 s (see ${this.logDir})`);
       await Promise.race([pause(100), failed]);
     }
