@@ -135,7 +135,7 @@ class RpcIntrospection extends Extension {
     const dispatcher = new RpcDispatcher(this.runner);
     const queue = rpcServiceQueueName(service);
     this.#consumer = new RpcQueueConsumer(this.#connection, this.runner.telemetry, queue, keys, 10, (message) =>
-      dispatcher.answer(message, { body: message.content, headers: headersFromAmqp(message.properties.headers), channel: queue }),
+      dispatcher.answerIntrospection({ body: message.content, headers: headersFromAmqp(message.properties.headers), channel: queue }),
     );
     await this.#consumer.start();
   }

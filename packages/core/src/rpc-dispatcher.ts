@@ -36,6 +36,9 @@ export interface RpcRequestMessage {
   readonly meta?: Partial<Meta>;
 }
 
+/** The largest introspection request read when the config sets no maxPayloadBytes (they are a few hundred bytes). */
+const introspectionRequestLimit = 65_536;
+
 /**
  * Answers RPC requests for a runner: size limit, decode, deadline, introspection, target lookup, run,
  * encode, once for every adapter. Only the runner's RPC entrypoints are called; any other command
@@ -53,11 +56,30 @@ export class RpcDispatcher {
    * and must name it; without, its command is looked up among the runner's RPC entrypoints.
    */
   async answer<D>(delivery: D, message: RpcRequestMessage, entrypoint?: RpcEntrypoint<D>): Promise<RpcAnswer> {
+    return this.#answer(delivery, message, entrypoint === undefined ? 'any-target' : entrypoint);
+  }
+
+  /**
+   * Answers a request that came on the service's introspection queue or subject: only
+   * `__list_targets__` and `__get_target__` (unless `rpcIntrospection` is false); any other command
+   * is RpcTargetNotFound and runs nothing, so that address cannot be used to reach a target around
+   * the target's own queue, subject or permissions.
+   */
+  async answerIntrospection(message: RpcRequestMessage): Promise<RpcAnswer> {
+    return this.#answer(undefined, message, 'introspection-only');
+  }
+
+  async #answer<D>(delivery: D, message: RpcRequestMessage, scope: RpcEntrypoint<D> | 'any-target' | 'introspection-only'): Promise<RpcAnswer> {
+    const entrypoint = typeof scope === 'string' ? undefined : scope;
     try {
       const deadline = rpcDeadlineOf(message.headers);
       if (deadline !== undefined && Date.now() > deadline) return { kind: 'expired' };
       const size = message.body.byteLength;
-      const limit = entrypoint ? entrypoint.route.maxPayloadBytes : this.#largestAccepted();
+      const limit = entrypoint
+        ? entrypoint.route.maxPayloadBytes
+        : scope === 'introspection-only'
+          ? (this.runner.config.maxPayloadBytes ?? introspectionRequestLimit)
+          : this.#largestAccepted();
       if (limit !== undefined && size > limit) return this.#reply(rpcErrorReply(new PayloadTooLarge(size, limit, 'RPC request')));
       let request: RpcRequestBody;
       try {
@@ -67,6 +89,7 @@ export class RpcDispatcher {
       }
       const introspection = answerIntrospection(this.runner, request);
       if (introspection) return this.#reply(introspection);
+      if (scope === 'introspection-only') return this.#reply(rpcErrorReply(new RpcTargetNotFound(this.runner.config.serviceName, request.command)));
       const target = entrypoint ?? (rpcEntrypoints(this.runner).get(request.command) as RpcEntrypoint<D> | undefined);
       if (!target || request.command !== target.rpcName) {
         return this.#reply(rpcErrorReply(new RpcTargetNotFound(this.runner.config.serviceName, request.command)));

@@ -9,7 +9,11 @@ import {
   PayloadTooLarge,
   RemoteError,
   Route,
+  RpcDispatcher,
   Runner,
+  decodeJson,
+  encodeJson,
+  rpcRequestBody,
   type Config,
 } from '../src/index.ts';
 import { waitUntil } from './helpers.ts';
@@ -79,5 +83,27 @@ describe('maxPayloadBytes', () => {
     expect(perCall).toBeInstanceOf(PayloadTooLarge);
     expect(runs).toBe(1);
     await client.close();
+  });
+});
+
+describe('RpcDispatcher.answerIntrospection', () => {
+  it('answers only the introspection commands: a target named on the introspection address runs nothing', async () => {
+    const broker = new InMemoryBroker();
+    let runs = 0;
+    const adminOp = (): string => ((runs += 1), 'admin ran');
+    const runner = await start([new Route({ target: adminOp, entrypoint: new InMemoryRpcListener({ broker }) })]);
+    const dispatcher = new RpcDispatcher(runner);
+    const ask = async (command: string, args: unknown[] = []): Promise<{ data: unknown; exception: { exception?: string } | null }> => {
+      const answer = await dispatcher.answerIntrospection({ body: encodeJson(rpcRequestBody(command, args)), headers: {}, channel: 'introspection' });
+      if (answer.kind !== 'reply') throw new Error(`unexpected ${answer.kind}`);
+      return decodeJson(answer.body) as { data: unknown; exception: { exception?: string } | null };
+    };
+    expect((await ask('adminOp')).exception?.exception).toBe('RpcTargetNotFound');
+    expect(runs).toBe(0);
+    expect((await ask('__list_targets__')).data).toEqual([expect.objectContaining({ name: 'adminOp' })]);
+    expect((await ask('__get_target__', ['adminOp'])).data).toEqual(expect.objectContaining({ name: 'adminOp' }));
+    const huge = await dispatcher.answerIntrospection({ body: new Uint8Array(70_000).fill(0x20), headers: {}, channel: 'introspection' });
+    expect(huge.kind === 'reply' && (decodeJson(huge.body) as { exception: { exception?: string } }).exception.exception).toBe('PayloadTooLarge');
+    expect(runs).toBe(0);
   });
 });

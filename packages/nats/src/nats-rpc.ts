@@ -83,7 +83,7 @@ class NatsRpcIntrospection extends Extension {
     const dispatcher = new RpcDispatcher(this.runner);
     this.#subscriptions = [RpcCommand.listTargets, RpcCommand.getTarget].map((command) => {
       const subject = rpcSubject(service, command);
-      return serve(this.#connection.connection, subject, service, (msg) => dispatcher.answer(msg, request(msg, subject)));
+      return serve(this.#connection.connection, subject, service, (msg) => dispatcher.answerIntrospection(request(msg, subject)));
     });
     await this.#connection.connection.flush();
   }
