@@ -22,11 +22,20 @@ export class AuthenticationFailed extends MicroFrameworkError {
   }
 }
 
-/** Credentials would cross a plaintext connection to a host beyond loopback; set `allowInsecure: true` to accept that. */
+/**
+ * Credentials would cross a plaintext connection, or TLS that does not verify the server
+ * (`rejectUnauthorized: false`: anyone in the middle can read them), to a host beyond loopback; set
+ * `allowInsecure: true` to accept that.
+ */
 export class InsecureCredentials extends ConfigurationError {
   constructor(broker: string, address: string, what: string) {
-    super(`${broker} at ${address}: refusing to send ${what} over a plaintext connection; use TLS, or set allowInsecure: true to accept it`);
+    super(`${broker} at ${address}: refusing to send ${what} over a plaintext connection or TLS that does not verify the server; use verified TLS, or set allowInsecure: true to accept it`);
   }
+}
+
+/** Whether `tls` (resolved or as configured) verifies the server: given, and rejectUnauthorized not false. */
+export function verifiesServer(tls: { readonly rejectUnauthorized?: boolean | undefined } | undefined): boolean {
+  return tls !== undefined && tls.rejectUnauthorized !== false;
 }
 
 /** True for 127.0.0.0/8, ::1 and localhost: a plaintext connection there never leaves the machine. */
@@ -36,8 +45,9 @@ export function isLoopbackHost(host: string): boolean {
 }
 
 /**
- * Throws InsecureCredentials when `what` (a password, a token...) would go in plaintext (no TLS) to
- * any host beyond loopback and the user did not set allowInsecure.
+ * Throws InsecureCredentials when `what` (a password, a token...) would go to any host beyond
+ * loopback without TLS that verifies the server (`tls`: see verifiesServer) and the user did not set
+ * allowInsecure.
  */
 export function refuseInsecureCredentials(check: {
   readonly broker: string;

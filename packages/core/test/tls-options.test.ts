@@ -10,6 +10,7 @@ import {
   asTlsHandshakeFailed,
   isLoopbackHost,
   refuseInsecureCredentials,
+  verifiesServer,
   resolveTls,
   secret,
 } from '../src/index.ts';
@@ -74,6 +75,13 @@ describe('connection security', () => {
     expect(() => refuseInsecureCredentials({ ...check, hosts: ['127.0.0.1'], tls: false })).not.toThrow();
     expect(() => refuseInsecureCredentials({ ...check, hosts: ['192.0.2.1'], tls: false, allowInsecure: true })).not.toThrow();
     expect(() => refuseInsecureCredentials({ ...check, hosts: ['192.0.2.1'], tls: false, what: undefined })).not.toThrow();
+  });
+
+  it('counts only TLS that verifies the server as safe for credentials', () => {
+    expect(verifiesServer(undefined)).toBe(false);
+    expect(verifiesServer({})).toBe(true);
+    expect(verifiesServer({ rejectUnauthorized: true })).toBe(true);
+    expect(verifiesServer({ rejectUnauthorized: false })).toBe(false);
   });
 
   it('recognises a TLS failure by its code, in the error or a cause', () => {
