@@ -1,4 +1,5 @@
 export * from './kafka-options.ts';
+export * from './kafka-security.ts';
 export * from './kafka-headers.ts';
 export * from './kafka-client.ts';
 export * from './contiguous-offsets.ts';

@@ -3,13 +3,18 @@ import { Kafka, logLevel, type Admin, type ITopicConfig, type Producer } from 'k
 import { BatchingSender } from './batching-sender.ts';
 import { createTopicsAndWait } from './topic-creation.ts';
 import { kafkaClientKey, kafkaOptionsFromConfig, type KafkaOptions } from './kafka-options.ts';
+import { KafkaSecurity } from './kafka-security.ts';
 
 /**
  * One kafkajs client per context: an idempotent producer (acks from all in-sync replicas) and an
- * admin client, opened at setup and closed after the routes stopped.
+ * admin client, opened at setup and closed after the routes stopped. Setup checks the security
+ * settings first (see KafkaSecurity): a wrong CA or refused credentials fail it at once with
+ * TlsHandshakeFailed or AuthenticationFailed, not after kafkajs's retries.
  */
 export class KafkaClientExtension extends Extension {
   readonly options: KafkaOptions;
+  /** TLS and SASL of this client, and the typing of their failures (consumers started later use it too). */
+  readonly security: KafkaSecurity;
   readonly kafka: Kafka;
   readonly producer: Producer;
   readonly admin: Admin;
@@ -21,14 +26,18 @@ export class KafkaClientExtension extends Extension {
   constructor(options: KafkaOptions) {
     super();
     this.options = options;
-    this.kafka = new Kafka({ brokers: ['127.0.0.1:9092'], logLevel: logLevel.ERROR, ...options });
+    this.security = new KafkaSecurity(options, { brokers: ['127.0.0.1:9092'], logLevel: logLevel.ERROR });
+    this.kafka = new Kafka(this.security.config);
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     this.admin = this.kafka.admin();
     this.sender = new BatchingSender(this.producer);
   }
 
+  /** Connects the producer and the admin client; TLS and SASL failures reject typed and are not retried (see KafkaSecurity.connect). */
   override setup(): Promise<void> {
-    this.#connected ??= Promise.all([this.producer.connect(), this.admin.connect()]).then(() => undefined);
+    this.#connected ??= this.security.connect(async () => {
+      await Promise.all([this.producer.connect(), this.admin.connect()]);
+    });
     return this.#connected.catch((error: unknown) => {
       this.#connected = undefined;
       throw error;

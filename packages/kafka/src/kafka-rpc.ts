@@ -11,9 +11,8 @@ import {
   decodeJson,
   defaultRpcTimeoutMs,
   defaultStopTimeoutMs,
-  encodeJson,
+  encodeRpcRequest,
   parseRpcReply,
-  rpcRequestBody,
   rpcRequestHeaders,
   settledWithin,
   unwrapRpcReply,
@@ -29,6 +28,7 @@ import { ContiguousOffsets } from './contiguous-offsets.ts';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { headersFromKafka } from './kafka-headers.ts';
 import { brokersFromEnv, brokersLabel, kafkaClientKey, type KafkaOptions } from './kafka-options.ts';
+import { KafkaSecurity } from './kafka-security.ts';
 import { ReplySender } from './reply-sender.ts';
 import { createTopicsAndWait } from './topic-creation.ts';
 
@@ -141,7 +141,7 @@ class KafkaRpcServer extends Extension {
       if (payload.restart || this.#consumer !== consumer) return;
       this.#consumer = undefined;
       void consumer.disconnect().catch(() => undefined);
-      this.#supervisor?.lost(payload.error);
+      this.#supervisor?.lost(this.#client.security.typed(payload.error));
     });
     const fetching = new Promise<void>((resolve) => {
       const stop = consumer.on(consumer.events.FETCH, () => {
@@ -166,7 +166,8 @@ class KafkaRpcServer extends Extension {
     } catch (error) {
       if (this.#consumer === consumer) this.#consumer = undefined;
       await consumer.disconnect().catch(() => undefined);
-      throw error;
+      // A reconnection the broker refused (TLS, credentials) is reported by its typed name.
+      throw this.#client.security.typed(error);
     }
   }
 
@@ -254,9 +255,13 @@ export class KafkaRpcListener extends RpcEntrypoint<KafkaMessage> {
  * each request carries its deadline (`x-rpc-deadline`).
  * A service whose request topic does not exist fails fast with RpcNoResponders; a service that is down
  * while its topic exists can only be noticed at the deadline (RpcTimeout): Kafka cannot tell.
+ * The first call connects: a wrong CA or refused credentials reject it with TlsHandshakeFailed or
+ * AuthenticationFailed (not retried), an insecure configuration with InsecureCredentials.
  */
 export class KafkaRpcClient extends RpcClient {
   readonly replyTopic = `rpc.reply.${randomUUID()}`;
+  readonly #security: KafkaSecurity;
+  readonly #maxPayloadBytes: number | undefined;
   readonly #kafka: Kafka;
   readonly #pending = new PendingCalls();
   #ready: Promise<{ consumer: Consumer }> | undefined;
@@ -265,15 +270,23 @@ export class KafkaRpcClient extends RpcClient {
   readonly #admin;
   readonly #knownTopics = new Set<string>();
 
-  constructor(options: { kafka?: KafkaOptions } = {}) {
+  /** `maxPayloadBytes`: every call's default limit on its encoded request (a call's own option wins; see RpcCallOptions). */
+  constructor(options: { kafka?: KafkaOptions; maxPayloadBytes?: number } = {}) {
     super();
-    this.#kafka = new Kafka({ brokers: brokersFromEnv(), logLevel: logLevel.ERROR, ...options.kafka });
+    this.#security = new KafkaSecurity(options.kafka ?? {}, { brokers: brokersFromEnv(), logLevel: logLevel.ERROR });
+    this.#maxPayloadBytes = options.maxPayloadBytes;
+    this.#kafka = new Kafka(this.#security.config);
     this.#producer = this.#kafka.producer({ allowAutoTopicCreation: false });
     this.#sender = new BatchingSender(this.#producer);
     this.#admin = this.#kafka.admin();
   }
 
+  /**
+   * Calls `target` of `service` and resolves with its result. A request larger than maxPayloadBytes
+   * (the call's, else the client's) rejects with PayloadTooLarge before anything is sent or connected.
+   */
   override async call<T = unknown>(service: string, target: string, args: readonly unknown[] = [], options: RpcCallOptions = {}): Promise<T> {
+    const body = encodeRpcRequest(target, args, { kwargs: options.kwargs, maxPayloadBytes: options.maxPayloadBytes ?? this.#maxPayloadBytes });
     await this.#setup();
     const topic = rpcRequestTopic(service);
     if (!(await this.#topicExists(topic))) throw new RpcNoResponders(service, target);
@@ -282,12 +295,12 @@ export class KafkaRpcClient extends RpcClient {
     const reply = this.#pending.wait(correlationId, service, target, timeoutMs);
     try {
       await this.#sender.send(topic, {
-        value: Buffer.from(encodeJson(rpcRequestBody(target, args, options.kwargs))),
+        value: Buffer.from(body),
         headers: { ...rpcRequestHeaders(timeoutMs), [RpcHeader.correlationId]: correlationId, [RpcHeader.replyTo]: this.replyTopic },
       });
     } catch (error) {
       // Never sent: the call ends with the send's error, not at its timeout.
-      this.#pending.reject(correlationId, error);
+      this.#pending.reject(correlationId, this.#security.typed(error));
     }
     return unwrapRpcReply((await reply) as RpcReplyBody, service, target) as T;
   }
@@ -313,7 +326,9 @@ export class KafkaRpcClient extends RpcClient {
 
   #setup(): Promise<{ consumer: Consumer }> {
     this.#ready ??= (async () => {
-      await Promise.all([this.#producer.connect(), this.#admin.connect()]);
+      await this.#security.connect(async () => {
+        await Promise.all([this.#producer.connect(), this.#admin.connect()]);
+      });
       await createTopicsAndWait(this.#admin, [{ topic: this.replyTopic, numPartitions: 1 }]);
       const consumer = this.#kafka.consumer({ groupId: this.replyTopic, maxWaitTimeInMs: 50 });
       await consumer.connect();

@@ -2,6 +2,7 @@ import { encodePayload, withTraceContext, type Dependency, type Headers, type Wo
 import { Kafka, logLevel, type Producer, type RecordMetadata } from 'kafkajs';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { brokersFromEnv, type KafkaOptions } from './kafka-options.ts';
+import { KafkaSecurity } from './kafka-security.ts';
 
 export interface KafkaPublishOptions {
   readonly key?: string;
@@ -15,21 +16,32 @@ export interface KafkaPublishOptions {
  */
 export class KafkaPublisher {
   readonly #producer: Producer;
-  readonly #owned: boolean;
+  readonly #security: KafkaSecurity | undefined;
   #connected: Promise<void> | undefined;
 
-  /** With `producer`, shares it; otherwise opens its own from `kafka` options (closed by close()). */
+  /**
+   * With `producer`, shares it; otherwise opens its own from `kafka` options (closed by close()),
+   * connected at the first publish.
+   */
   constructor(options: { producer?: Producer; kafka?: KafkaOptions } = {}) {
-    this.#owned = !options.producer;
-    this.#producer =
-      options.producer ??
-      new Kafka({ brokers: brokersFromEnv(), logLevel: logLevel.ERROR, ...options.kafka }).producer({ idempotent: true, maxInFlightRequests: 1 });
+    if (options.producer) {
+      this.#producer = options.producer;
+    } else {
+      this.#security = new KafkaSecurity(options.kafka ?? {}, { brokers: brokersFromEnv(), logLevel: logLevel.ERROR });
+      this.#producer = new Kafka(this.#security.config).producer({ idempotent: true, maxInFlightRequests: 1 });
+    }
   }
 
-  /** Publishes `payload` (JSON, or bytes as they are) to `topic`; resolves once all in-sync replicas acknowledged. */
+  /**
+   * Publishes `payload` (JSON, or bytes as they are) to `topic`; resolves once all in-sync replicas
+   * acknowledged. The first publish of a publisher with its own producer connects it: a wrong CA or
+   * refused credentials reject it with TlsHandshakeFailed or AuthenticationFailed (not retried), an
+   * insecure configuration with InsecureCredentials before any connection.
+   */
   async publish(topic: string, payload: unknown, options: KafkaPublishOptions = {}): Promise<RecordMetadata[]> {
-    if (this.#owned) {
-      const connecting = (this.#connected ??= this.#producer.connect());
+    const security = this.#security;
+    if (security) {
+      const connecting = (this.#connected ??= security.connect(() => this.#producer.connect()));
       try {
         await connecting;
       } catch (error) {
@@ -38,15 +50,21 @@ export class KafkaPublisher {
         throw error;
       }
     }
-    return this.#producer.send({
-      topic,
-      acks: -1,
-      messages: [{ key: options.key, value: Buffer.from(encodePayload(payload)), headers: withTraceContext(options.headers ?? {}), partition: options.partition }],
-    });
+    try {
+      return await this.#producer.send({
+        topic,
+        acks: -1,
+        messages: [{ key: options.key, value: Buffer.from(encodePayload(payload)), headers: withTraceContext(options.headers ?? {}), partition: options.partition }],
+      });
+    } catch (error) {
+      // kafkajs reconnected meanwhile and the broker refused the TLS session or the credentials: say so.
+      throw security ? security.typed(error) : error;
+    }
   }
 
+  /** Disconnects its own producer (a shared one is left to its owner). */
   async close(): Promise<void> {
-    if (this.#owned && this.#connected) await this.#producer.disconnect();
+    if (this.#security && this.#connected) await this.#producer.disconnect();
     this.#connected = undefined;
   }
 }

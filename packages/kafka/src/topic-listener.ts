@@ -275,7 +275,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
       this.#consumer = undefined;
       this.#releaseRetries();
       void consumer.disconnect().catch(() => undefined);
-      this.#supervisor?.lost(payload.error);
+      this.#supervisor?.lost(this.#kafka.security.typed(payload.error));
     });
     try {
       await consumer.connect();
@@ -293,7 +293,8 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     } catch (error) {
       if (this.#consumer === consumer) this.#consumer = undefined;
       await consumer.disconnect().catch(() => undefined);
-      throw error;
+      // A reconnection the broker refused (TLS, credentials) is reported by its typed name.
+      throw this.#kafka.security.typed(error);
     }
   }
 

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { Route, Runner } from '@micro-framework/core';
+import { inspect } from 'node:util';
+import { Route, Runner, Secret } from '@micro-framework/core';
 import { secretProbe, waitFor } from '@micro-framework/conformance';
 import { describe, expect, it } from 'vitest';
-import { KafkaPublisher, KafkaRpcClient, KafkaRpcListener, TopicListener, type KafkaOptions } from '../src/index.ts';
+import { KafkaClientExtension, KafkaPublisher, KafkaRpcClient, KafkaRpcListener, TopicListener, kafkaClientKey, type KafkaOptions } from '../src/index.ts';
 
 // A SASL password must never reach a log line or an error message. tools/kafka/kafka.mjs gives the
 // test broker a SASL_PLAINTEXT listener (PLAIN, user svc) next to the plain one.
@@ -68,5 +69,36 @@ describe('the client routes of one context share', () => {
       ] }],
     });
     await expect(runner.start()).rejects.toThrow(/SASL|authenticat/i);
+  });
+});
+
+describe('secrets wrapped in Secret', () => {
+  const password = `p/@%-${randomUUID()}`;
+  const key = `-----BEGIN PRIVATE KEY-----\n${randomUUID()}\n-----END PRIVATE KEY-----\n`;
+  const options = (): KafkaOptions => ({
+    brokers: [`127.0.0.1:${saslPort}`],
+    tls: { key: new Secret(key), passphrase: new Secret(password) },
+    sasl: { mechanism: 'scram-sha-512', username: 'svc', password: new Secret(password) },
+  });
+
+  it('show *** in util.inspect and JSON of a config, and nowhere in the client built from it', () => {
+    const config = { serviceName: 'shown', kafka: options() };
+    for (const text of [inspect(config, { depth: null }), JSON.stringify(config)]) {
+      expect(text).toContain('***');
+      expect(text).not.toContain(password);
+      expect(text).not.toContain(key.split('\n')[1]);
+    }
+    // The kafkajs settings the adapter builds hold the password behind a hidden getter only.
+    const client = new KafkaClientExtension(options());
+    for (const text of [inspect(client, { depth: 6 }), inspect(client.security.config, { depth: null }), JSON.stringify(client.security.config)]) {
+      expect(text).not.toContain(password);
+    }
+  });
+
+  it('count by value in the client key: equal options share one client, the key shows no secret', () => {
+    const key1 = kafkaClientKey(options());
+    expect(kafkaClientKey(options())).toBe(key1);
+    expect(kafkaClientKey({ ...options(), sasl: { mechanism: 'scram-sha-512', username: 'svc', password: new Secret(`${password}-other`) } })).not.toBe(key1);
+    expect(key1).not.toContain(password);
   });
 });
