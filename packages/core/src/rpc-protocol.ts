@@ -1,4 +1,4 @@
-import { DecodeError, EncodeError, PayloadTooLarge, RemoteError, RpcTargetNotFound, describeError, describeValue } from './errors.ts';
+import { ConfigurationError, DecodeError, EncodeError, PayloadTooLarge, RemoteError, RpcTargetNotFound, describeError, describeValue } from './errors.ts';
 import type { Headers } from './meta.ts';
 import { withTraceContext } from './tracing.ts';
 
@@ -91,8 +91,11 @@ export function decodeJson(body: Uint8Array): unknown {
  * larger than `maxPayloadBytes`.
  */
 export function encodeRpcRequest(target: string, args: readonly unknown[], options: { readonly kwargs?: Record<string, unknown>; readonly maxPayloadBytes?: number } = {}): Uint8Array {
-  const body = encodeJson(rpcRequestBody(target, args, options.kwargs));
   const limit = options.maxPayloadBytes;
+  if (limit !== undefined && (typeof limit !== 'number' || !Number.isSafeInteger(limit) || limit < 1)) {
+    throw new ConfigurationError(`maxPayloadBytes must be a positive integer, got ${String(limit)}`);
+  }
+  const body = encodeJson(rpcRequestBody(target, args, options.kwargs));
   if (limit !== undefined && body.byteLength > limit) throw new PayloadTooLarge(body.byteLength, limit, `RPC request to ${target}`);
   return body;
 }

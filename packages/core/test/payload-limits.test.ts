@@ -81,6 +81,9 @@ describe('maxPayloadBytes', () => {
     expect(refused).toBeInstanceOf(PayloadTooLarge);
     const perCall = await client.call('limits', 'large', [text], { maxPayloadBytes: 50 }).catch((error: unknown) => error);
     expect(perCall).toBeInstanceOf(PayloadTooLarge);
+    for (const bad of [Number.NaN, 0, -5, 1.5, Infinity]) {
+      await expect(client.call('limits', 'large', [text], { maxPayloadBytes: bad }), String(bad)).rejects.toThrow(ConfigurationError);
+    }
     expect(runs).toBe(1);
     await client.close();
   });
