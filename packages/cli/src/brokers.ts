@@ -1,5 +1,9 @@
 import type { Headers, RpcClient } from '@micro-framework/core';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { loadAdapter } from './adapters.ts';
+import { UsageError } from './usage-error.ts';
 
 /** The brokers the command line speaks to, each through its adapter package. */
 export const brokerNames = ['amqp', 'nats', 'kafka'] as const;
@@ -21,6 +25,61 @@ export interface BrokerClient {
   /** Publishes `payload` as event `event` of service `source`; resolves once the broker confirmed. Returns where it went. */
   emit(source: string, event: string, payload: unknown, target: EmitTarget): Promise<string>;
   close(): Promise<void>;
+}
+
+/**
+ * What a command connects with: the adapter's own options (as in a service config's `amqp`, `nats`
+ * or `kafka` key: tls, credentials, allowInsecure...), its address set from the --url flag, else the
+ * options file's own address (`url`, `servers`, `brokers`), else the environment, else loopback.
+ */
+export interface BrokerSettings {
+  readonly broker: BrokerName;
+  /** The adapter options, address included. */
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** The key of each adapter's options that holds its address. */
+const addressKey = { amqp: 'url', nats: 'servers', kafka: 'brokers' } as const;
+
+/**
+ * Reads `--broker-options <path>`: a JSON file, or an ES module whose default export is the options
+ * (so a password can come from `Secret.fromEnv`, never from the file). A UsageError when it cannot be
+ * read or holds no object.
+ */
+export async function loadBrokerOptions(path: string | undefined): Promise<Record<string, unknown>> {
+  if (path === undefined) return {};
+  const file = resolve(path);
+  if (!existsSync(file)) throw new UsageError(`--broker-options: no file at ${path} (resolved to ${file})`);
+  let loaded: unknown;
+  if (file.endsWith('.json')) {
+    try {
+      loaded = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (error) {
+      throw new UsageError(`--broker-options: ${path} is not valid JSON (${(error as Error).message})`);
+    }
+  } else {
+    loaded = ((await import(pathToFileURL(file).href)) as { default?: unknown }).default;
+  }
+  if (typeof loaded !== 'object' || loaded === null || Array.isArray(loaded)) {
+    throw new UsageError(`--broker-options: ${path} must hold an object of adapter options (a JSON object, or a module's default export)`);
+  }
+  return loaded as Record<string, unknown>;
+}
+
+/** The settings of one command (see BrokerSettings). */
+export async function brokerSettings(broker: BrokerName, url: string | undefined, optionsPath: string | undefined): Promise<BrokerSettings> {
+  const options = await loadBrokerOptions(optionsPath);
+  const key = addressKey[broker];
+  const address = url ?? (options[key] === undefined ? brokerUrl(broker) : undefined);
+  if (address === undefined) return { broker, options: broker === 'nats' ? { ...options, reconnect: false } : broker === 'kafka' ? { clientId: 'micro-framework-cli', logLevel: 0, ...options } : options };
+  switch (broker) {
+    case 'amqp':
+      return { broker, options: { ...options, url: address } };
+    case 'nats':
+      return { broker, options: { ...options, servers: serverList(address), reconnect: false } };
+    case 'kafka':
+      return { broker, options: { ...cliKafkaOptions(address), ...options, brokers: serverList(address) } };
+  }
 }
 
 /**
@@ -55,7 +114,7 @@ export function cliKafkaOptions(url: string): { brokers: string[]; clientId: str
  * exchange `<source>.events` with the event as routing key, NATS subject and Kafka topic
  * `<source>.<event>` unless a destination is given.
  */
-export async function brokerClient(broker: BrokerName, url: string): Promise<BrokerClient> {
+export async function brokerClient({ broker, options: settings }: BrokerSettings): Promise<BrokerClient> {
   const opened: Array<{ close(): Promise<void> }> = [];
   const keep = <C extends { close(): Promise<void> }>(client: C): C => (opened.push(client), client);
   const close = async (): Promise<void> => {
@@ -67,9 +126,9 @@ export async function brokerClient(broker: BrokerName, url: string): Promise<Bro
       return {
         name: broker,
         close,
-        rpcClient: async () => keep(new amqp.AmqpRpcClient({ amqp: { url } })),
+        rpcClient: async () => keep(new amqp.AmqpRpcClient({ amqp: settings })),
         async emit(source, event, payload, { headers }) {
-          const publisher = keep(new amqp.AmqpPublisher({ sourceService: source, amqp: { url } }));
+          const publisher = keep(new amqp.AmqpPublisher({ sourceService: source, amqp: settings }));
           await publisher.publish(event, payload, { headers });
           return `exchange ${amqp.eventExchangeName(source)}, routing key ${event}`;
         },
@@ -77,7 +136,7 @@ export async function brokerClient(broker: BrokerName, url: string): Promise<Bro
     }
     case 'nats': {
       const nats = await loadAdapter('nats');
-      const options = { servers: serverList(url), reconnect: false };
+      const options = settings;
       let extension: InstanceType<typeof nats.NatsConnectionExtension> | undefined;
       const connected = async (): Promise<InstanceType<typeof nats.NatsConnectionExtension>> => {
         if (!extension) {
@@ -110,7 +169,7 @@ export async function brokerClient(broker: BrokerName, url: string): Promise<Bro
     }
     case 'kafka': {
       const kafka = await loadAdapter('kafka');
-      const options = cliKafkaOptions(url);
+      const options = settings;
       return {
         name: broker,
         close,

@@ -20,7 +20,9 @@ const positiveInteger = (value: string): number => {
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 const brokerOption = (): Option => new Option('-b, --broker <broker>', 'the broker').choices(brokerNames).makeOptionMandatory();
-const urlOption = (): Option => new Option('-u, --url <url>', 'broker URL (default: AMQP_URL, NATS_URL or KAFKA_BROKERS, else loopback)');
+const urlOption = (): Option => new Option('-u, --url <url>', 'broker URL (default: the --broker-options address, else AMQP_URL, NATS_URL or KAFKA_BROKERS, else loopback)');
+const brokerOptionsOption = (): Option =>
+  new Option('--broker-options <path>', "JSON file or ES module (default export) with the adapter's options, as in a service config's amqp / nats / kafka key: tls, credentials, allowInsecure...");
 
 /** The `micro-framework` command line; each action stores its exit code in `result.code`. */
 export function createProgram(output: Output = processOutput): { program: Command; result: { code: number } } {
@@ -50,10 +52,11 @@ export function createProgram(output: Output = processOutput): { program: Comman
     .argument('[args]', 'JSON array of positional arguments (one JSON value is taken as the only argument)')
     .addOption(brokerOption())
     .addOption(urlOption())
+    .addOption(brokerOptionsOption())
     .option('--kwargs <json>', 'JSON object of keyword arguments (a last object argument for TypeScript targets)')
     .addOption(new Option('--timeout <ms>', 'how long to wait for the reply').argParser(positiveInteger).default(10_000))
     .option('--json', 'print the reply (or the error) as JSON')
-    .action(async (service: string, target: string, args: string | undefined, options: { broker: BrokerName; url?: string; kwargs?: string; timeout: number; json?: boolean }) => {
+    .action(async (service: string, target: string, args: string | undefined, options: { broker: BrokerName; url?: string; brokerOptions?: string; kwargs?: string; timeout: number; json?: boolean }) => {
       result.code = await callCommand(service, target, args, options, output);
     });
 
@@ -65,11 +68,12 @@ export function createProgram(output: Output = processOutput): { program: Comman
     .argument('<payload>', 'the JSON payload')
     .addOption(brokerOption())
     .addOption(urlOption())
+    .addOption(brokerOptionsOption())
     .option('--header <name=value>', 'a header (repeatable)', collect, [])
     .option('--to <destination>', 'NATS subject or Kafka topic instead of <source>.<event>')
     .option('--key <key>', 'Kafka: the record key')
     .option('--json', 'print the result as JSON')
-    .action(async (source: string, event: string, payload: string, options: { broker: BrokerName; url?: string; header: string[]; to?: string; key?: string; json?: boolean }) => {
+    .action(async (source: string, event: string, payload: string, options: { broker: BrokerName; url?: string; brokerOptions?: string; header: string[]; to?: string; key?: string; json?: boolean }) => {
       result.code = await emitCommand(source, event, payload, options, output);
     });
 
@@ -80,13 +84,14 @@ export function createProgram(output: Output = processOutput): { program: Comman
     .argument('[destination]', 'the dead-letter queue (RabbitMQ), stream (JetStream) or topic (Kafka), as `routes` prints it')
     .addOption(brokerOption())
     .addOption(urlOption())
+    .addOption(brokerOptionsOption())
     .option('--module <path>', 'instead of the destination: the service module of the route')
     .option('--route <name>', "with --module: the route's label or target name")
     .addOption(new Option('--limit <count>', 'at most this many messages (list, replay)').argParser(positiveInteger).default(100))
     .option('--yes', 'confirm a purge')
     .option('--core', 'NATS: replay to subjects no JetStream stream captures with core NATS (at most once)')
     .option('--json', 'print the result as JSON')
-    .action(async (action: DlqAction, destination: string | undefined, options: { broker: BrokerName; url?: string; module?: string; route?: string; limit: number; yes?: boolean; json?: boolean; core?: boolean }) => {
+    .action(async (action: DlqAction, destination: string | undefined, options: { broker: BrokerName; url?: string; brokerOptions?: string; module?: string; route?: string; limit: number; yes?: boolean; json?: boolean; core?: boolean }) => {
       result.code = await dlqCommand(action, destination, options, output);
     });
 

@@ -1,4 +1,4 @@
-import { brokerClient, brokerUrl, type BrokerName } from '../brokers.ts';
+import { brokerClient, brokerSettings, type BrokerName } from '../brokers.ts';
 import { parseArgs, parseKwargs } from '../json-arguments.ts';
 import { readable, type Output } from '../output.ts';
 import { reportError } from '../remote-failure.ts';
@@ -6,6 +6,8 @@ import { reportError } from '../remote-failure.ts';
 export interface CallOptions {
   readonly broker: BrokerName;
   readonly url?: string;
+  /** --broker-options: a JSON file or module with the adapter's options (tls, credentials...). */
+  readonly brokerOptions?: string;
   readonly kwargs?: string;
   readonly timeout: number;
   readonly json?: boolean;
@@ -18,7 +20,7 @@ export interface CallOptions {
 export async function callCommand(service: string, target: string, args: string | undefined, options: CallOptions, output: Output): Promise<number> {
   const positional = parseArgs(args);
   const kwargs = parseKwargs(options.kwargs);
-  const broker = await brokerClient(options.broker, brokerUrl(options.broker, options.url));
+  const broker = await brokerClient(await brokerSettings(options.broker, options.url, options.brokerOptions));
   try {
     const client = await broker.rpcClient();
     const reply = await client.call(service, target, positional, { kwargs, timeoutMs: options.timeout });

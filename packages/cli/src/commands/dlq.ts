@@ -1,4 +1,4 @@
-import { brokerUrl, serverList, type BrokerName } from '../brokers.ts';
+import { brokerSettings, type BrokerName, type BrokerSettings } from '../brokers.ts';
 import type { DeadLetterStore } from '../dead-letter-store.ts';
 import type { DeadLetterEntry } from '../dead-letters.ts';
 import { amqpDeadLetters } from '../dlq/amqp-dead-letters.ts';
@@ -14,6 +14,8 @@ export type DlqAction = 'list' | 'replay' | 'purge';
 export interface DlqOptions {
   readonly broker: BrokerName;
   readonly url?: string;
+  /** --broker-options: a JSON file or module with the adapter's options (tls, credentials...). */
+  readonly brokerOptions?: string;
   readonly limit: number;
   readonly yes?: boolean;
   readonly json?: boolean;
@@ -25,14 +27,14 @@ export interface DlqOptions {
 }
 
 /** The dead-letter destination `name` (queue, stream or topic) on the broker. */
-function open(broker: BrokerName, url: string, name: string, core?: boolean): Promise<DeadLetterStore> {
+function open({ broker, options }: BrokerSettings, name: string, core?: boolean): Promise<DeadLetterStore> {
   switch (broker) {
     case 'amqp':
-      return amqpDeadLetters(url, name);
+      return amqpDeadLetters(options, name);
     case 'nats':
-      return natsDeadLetters(serverList(url), name, { core });
+      return natsDeadLetters(options, name, { core });
     case 'kafka':
-      return kafkaDeadLetters(serverList(url), name);
+      return kafkaDeadLetters(options, name);
   }
 }
 
@@ -64,7 +66,7 @@ export async function dlqCommand(action: DlqAction, given: string | undefined, o
   let store: DeadLetterStore | undefined;
   let replayed: number | undefined;
   try {
-    store = await open(options.broker, brokerUrl(options.broker, options.url), destination, options.core);
+    store = await open(await brokerSettings(options.broker, options.url, options.brokerOptions), destination, options.core);
     switch (action) {
       case 'list': {
         const entries = await store.list(options.limit);

@@ -1,4 +1,4 @@
-import { brokerClient, brokerUrl, type BrokerName } from '../brokers.ts';
+import { brokerClient, brokerSettings, type BrokerName } from '../brokers.ts';
 import { parseHeaders, parseJson } from '../json-arguments.ts';
 import type { Output } from '../output.ts';
 import { reportError } from '../remote-failure.ts';
@@ -7,6 +7,8 @@ import { UsageError } from '../usage-error.ts';
 export interface EmitOptions {
   readonly broker: BrokerName;
   readonly url?: string;
+  /** --broker-options: a JSON file or module with the adapter's options (tls, credentials...). */
+  readonly brokerOptions?: string;
   readonly header: readonly string[];
   /** NATS subject or Kafka topic instead of `<source>.<event>`. */
   readonly to?: string;
@@ -26,7 +28,7 @@ export async function emitCommand(source: string, event: string, payload: string
   const headers = parseHeaders(options.header);
   if (options.to !== undefined && options.broker === 'amqp') throw new UsageError('--to is for NATS and Kafka: on RabbitMQ an event goes to the exchange <source>.events');
   if (options.key !== undefined && options.broker !== 'kafka') throw new UsageError('--key is for Kafka');
-  const broker = await brokerClient(options.broker, brokerUrl(options.broker, options.url));
+  const broker = await brokerClient(await brokerSettings(options.broker, options.url, options.brokerOptions));
   try {
     const where = await broker.emit(source, event, body, { headers, destination: options.to, key: options.key });
     output.out(options.json ? JSON.stringify({ published: true, to: where }) : `published ${source}.${event} to ${where}`);

@@ -24,9 +24,9 @@ function replayProperties(properties: MessageProperties): Record<string, unknown
  * once RabbitMQ confirmed; a failure puts it back and stops. It takes only the messages there when it
  * began, so one that fails again is not replayed twice by one run.
  */
-export async function amqpDeadLetters(url: string, queue: string): Promise<DeadLetterStore> {
+export async function amqpDeadLetters(options: Readonly<Record<string, unknown>>, queue: string): Promise<DeadLetterStore> {
   const amqp = await loadAdapter('amqp');
-  const connection = new amqp.AmqpConnection({ url, publishTimeoutMs: 10_000 });
+  const connection = new amqp.AmqpConnection({ publishTimeoutMs: 10_000, ...options });
   await connection.setup();
   const check = await connection.channel();
   check.on('error', () => undefined);

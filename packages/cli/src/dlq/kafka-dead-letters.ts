@@ -34,9 +34,9 @@ interface DeadRecord {
  * again. It commits past a record only once all in-sync replicas acknowledged the produce (acks -1),
  * and stops at the first failure. `purge` deletes the records up to the end of each partition.
  */
-export async function kafkaDeadLetters(brokers: string[], topic: string): Promise<DeadLetterStore> {
+export async function kafkaDeadLetters(options: Readonly<Record<string, unknown>>, topic: string): Promise<DeadLetterStore> {
   const kafka = await loadAdapter('kafka');
-  const client = new kafka.KafkaClientExtension({ brokers, clientId: 'micro-framework-cli', logLevel: 0 });
+  const client = new kafka.KafkaClientExtension(options);
   await client.setup();
   const { admin } = client;
   if (!(await admin.listTopics()).includes(topic)) {

@@ -14,9 +14,9 @@ import { UsageError } from '../usage-error.ts';
  * address one consumer. A subject no stream captures (a core-NATS listener's) is replayed only with
  * `core`, at most once: the server takes it, nobody confirms it.
  */
-export async function natsDeadLetters(servers: string[], stream: string, options: { core?: boolean } = {}): Promise<DeadLetterStore> {
+export async function natsDeadLetters(connection: Readonly<Record<string, unknown>>, stream: string, options: { core?: boolean } = {}): Promise<DeadLetterStore> {
   const nats = await loadAdapter('nats');
-  const extension = new nats.NatsConnectionExtension({ servers, reconnect: false });
+  const extension = new nats.NatsConnectionExtension({ ...connection, reconnect: false });
   await extension.setup();
   const manager = await extension.manager();
   let created: string;
