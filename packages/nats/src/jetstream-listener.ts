@@ -63,6 +63,7 @@ export class JetStreamListener extends Entrypoint<JsMsg> {
   #connection: NatsConnectionExtension | undefined;
   #messages: ConsumerMessages | undefined;
   #store: RetryStateStore | undefined;
+  #unwatch: (() => void) | undefined;
   /** Messages whose route is running; one timer sends working() for all of them. */
   readonly #inFlight = new Set<JsMsg>();
   #keepAlive: NodeJS.Timeout | undefined;
@@ -145,6 +146,11 @@ export class JetStreamListener extends Entrypoint<JsMsg> {
     await this.#ensureStream(this.deadLetterStream, [`dead-letter.${this.stream}.>`], {});
     await this.#ensureConsumer();
     this.#store = new RetryStateStore(this.#conn.jetstream);
+    // A connection nats.js closed for good is replaced (see NatsConnectionExtension.onReopen): the
+    // consume loop restarts on the new one by itself; the retry store follows it.
+    this.#unwatch ??= this.#conn.onReopen(() => {
+      this.#store = new RetryStateStore(this.#conn.jetstream);
+    });
   }
 
   override async start(): Promise<void> {
@@ -172,6 +178,8 @@ export class JetStreamListener extends Entrypoint<JsMsg> {
    */
   override async stop(options: StopOptions = {}): Promise<void> {
     await this.stopIntake();
+    this.#unwatch?.();
+    this.#unwatch = undefined;
     const finished = await this.drain(options.timeoutMs ?? defaultStopTimeoutMs);
     this.#acks.flush();
     clearInterval(this.#keepAlive);

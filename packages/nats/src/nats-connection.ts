@@ -43,7 +43,11 @@ async function explainConnectFailure(error: unknown, resolved: ResolvedNatsOptio
  * TlsHandshakeFailed or AuthenticationFailed (with reconnection on, nats.js waits out its 20 s
  * connect timeout when the server ends the TLS session right after the handshake, as it does for a
  * missing client certificate under TLS 1.3). Once connected, reconnection is turned on as
- * configured: unlimited attempts 500 ms apart unless said otherwise.
+ * configured: unlimited attempts 500 ms apart unless said otherwise, and a login refused while
+ * reconnecting is tried again like any failure (nats.js would give up for good after two refusals
+ * in a row: a rotated password would then need a restart) unless `ignoreAuthErrorAbort: false`.
+ * With `waitOnFirstConnect: true` the first connection is left to nats.js: it retries refusals
+ * too, forever, instead of rejecting.
  */
 export async function connectNats(options: NatsOptions): Promise<NatsConnection> {
   return (await openNats(options)).connection;
@@ -59,9 +63,12 @@ async function openNats(options: NatsOptions): Promise<{ connection: NatsConnect
   } catch (error) {
     throw await explainConnectFailure(error, resolved);
   }
-  // nats.js reads `reconnect` from its parsed options when the connection drops.
-  const parsed = (connection as unknown as { options?: { reconnect?: boolean } }).options;
-  if (parsed) parsed.reconnect = reconnect;
+  // nats.js reads `reconnect` and `ignoreAuthErrorAbort` from its parsed options when the connection drops.
+  const parsed = (connection as unknown as { options?: { reconnect?: boolean; ignoreAuthErrorAbort?: boolean } }).options;
+  if (parsed) {
+    parsed.reconnect = reconnect;
+    parsed.ignoreAuthErrorAbort = resolved.connection.ignoreAuthErrorAbort ?? true;
+  }
   return { connection, resolved };
 }
 
@@ -78,13 +85,15 @@ export class NatsConnectionExtension extends Extension {
   #disconnected = false;
   #resolved: ResolvedNatsOptions | undefined;
   #diagnosis: AbortController | undefined;
+  #reopening: AbortController | undefined;
+  readonly #reopenListeners = new Set<(connection: NatsConnection) => void | Promise<void>>();
 
   constructor(options: NatsOptions) {
     super();
     this.options = options;
   }
 
-  /** The live connection; throws before setup. */
+  /** The live connection (a new one after nats.js closed the previous for good: see onReopen); throws before setup. */
   get connection(): NatsConnection {
     if (!this.#connection) throw new Error('NATS connection is not set up');
     return this.#connection;
@@ -115,11 +124,84 @@ export class NatsConnectionExtension extends Extension {
       this.#resolved = resolved;
       return connection;
     });
-    this.#connection = await this.#connecting.catch((error: unknown) => {
+    const connection = await this.#connecting.catch((error: unknown) => {
       this.#connecting = undefined;
       throw error;
     });
-    void this.#reportStatus(this.#connection);
+    this.#connection = connection;
+    void this.#reportStatus(connection);
+    void connection.closed().then((error) => this.#closedForGood(connection, error));
+  }
+
+  /**
+   * Calls `listener` each time the extension replaced a connection nats.js closed for good by a new
+   * one (see #closedForGood): subscriptions made on the old one are to be made again. Returns a
+   * function that removes the listener.
+   */
+  onReopen(listener: (connection: NatsConnection) => void | Promise<void>): () => void {
+    this.#reopenListeners.add(listener);
+    return () => void this.#reopenListeners.delete(listener);
+  }
+
+  /**
+   * nats.js closes a connection for good when it runs out of reconnection attempts (a
+   * maxReconnectAttempts of your own) or its authenticator throws. While the service runs, that is
+   * reported as connectionLost (the routes' readiness says no connection meanwhile) and, unless
+   * `reconnect: false` was given, a new connection is opened, tried again 1 s, 2 s... up to 30 s apart, each failure reported with its
+   * typed error; once open, the routes subscribe again (onReopen) and connectionRestored is reported.
+   */
+  #closedForGood(connection: NatsConnection, error: Error | void): void {
+    if (this.#connection !== connection || this.#reopening) return;
+    const telemetry: Telemetry = this.isBound ? this.runner.telemetry : defaultTelemetry();
+    const address = this.#resolved?.address ?? '';
+    const typed = error ? natsConnectError(error, address, this.#resolved?.credentials) : undefined;
+    // `reconnect: false` of your own: the connection stays closed (reported; readiness says so).
+    const reopen = this.#resolved?.connection.reconnect !== false;
+    const reason = new Error(`the NATS connection to ${address} was closed for good${typed instanceof Error ? ` (${typed.name}: ${typed.message})` : ''}${reopen ? '; opening a new one' : ' (reconnect: false)'}`);
+    telemetry.emit('connectionLost', { adapter: 'nats', broker: address, error: summarizeError(reason) });
+    if (!reopen) return;
+    const reopening = new AbortController();
+    this.#reopening = reopening;
+    void this.#reopen(reopening.signal, telemetry).finally(() => {
+      if (this.#reopening === reopening) this.#reopening = undefined;
+    });
+  }
+
+  async #reopen(signal: AbortSignal, telemetry: Telemetry): Promise<void> {
+    for (let delay = 1_000; ; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        await abortableDelay(delay, signal);
+      } catch {
+        return;
+      }
+      let opened: { connection: NatsConnection; resolved: ResolvedNatsOptions };
+      try {
+        opened = await openNats(this.options);
+      } catch (error) {
+        if (signal.aborted) return;
+        const summary = error instanceof Error ? error : new Error(String(error));
+        telemetry.emit('connectionLost', { adapter: 'nats', broker: this.#resolved?.address ?? '', error: summarizeError(summary) });
+        continue;
+      }
+      if (signal.aborted || !this.#connection) {
+        await opened.connection.close().catch(() => undefined);
+        return;
+      }
+      const { connection, resolved } = opened;
+      this.#resolved = resolved;
+      this.#connection = connection;
+      this.#jsm = undefined;
+      this.#disconnected = false;
+      void this.#reportStatus(connection);
+      void connection.closed().then((closed) => this.#closedForGood(connection, closed));
+      for (const listener of [...this.#reopenListeners]) {
+        await Promise.resolve()
+          .then(() => listener(connection))
+          .catch((failure: unknown) => telemetry.emit('connectionLost', { adapter: 'nats', broker: resolved.address, error: summarizeError(failure instanceof Error ? failure : new Error(String(failure))) }));
+      }
+      telemetry.emit('connectionRestored', { adapter: 'nats', broker: resolved.address });
+      return;
+    }
   }
 
   /**
@@ -190,9 +272,11 @@ export class NatsConnectionExtension extends Extension {
   }
 
   async #probe(resolved: ResolvedNatsOptions, connection: NatsConnection, telemetry: Telemetry): Promise<void> {
-    if (!this.#disconnected || connection.isClosed()) return;
+    if (!this.#disconnected || connection.isClosed() || this.#connection !== connection) return;
     try {
-      const probe = await connect({ ...resolved.connection, reconnect: false, maxReconnectAttempts: 0, timeout: 5_000 });
+      // One attempt per server, whatever the options say: a probe never waits for a server or retries.
+      const { reconnectToServer: _handler, reconnectDelayHandler: _delay, ...settings } = resolved.connection;
+      const probe = await connect({ ...settings, reconnect: false, maxReconnectAttempts: 0, waitOnFirstConnect: false, timeout: 5_000 });
       await probe.close();
     } catch (error) {
       const typed = await explainConnectFailure(error, resolved);
@@ -204,6 +288,8 @@ export class NatsConnectionExtension extends Extension {
 
   override async stop(): Promise<void> {
     this.#endDiagnosis();
+    this.#reopening?.abort();
+    this.#reopening = undefined;
     const connection = this.#connection;
     this.#connection = undefined;
     this.#connecting = undefined;

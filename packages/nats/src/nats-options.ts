@@ -1,16 +1,25 @@
 import { readFileSync } from 'node:fs';
-import { ConfigurationError, Secret, optionsDigest, refuseInsecureCredentials, resolveTls, revealSecret, type Config, type SecretValue, type TlsOptions } from '@micro-framework/core';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import { ConfigurationError, Secret, optionsDigest, refuseInsecureCredentials, resolveTls, revealSecret, verifiesServer, type Config, type SecretValue, type TlsOptions } from '@micro-framework/core';
 import { credsAuthenticator, nkeyAuthenticator, nkeys, tokenAuthenticator, usernamePasswordAuthenticator, type Authenticator, type ConnectionOptions, type NodeConnectionOptions } from '@nats-io/transport-node';
+
+/**
+ * TLS of a NATS connection: core's TlsOptions and `handshakeFirst` (the client starts TLS before
+ * the server's INFO, for a server configured with `handshake_first`).
+ */
+export type NatsTlsOptions = TlsOptions & { readonly handshakeFirst?: boolean };
 
 /** The security part of NatsOptions: TLS and credentials as structured values. */
 export interface NatsSecurityOptions {
   /**
    * TLS towards the server (CA, client certificate and key, inline or as files). Given, or with a
    * `tls://` server URL, the connection must be TLS: a server without TLS is refused. The server's
-   * certificate is verified unless `rejectUnauthorized: false` is set explicitly.
+   * certificate is verified unless `rejectUnauthorized: false` is set explicitly; a password or
+   * token over TLS that does not verify the server needs allowInsecure (a man in the middle would
+   * read it). A key or certificate that cannot be decoded is a ConfigurationError at start.
    */
-  readonly tls?: TlsOptions;
-  /** User name, with `pass`. */
+  readonly tls?: NatsTlsOptions;
+  /** User name, with `pass` (alone, it is sent as it is: it is no secret). */
   readonly user?: string;
   /** Password of `user`; any characters (`/`, `@`, `%`...): it never goes through a URL. */
   readonly pass?: SecretValue;
@@ -21,8 +30,12 @@ export interface NatsSecurityOptions {
   /** A `.creds` file (user JWT and its nkey seed) for servers in operator mode; read at each connection. */
   readonly credsFile?: string;
   /**
-   * Accept sending a password or token over a plaintext connection to a host beyond loopback.
-   * Off by default: such a configuration fails at start with InsecureCredentials.
+   * Accept sending a password or token over a plaintext connection to a host beyond loopback, or
+   * over TLS that does not verify the server, and `debug: true` (nats.js prints its CONNECT line,
+   * credentials included) with a password or token. Off by default: such a configuration fails at
+   * start with InsecureCredentials (a ConfigurationError for debug). Without it, a password or token
+   * over plaintext to loopback servers never follows the servers a cluster announces
+   * (ignoreClusterUpdates is forced on): they may be beyond loopback.
    */
   readonly allowInsecure?: boolean;
 }
@@ -32,8 +45,9 @@ export interface NatsSecurityOptions {
  * `authenticator`...) with TLS and credentials as in NatsSecurityOptions. Read from the service
  * config key `nats`, else NATS_URL, else loopback. Reconnection is on and unlimited unless you say
  * otherwise. Give one kind of credentials: user/pass, token, nkeySeed, credsFile or authenticator;
- * credentials in a server URL (`nats://user:pass@host`, `nats://token@host`, percent-encoded) are
- * used only when no option gives any.
+ * credentials in a server URL (`nats://user:pass@host`, `nats://token@host`, `user:pass@host`;
+ * percent-encoded, or not: the user information ends at the last `@`) are used only when no option
+ * gives any. Each server URL is taken apart once; the client gets it without user information.
  */
 export type NatsOptions = Omit<Partial<ConnectionOptions>, 'tls' | 'user' | 'pass' | 'token'> & NatsSecurityOptions;
 
@@ -50,9 +64,54 @@ function serverList(options: NatsOptions): string[] {
   return Array.isArray(servers) ? [...(servers as string[])] : [String(servers)];
 }
 
-/** `server` without the user information of its URL. */
-function withoutCredentials(server: string): string {
-  return server.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)[^@/]*@/, '$1');
+/** One server URL taken apart: scheme, host, port and the credentials of its user information. */
+interface ServerEntry {
+  readonly scheme: string;
+  readonly host: string;
+  readonly port: string;
+  readonly credentials: Credentials | undefined;
+}
+
+/**
+ * `server` (`nats://…`, `tls://…` or no scheme; user information `user:pass@` or `token@`,
+ * percent-encoded or not: it ends at the last `@`) taken apart once. Throws ConfigurationError naming
+ * only what follows the user information, never the user information itself.
+ */
+function parseServer(server: string): ServerEntry {
+  const text = String(server).trim();
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(text);
+  const rest = scheme ? text.slice(scheme[0].length) : text;
+  const at = rest.lastIndexOf('@');
+  const info = at >= 0 ? rest.slice(0, at) : '';
+  const hostPart = rest.slice(at + 1);
+  // Only the host is named (a URL mistyped without its `@` may hold a password after a colon).
+  const invalid = (): ConfigurationError => new ConfigurationError(`nats.servers: the address of host "${/^\[[^\]]*\]|^[^:/]*/.exec(hostPart)?.[0] ?? ''}" is not valid`);
+  let url: URL;
+  try {
+    url = new URL(`nats://${hostPart}`);
+  } catch {
+    throw invalid();
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = url.port || '4222';
+  if (host === '') throw invalid();
+  const decode = (part: string): string => {
+    try {
+      return decodeURIComponent(part);
+    } catch {
+      throw new ConfigurationError(`nats.servers: the credentials in the URL of ${displayHost(host)}:${port} are not valid percent-encoding`);
+    }
+  };
+  let credentials: Credentials | undefined;
+  if (info !== '') {
+    const colon = info.indexOf(':');
+    credentials = colon < 0 ? { token: new Secret(decode(info)) } : { user: decode(info.slice(0, colon)), pass: new Secret(decode(info.slice(colon + 1))) };
+  }
+  return { scheme: scheme ? scheme[1]!.toLowerCase() : 'nats', host, port, credentials };
+}
+
+function displayHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 /**
@@ -70,18 +129,13 @@ export function natsAddress(options: NatsOptions): string {
   return serverList(options).map(hostPort).join(',');
 }
 
-/** `host:port` of a server URL (`nats://`, `tls://` or none), credentials left out. */
+/** `host:port` of a server URL (`nats://`, `tls://` or none), credentials left out; `<invalid server>` when it cannot be read. */
 function hostPort(server: string): string {
-  const { host, port } = serverParts(server);
-  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
-}
-
-function serverParts(server: string): { host: string; port: string } {
   try {
-    const url = new URL(withoutCredentials(server.includes('://') ? server : `nats://${server}`));
-    return { host: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || '4222' };
+    const { host, port } = parseServer(server);
+    return `${displayHost(host)}:${port}`;
   } catch {
-    return { host: '<invalid server>', port: '' };
+    return '<invalid server>';
   }
 }
 
@@ -95,25 +149,6 @@ interface Credentials {
   readonly user?: string | undefined;
   readonly pass?: SecretValue | undefined;
   readonly token?: SecretValue | undefined;
-}
-
-function urlCredentials(servers: readonly string[]): Credentials {
-  for (const server of servers) {
-    const match = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^@/]*)@/.exec(server);
-    if (!match) continue;
-    const info = match[1]!;
-    const decode = (text: string): string => {
-      try {
-        return decodeURIComponent(text);
-      } catch {
-        throw new ConfigurationError('nats.servers: the credentials of a server URL are not valid percent-encoding');
-      }
-    };
-    const colon = info.indexOf(':');
-    if (colon < 0) return { token: new Secret(decode(info)) };
-    return { user: decode(info.slice(0, colon)), pass: new Secret(decode(info.slice(colon + 1))) };
-  }
-  return {};
 }
 
 /** Options ready for the NATS client, with what messages may say about them. */
@@ -160,10 +195,10 @@ function readCreds(path: string): Uint8Array {
  * crosses), so they are allowed over plaintext.
  */
 export async function resolveNatsOptions(options: NatsOptions): Promise<ResolvedNatsOptions> {
-  const servers = serverList(options);
+  const servers = serverList(options).map(parseServer);
   const rest: Record<string, unknown> = { ...options };
   for (const key of [...ownKeys, 'port']) delete rest[key];
-  const fromUrl = urlCredentials(servers);
+  const fromUrl = servers.find((server) => server.credentials !== undefined)?.credentials ?? {};
   const given = {
     password: options.user !== undefined || options.pass !== undefined,
     token: options.token !== undefined,
@@ -176,18 +211,21 @@ export async function resolveNatsOptions(options: NatsOptions): Promise<Resolved
   const credentials: Credentials = kinds.length === 0 ? fromUrl : options;
   if (credentials.pass !== undefined && credentials.user === undefined) throw new ConfigurationError('nats.pass needs nats.user');
 
-  const tls = (options.tls !== undefined && options.tls !== null) || servers.some((server) => /^tls:\/\//i.test(server));
-  const address = servers.map(hostPort).join(',');
-  refuseInsecureCredentials({
-    broker: 'NATS',
-    hosts: servers.map((server) => serverParts(server).host),
-    tls,
-    what: credentials.user !== undefined ? 'a password' : credentials.token !== undefined ? 'a token' : undefined,
-    allowInsecure: options.allowInsecure,
-  });
+  const tlsOption = options.tls !== undefined && options.tls !== null ? options.tls : undefined;
+  const tls = tlsOption !== undefined || servers.some((server) => server.scheme === 'tls');
+  const verified = tls && verifiesServer(tlsOption ?? {});
+  const address = servers.map(({ host, port }) => `${displayHost(host)}:${port}`).join(',');
+  const what = credentials.pass !== undefined ? 'a password' : credentials.token !== undefined ? 'a token' : undefined;
+  refuseInsecureCredentials({ broker: 'NATS', hosts: servers.map(({ host }) => host), tls: verified, what, allowInsecure: options.allowInsecure });
+  if (what !== undefined && rest['debug'] === true && options.allowInsecure !== true) {
+    throw new ConfigurationError(`nats.debug prints the CONNECT line, ${what} in it, to the console; set allowInsecure: true to accept it`);
+  }
 
-  const connection: NodeConnectionOptions = { ...(rest as NodeConnectionOptions), servers: servers.map(withoutCredentials) };
-  if (options.tls !== undefined && options.tls !== null) connection.tls = await natsTls(options.tls);
+  const connection: NodeConnectionOptions = { ...(rest as NodeConnectionOptions), servers: servers.map(({ scheme, host, port }) => `${scheme}://${displayHost(host)}:${port}`) };
+  // Allowed in plaintext only because every server given is on loopback: a server the cluster
+  // announces (another host, maybe) is never dialled, so the secret cannot leave the machine.
+  if (what !== undefined && !verified && options.allowInsecure !== true) connection.ignoreClusterUpdates = true;
+  if (tlsOption !== undefined) connection.tls = await natsTls(tlsOption);
   else if (tls) connection.tls = {};
 
   let label: string | undefined;
@@ -208,23 +246,34 @@ export async function resolveNatsOptions(options: NatsOptions): Promise<Resolved
   } else if (options.credsFile !== undefined) {
     const file = options.credsFile;
     let content = readCreds(file);
-    const authenticator = credsAuthenticator(() => {
-      // Read at each connection: a renewed file is used; one that went missing keeps the last content.
+    checkSigner(credsAuthenticator(() => content), 'credsFile');
+    connection.authenticator = credsAuthenticator(() => {
+      // Read at each connection: a renewed file is used; one that went missing, or cannot be used
+      // (caught half written, emptied), keeps the last content that could sign.
       try {
-        content = readFileSync(file);
+        const fresh = readFileSync(file);
+        if (signs(credsAuthenticator(() => fresh))) content = fresh;
       } catch {
         // The last content read stays.
       }
       return content;
     });
-    checkSigner(authenticator, 'credsFile');
-    connection.authenticator = authenticator;
     label = `creds file ${file}`;
   } else if (options.authenticator !== undefined) {
     label = 'authenticator';
   }
-  const hosts = servers.map((server) => serverParts(server)).map(({ host, port }) => ({ host, port: Number(port) }));
+  const hosts = servers.map(({ host, port }) => ({ host, port: Number(port) }));
   return { connection, address, hosts, credentials: label, tls };
+}
+
+/** True when `authenticator` signs a nonce. */
+function signs(authenticator: Authenticator): boolean {
+  try {
+    authenticator(nonce);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -232,8 +281,16 @@ export async function resolveNatsOptions(options: NatsOptions): Promise<Resolved
  * single `caFile` again at each connection: file paths are passed on for that, after resolveTls
  * has checked them (unknown keys, unreadable files) and read everything once.
  */
-async function natsTls(options: TlsOptions): Promise<NonNullable<NodeConnectionOptions['tls']>> {
-  const resolved: Record<string, unknown> = { ...(await resolveTls(options)) };
+async function natsTls(options: NatsTlsOptions): Promise<NonNullable<NodeConnectionOptions['tls']>> {
+  const { handshakeFirst, ...common } = options;
+  const resolved: Record<string, unknown> = { ...(await resolveTls(common)) };
+  try {
+    createSecureContext({ key: resolved['key'], cert: resolved['cert'], passphrase: resolved['passphrase'] } as SecureContextOptions);
+  } catch (error) {
+    const { code, reason } = error as { code?: unknown; reason?: unknown };
+    throw new ConfigurationError(`nats.tls: the client certificate or key cannot be used (${[code, reason].filter((part) => typeof part === 'string').join(': ') || 'unreadable'})`);
+  }
+  if (handshakeFirst !== undefined) resolved['handshakeFirst'] = handshakeFirst;
   if (options.certFile !== undefined) resolved['certFile'] = options.certFile;
   if (options.keyFile !== undefined) resolved['keyFile'] = options.keyFile;
   if (typeof options.caFile === 'string') resolved['caFile'] = options.caFile;

@@ -63,6 +63,17 @@ function serve(
   });
 }
 
+/** Unsubscribes each of `subscriptions`; one whose connection is closed has nothing to unsubscribe from. */
+function unsubscribe(subscriptions: readonly (Subscription | undefined)[]): void {
+  for (const subscription of subscriptions) {
+    try {
+      subscription?.unsubscribe();
+    } catch {
+      // Closed with its connection.
+    }
+  }
+}
+
 /** The request as the dispatcher reads it (headers it cannot read are left out: the request is still answered). */
 function request(msg: Msg, channel: string) {
   return { body: msg.data, headers: readNatsHeaders(msg).headers, channel };
@@ -72,6 +83,7 @@ function request(msg: Msg, channel: string) {
 class NatsRpcIntrospection extends Extension {
   readonly #connection: NatsConnectionExtension;
   #subscriptions: Subscription[] = [];
+  #unwatch: (() => void) | undefined;
 
   constructor(connection: NatsConnectionExtension) {
     super();
@@ -81,15 +93,24 @@ class NatsRpcIntrospection extends Extension {
   override async start(): Promise<void> {
     const service = this.context.config.serviceName;
     const dispatcher = new RpcDispatcher(this.runner);
-    this.#subscriptions = [RpcCommand.listTargets, RpcCommand.getTarget].map((command) => {
-      const subject = rpcSubject(service, command);
-      return serve(this.#connection.connection, subject, service, (msg) => dispatcher.answerIntrospection(request(msg, subject)));
+    const subscribe = (connection: NatsConnection): Subscription[] =>
+      [RpcCommand.listTargets, RpcCommand.getTarget].map((command) => {
+        const subject = rpcSubject(service, command);
+        return serve(connection, subject, service, (msg) => dispatcher.answerIntrospection(request(msg, subject)));
+      });
+    this.#subscriptions = subscribe(this.#connection.connection);
+    this.#unwatch ??= this.#connection.onReopen(async (reopened) => {
+      if (this.#subscriptions.length === 0) return;
+      this.#subscriptions = subscribe(reopened);
+      await reopened.flush();
     });
     await this.#connection.connection.flush();
   }
 
   override async stopIntake(): Promise<void> {
-    for (const subscription of this.#subscriptions) subscription.unsubscribe();
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+    unsubscribe(this.#subscriptions);
     this.#subscriptions = [];
   }
 
@@ -107,6 +128,7 @@ export class NatsRpcListener extends RpcEntrypoint<Msg> {
   readonly #nats: NatsOptions | undefined;
   #connection: NatsConnectionExtension | undefined;
   #subscription: Subscription | undefined;
+  #unwatch: (() => void) | undefined;
 
   constructor(options: RpcEntrypointOptions & { nats?: NatsOptions } = {}) {
     super(options);
@@ -135,19 +157,23 @@ export class NatsRpcListener extends RpcEntrypoint<Msg> {
     const service = this.context.config.serviceName;
     const subject = rpcSubject(service, this.rpcName);
     const dispatcher = new RpcDispatcher(this.runner);
-    this.#subscription = serve(
-      this.#connection!.connection,
-      subject,
-      service,
-      (msg) => dispatcher.answer(msg, request(msg, subject), this),
-      (work) => this.track(work),
-    );
+    const subscribe = (connection: NatsConnection): Subscription =>
+      serve(connection, subject, service, (msg) => dispatcher.answer(msg, request(msg, subject), this), (work) => this.track(work));
+    this.#subscription = subscribe(this.#connection!.connection);
+    // A connection nats.js closed for good is replaced (see NatsConnectionExtension.onReopen): subscribe again there.
+    this.#unwatch ??= this.#connection!.onReopen(async (reopened) => {
+      if (!this.#subscription) return;
+      this.#subscription = subscribe(reopened);
+      await reopened.flush();
+    });
     // Started means subscribed: a call made right after start must not meet "no responders".
     await this.#connection!.connection.flush();
   }
 
   override async stopIntake(): Promise<void> {
-    this.#subscription?.unsubscribe();
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+    unsubscribe([this.#subscription]);
     this.#subscription = undefined;
   }
 
@@ -226,7 +252,15 @@ export class NatsRpcClient extends RpcClient {
     if (this.#connection) return this.#connection;
     const connection = connectNats(this.#options);
     this.#connection = connection;
-    connection.catch(() => {
+    // One nats.js closed for good (out of reconnection attempts) is not kept: the next call opens another.
+    const forget = (): void => {
+      if (this.#connection !== connection) return;
+      this.#connection = undefined;
+      const inbox = this.#inbox;
+      this.#inbox = undefined;
+      void inbox?.then((open) => open.close(), () => undefined);
+    };
+    connection.then((open) => open.closed().then(forget), () => {
       if (this.#connection === connection) this.#connection = undefined;
     });
     return connection;

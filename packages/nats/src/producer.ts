@@ -2,7 +2,7 @@ import { encodePayload, withTraceContext, type Dependency, type Headers, type Wo
 import type { PubAck } from '@nats-io/jetstream';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { connectNats, sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
+import { connectNats, sharedNatsConnection } from './nats-connection.ts';
 import { headersToNats } from './nats-headers.ts';
 import { defaultNatsUrl, type NatsOptions } from './nats-options.ts';
 
@@ -34,10 +34,12 @@ export class NatsPublisher {
           if (this.#opened) return this.#opened;
           const opened = connectNats(settings);
           this.#opened = opened;
-          // A failed first connection (a refused login, say) is not kept: the next publish tries again.
-          opened.catch(() => {
+          // A failed first connection (a refused login, say) is not kept, nor one nats.js closed for
+          // good (out of reconnection attempts): the next publish opens another.
+          const forget = (): void => {
             if (this.#opened === opened) this.#opened = undefined;
-          });
+          };
+          opened.then((connection) => connection.closed().then(forget), forget);
           return opened;
         };
   }
@@ -64,16 +66,17 @@ export class NatsPublisher {
 
 /** Injects a NatsPublisher on the context's shared connection. */
 export class NatsProducer implements Dependency<NatsPublisher> {
-  readonly #publishers = new WeakMap<NatsConnectionExtension, NatsPublisher>();
+  // By connection: one nats.js closed for good is replaced by the extension, and so is its publisher.
+  readonly #publishers = new WeakMap<NatsConnection, NatsPublisher>();
 
   async get(worker: Worker): Promise<NatsPublisher> {
     const context = worker.context;
     if (!context) throw new Error('NatsProducer needs a worker run by a runner');
-    const extension = await sharedNatsConnection(context);
-    let publisher = this.#publishers.get(extension);
+    const connection = (await sharedNatsConnection(context)).connection;
+    let publisher = this.#publishers.get(connection);
     if (!publisher) {
-      publisher = new NatsPublisher({ connection: extension.connection });
-      this.#publishers.set(extension, publisher);
+      publisher = new NatsPublisher({ connection });
+      this.#publishers.set(connection, publisher);
     }
     return publisher;
   }

@@ -7,7 +7,7 @@ import {
   type Settlement,
   type StopOptions,
 } from '@micro-framework/core';
-import type { Msg, Subscription } from '@nats-io/transport-node';
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
 import { headersToNats, readNatsHeaders } from './nats-headers.ts';
 import { subjectMatches } from './subject-match.ts';
@@ -40,6 +40,7 @@ export class SubjectListener extends Entrypoint<Msg> {
   readonly subject: string;
   readonly #options: SubjectListenerOptions;
   #connection: NatsConnectionExtension | undefined;
+  #unwatch: (() => void) | undefined;
   #subscription: Subscription | undefined;
   /** At most once: nothing to ack, nowhere to hand back; a failure to settle dead-letters at once. */
   readonly #settlement: Settlement<Msg> = {
@@ -97,22 +98,41 @@ export class SubjectListener extends Entrypoint<Msg> {
     }
   }
 
-  /** Subscribes and waits until the server registered the subscription. */
+  /**
+   * Subscribes and waits until the server registered the subscription; subscribes again on the
+   * connection that replaces one nats.js closed for good (see NatsConnectionExtension.onReopen).
+   */
   override async start(): Promise<void> {
     const connection = this.#conn.connection;
+    this.#subscribe(connection);
+    this.#unwatch ??= this.#conn.onReopen(async (reopened) => {
+      if (!this.#subscription) return;
+      this.#subscribe(reopened);
+      await reopened.flush();
+    });
+    await connection.flush();
+  }
+
+  #subscribe(connection: NatsConnection): void {
     this.#subscription = connection.subscribe(this.subject, {
       queue: this.#options.queue ?? this.context.config.serviceName,
       callback: (error, msg) => {
         if (!error) void this.#handle(msg).catch(() => undefined);
       },
     });
-    await connection.flush();
   }
 
   /** Unsubscribes: messages published from now on go to other members of the queue group. */
   override async stopIntake(): Promise<void> {
-    this.#subscription?.unsubscribe();
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+    const subscription = this.#subscription;
     this.#subscription = undefined;
+    try {
+      subscription?.unsubscribe();
+    } catch {
+      // Its connection is closed: nothing to unsubscribe from.
+    }
   }
 
   /** Unsubscribes, then lets in-flight calls finish up to the timeout. Buffered messages are dropped. */

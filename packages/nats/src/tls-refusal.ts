@@ -22,6 +22,7 @@ export function tlsRefusal(host: string, port: number, tls: ConnectionOptions, s
       resolve(error !== undefined && tlsFailureCode(error) !== undefined ? error : undefined);
     };
     const timer = setTimeout(() => done(undefined), settleMs + 5_000);
+    timer.unref();
     let info = '';
     const unreached = (): void => done(undefined);
     const onInfo = (chunk: Buffer): void => {

@@ -7,7 +7,7 @@ import { AuthenticationFailed, ConfigurationError, InsecureCredentials, Route, R
 import { secretProbe, waitFor } from '@micro-framework/conformance';
 import { nkeys } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JetStreamListener, NatsPublisher, NatsRpcClient, NatsRpcListener, natsConnectionKey, resolveNatsOptions, type NatsOptions } from '../src/index.ts';
+import { JetStreamListener, NatsConnectionExtension, NatsPublisher, NatsRpcClient, NatsRpcListener, natsConnectionKey, resolveNatsOptions, type NatsOptions } from '../src/index.ts';
 import { NatsTestOperator, NatsTestServer, type NatsTestServerOptions } from '../src/testing/index.ts';
 
 // Issue #15: each kind of NATS credentials as a structured value, on a server of this suite's own
@@ -79,19 +79,39 @@ describe('a password changed on the server while a service is connected', () => 
     await server?.stop();
   });
 
-  it('logs the refused reconnection as AuthenticationFailed naming the user, never a password', async () => {
+  it('logs each refused reconnection as AuthenticationFailed naming the user, never a password, and answers and consumes again once the password is back', async () => {
     const probe = secretProbe();
     const second = `second-${randomBytes(12).toString('hex')}`;
+    const service = unique('changed');
     function ping(): string {
       return 'pong';
     }
-    const runner = new Runner({ config: { serviceName: unique('changed'), nats: { servers: server.url, user: 'svc', pass: secret(first) }, logger: probe.logger }, contexts: [{ routes: [new Route({ target: ping, entrypoint: new NatsRpcListener() })] }] });
+    const stream = unique('ROTATED').replace(/-/g, '_');
+    const stored: unknown[] = [];
+    function store(payload: unknown): void {
+      stored.push(payload);
+    }
+    const runner = new Runner({
+      config: { serviceName: service, nats: { servers: server.url, user: 'svc', pass: secret(first) }, logger: probe.logger },
+      contexts: [{ routes: [new Route({ target: ping, entrypoint: new NatsRpcListener() }), new Route({ target: store, entrypoint: new JetStreamListener({ stream, subjects: [`${stream}.in`] }) })] }],
+    });
+    const client = new NatsRpcClient({ nats: { servers: server.url, user: 'svc', pass: secret(first) } });
+    const publisher = new NatsPublisher({ nats: { servers: server.url, user: 'svc', pass: secret(first) } });
     try {
       await runner.start();
       await server.restart({ auth: { user: 'svc', pass: second } });
-      await waitFor(() => probe.lines.some((line) => line.includes('AuthenticationFailed')), 'the refused login to be logged', 30_000);
+      await waitFor(() => probe.lines.filter((line) => line.includes('AuthenticationFailed')).length >= 3, 'several refused logins to be logged', 30_000);
       expect(probe.lines.find((line) => line.includes('AuthenticationFailed'))).toContain(`NATS at 127.0.0.1:${server.port} refused the credentials (user svc: Authorization Violation)`);
+      // nats.js would have closed the connection for good after two refusals in a row.
+      expect(probe.lines.some((line) => line.includes('closed for good'))).toBe(false);
+      await server.restart({ auth: { user: 'svc', pass: first } });
+      await waitFor(async () => (await client.call(service, 'ping', [], { timeoutMs: 1_000 }).catch(() => undefined)) === 'pong', 'the service to answer again with the password restored', 30_000);
+      await waitFor(async () => (await publisher.publish(`${stream}.in`, { n: 1 }).then(() => true, () => false)), 'a publish with the password restored', 30_000);
+      await waitFor(() => stored.length > 0, 'the service to consume again with the password restored', 30_000);
+      expect(probe.lines.some((line) => line.includes('ClosedConnectionError'))).toBe(false);
     } finally {
+      await publisher.close();
+      await client.close();
       await runner.stop({ timeoutMs: 5_000 });
     }
     expect(probe.leaks(first)).toEqual([]);
@@ -181,6 +201,26 @@ suite('creds file (operator mode)', () => ({ operator }), (server) => {
     expect(seedLine).toMatch(/^SU/);
     expect(probe.leaks(seedLine)).toEqual([]);
   });
+
+  it('signs in again with the last usable content when the creds file is found emptied or garbled at a reconnection', async () => {
+    const file = join(dir, 'renewed.creds');
+    const goodText = operator.userCreds('svc');
+    writeFileSync(file, goodText, { mode: 0o600 });
+    const extension = new NatsConnectionExtension({ servers: server().url, credsFile: file });
+    try {
+      await extension.setup();
+      for (const broken of ['', '-----BEGIN NATS USER JWT-----\ngarbled\n']) {
+        // A renewal caught half way: the file is empty or cut short when the client reconnects.
+        writeFileSync(file, broken);
+        await server().restart();
+        await waitFor(() => extension.isConnected, 'the connection to come back with the last usable creds', 20_000);
+        expect(extension.connection.isClosed()).toBe(false);
+        writeFileSync(file, goodText);
+      }
+    } finally {
+      await extension.stop();
+    }
+  });
 });
 
 describe('credentials over plaintext beyond loopback', () => {
@@ -220,6 +260,47 @@ describe('credentials over plaintext beyond loopback', () => {
     await expect(resolveNatsOptions({ servers: 'nats://localhost:4222', user: 'svc', pass })).resolves.toMatchObject({ tls: false, credentials: 'user svc' });
     // A tls:// URL alone makes TLS required (nats.js itself ignores the scheme).
     expect((await resolveNatsOptions({ servers: 'tls://192.0.2.1', user: 'svc', pass })).connection.tls).toEqual({});
+  });
+
+  it('refuses a password or token over TLS that does not verify the server unless allowInsecure; a user alone is no secret', async () => {
+    const pass = secret('x');
+    const unverified = resolveNatsOptions({ servers: 'nats://192.0.2.1', user: 'svc', pass, tls: { rejectUnauthorized: false } });
+    await expect(unverified).rejects.toBeInstanceOf(InsecureCredentials);
+    await expect(unverified).rejects.toThrow('TLS that does not verify the server');
+    await expect(resolveNatsOptions({ servers: 'tls://192.0.2.1', token: pass, tls: { rejectUnauthorized: false } })).rejects.toBeInstanceOf(InsecureCredentials);
+    await expect(resolveNatsOptions({ servers: 'nats://192.0.2.1', user: 'svc', pass, tls: { rejectUnauthorized: false }, allowInsecure: true })).resolves.toMatchObject({ tls: true });
+    await expect(resolveNatsOptions({ servers: 'nats://192.0.2.1', user: 'svc' })).resolves.toMatchObject({ tls: false, credentials: 'user svc' });
+  });
+
+  it('refuses debug: true with a password or token (nats.js prints the CONNECT line) unless allowInsecure', async () => {
+    await expect(resolveNatsOptions({ servers: 'nats://127.0.0.1:4222', user: 'svc', pass: secret('x'), debug: true })).rejects.toThrow('nats.debug prints the CONNECT line, a password in it');
+    await expect(resolveNatsOptions({ servers: 'nats://127.0.0.1:4222', token: secret('x'), debug: true })).rejects.toBeInstanceOf(ConfigurationError);
+    await expect(resolveNatsOptions({ servers: 'nats://127.0.0.1:4222', user: 'svc', pass: secret('x'), debug: true, allowInsecure: true })).resolves.toMatchObject({ credentials: 'user svc' });
+  });
+
+  it('reads credentials of a URL with / @ + unencoded or no scheme, and names only the host when they cannot be read', async () => {
+    const probe = secretProbe();
+    const password = `Zm9v/YmFy+${randomBytes(8).toString('hex')}`;
+    for (const servers of [`nats://svc:${password}@192.0.2.1:4222`, `svc:${password}@192.0.2.1:4222`, `nats://${password}@192.0.2.1`]) {
+      const error = await resolveNatsOptions({ servers }).then(() => undefined, (failure: unknown) => failure);
+      expect(error).toBeInstanceOf(InsecureCredentials);
+      probe.keep(error);
+    }
+    const resolved = await resolveNatsOptions({ servers: [`svc:${password}@127.0.0.1:4222`, `tls://svc:${password}@localhost`] });
+    expect(resolved).toMatchObject({ credentials: 'user svc', address: '127.0.0.1:4222,localhost:4222' });
+    expect(resolved.connection.servers).toEqual(['nats://127.0.0.1:4222', 'tls://localhost:4222']);
+    for (const servers of [`nats://svc:${password}%zz@127.0.0.1:4222`, `nats://svc:${password}@127.0.0.1:notaport`, `nats://svc:${password}@`]) {
+      const error = await resolveNatsOptions({ servers }).then(() => undefined, (failure: unknown) => failure);
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect((error as Error).message).toMatch(/^nats\.servers: .*(127\.0\.0\.1|"")/);
+      probe.keep(error);
+    }
+    // A URL mistyped without its `@`: the part after the colon is not shown.
+    const mistyped = await resolveNatsOptions({ servers: `nats://svc:${password}` }).then(() => undefined, (failure: unknown) => failure);
+    expect((mistyped as Error).message).toBe('nats.servers: the address of host "svc" is not valid');
+    probe.keep(mistyped);
+    expect(probe.leaks(password)).toEqual([]);
+    expect(probe.leaks(password.slice(0, 8))).toEqual([]);
   });
 
   it('refuses two kinds of credentials and a tls option with an unknown key', async () => {

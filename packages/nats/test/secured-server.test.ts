@@ -1,9 +1,10 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
-import { AuthenticationFailed, Route, Runner, TlsHandshakeFailed, secret, type Config } from '@micro-framework/core';
+import { createServer } from 'node:net';
+import { AuthenticationFailed, ConfigurationError, Route, Runner, TlsHandshakeFailed, secret, type Config } from '@micro-framework/core';
 import { secretProbe, testCertificates, waitFor, type TestCertificates } from '@micro-framework/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JetStreamListener, NatsPublisher, NatsRpcClient, NatsRpcListener, SubjectListener, connectNats, type NatsOptions } from '../src/index.ts';
+import { JetStreamListener, NatsPublisher, NatsRpcClient, NatsRpcListener, SubjectListener, connectNats, resolveNatsOptions, type NatsOptions } from '../src/index.ts';
 import { NatsTestServer } from '../src/testing/index.ts';
 
 // Issue #15: TLS towards NATS, on servers of this suite's own (loopback, own ports and stores), with
@@ -12,7 +13,8 @@ const unique = (label: string): string => `${label}-${randomUUID().slice(0, 8)}`
 
 /**
  * `promise` if it settles within `ms`, else a rejection saying it did not: a start that retries a
- * refused handshake in a hidden loop fails the test instead of passing late.
+ * refused handshake in a hidden loop fails the test instead of passing late (5 s is well below
+ * nats.js's 20 s connect timeout, which a hidden wait would run into).
  */
 async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -94,7 +96,7 @@ describe('a NATS server that requires TLS and a password', () => {
   it('verifies the server name: servername localhost matches the certificate, another name is refused', async () => {
     const right = await connectNats(nats({ tls: { caFile: certs.caFile, servername: 'localhost' } }));
     await right.close();
-    const wrong = await within(connectNats(nats({ tls: { caFile: certs.caFile, servername: 'nats.example.com' } })), 20_000).catch((error: unknown) => error);
+    const wrong = await within(connectNats(nats({ tls: { caFile: certs.caFile, servername: 'nats.example.com' } })), 5_000).catch((error: unknown) => error);
     expect(wrong).toBeInstanceOf(TlsHandshakeFailed);
     expect((wrong as TlsHandshakeFailed).code).toBe('ERR_TLS_CERT_ALTNAME_INVALID');
   });
@@ -103,18 +105,18 @@ describe('a NATS server that requires TLS and a password', () => {
     const probe = secretProbe();
     const wrongCa = nats({ tls: { caFile: certs.otherCaFile } });
     const { runner, service } = securedService(wrongCa, { logger: probe.logger });
-    const started = await within(runner.start(), 20_000).catch((error: unknown) => error);
+    const started = await within(runner.start(), 5_000).catch((error: unknown) => error);
     expect(started).toBeInstanceOf(TlsHandshakeFailed);
     expect((started as TlsHandshakeFailed).code).toMatch(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|UNABLE_TO_GET_ISSUER/);
     expect((started as Error).message).toContain(`NATS at 127.0.0.1:${server.port}: TLS handshake failed`);
     const publisher = new NatsPublisher({ nats: wrongCa });
     const client = new NatsRpcClient({ nats: wrongCa });
-    const published = await within(publisher.publish('anything', {}), 20_000).catch((error: unknown) => error);
-    const called = await within(client.call(service, 'ping', ['x'], { timeoutMs: 5_000 }), 20_000).catch((error: unknown) => error);
+    const published = await within(publisher.publish('anything', {}), 5_000).catch((error: unknown) => error);
+    const called = await within(client.call(service, 'ping', ['x'], { timeoutMs: 5_000 }), 5_000).catch((error: unknown) => error);
     expect(published).toBeInstanceOf(TlsHandshakeFailed);
     expect(called).toBeInstanceOf(TlsHandshakeFailed);
     // Without a CA the server's certificate is checked against Node's roots, and refused too.
-    const noCa = await within(connectNats(nats({ tls: {} })), 20_000).catch((error: unknown) => error);
+    const noCa = await within(connectNats(nats({ tls: {} })), 5_000).catch((error: unknown) => error);
     expect(noCa).toBeInstanceOf(TlsHandshakeFailed);
     await Promise.all([publisher.close(), client.close(), runner.stop({ timeoutMs: 5_000 })]);
     for (const error of [started, published, called, noCa]) probe.keep(error);
@@ -126,11 +128,11 @@ describe('a NATS server that requires TLS and a password', () => {
     const wrongPass = `${pass}-wrong`;
     const wrong = nats({ pass: secret(wrongPass) });
     const { runner } = securedService(wrong, { logger: probe.logger });
-    const started = await within(runner.start(), 20_000).catch((error: unknown) => error);
+    const started = await within(runner.start(), 5_000).catch((error: unknown) => error);
     expect(started).toBeInstanceOf(AuthenticationFailed);
     expect((started as Error).message).toBe(`NATS at 127.0.0.1:${server.port} refused the credentials (user svc: Authorization Violation)`);
     const publisher = new NatsPublisher({ nats: wrong });
-    const published = await within(publisher.publish('anything', {}), 20_000).catch((error: unknown) => error);
+    const published = await within(publisher.publish('anything', {}), 5_000).catch((error: unknown) => error);
     expect(published).toBeInstanceOf(AuthenticationFailed);
     await Promise.all([publisher.close(), runner.stop({ timeoutMs: 5_000 })]);
     probe.keep(started);
@@ -199,7 +201,7 @@ describe('a NATS server that requires client certificates', () => {
     }
 
     const without = securedService({ servers: server.url, tls: { caFile: certs.caFile } }, { logger: probe.logger });
-    const refused = await within(without.runner.start(), 20_000).catch((error: unknown) => error);
+    const refused = await within(without.runner.start(), 5_000).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(TlsHandshakeFailed);
     expect((refused as TlsHandshakeFailed).code).toMatch(/ALERT|CERTIFICATE/);
     probe.keep(refused);
@@ -210,11 +212,25 @@ describe('a NATS server that requires client certificates', () => {
     expect(probe.leaks(keyBody.slice(-40))).toEqual([]);
   });
 
+  it('refuses a key that cannot be decoded with ConfigurationError before connecting, naming no part of it', async () => {
+    const probe = secretProbe();
+    const keyPem = certs.read(certs.clientKeyFile);
+    const mangled = keyPem.replace(/\n([A-Za-z0-9+/]{20})/, '\nSECRETSECRETSECRET$1');
+    for (const key of ['-----BEGIN PRIVATE KEY-----\nSECRETSECRET\n-----END PRIVATE KEY-----\n', mangled]) {
+      const error = await within(connectNats({ servers: server.url, tls: { caFile: certs.caFile, cert: certs.read(certs.clientCertFile), key: secret(key) } }), 5_000).catch((failure: unknown) => failure);
+      expect(error).toBeInstanceOf(ConfigurationError);
+      expect((error as Error).message).toMatch(/^nats\.tls: the client certificate or key cannot be used/);
+      probe.keep(error);
+    }
+    expect(probe.leaks('SECRET')).toEqual([]);
+    expect(probe.leaks(keyBody.slice(0, 40))).toEqual([]);
+  });
+
   it('reports a refused client certificate as TlsHandshakeFailed every time, also when the server resets the connection before the client reads its alert', async () => {
     // nats.js alone sees a bare ECONNRESET in a fair share of these attempts (the server closes on the unread CONNECT).
     const outcomes = new Set<string>();
     for (let attempt = 0; attempt < 20; attempt += 1) {
-      const error = await within(connectNats({ servers: server.url, tls: { caFile: certs.caFile } }), 20_000).catch((failure: unknown) => failure);
+      const error = await within(connectNats({ servers: server.url, tls: { caFile: certs.caFile } }), 5_000).catch((failure: unknown) => failure);
       outcomes.add(error instanceof TlsHandshakeFailed ? `TlsHandshakeFailed ${String(error.code)}` : String(error));
     }
     expect([...outcomes].filter((outcome) => !/^TlsHandshakeFailed ERR_SSL_\S*ALERT_BAD_CERTIFICATE$/.test(outcome))).toEqual([]);
@@ -253,6 +269,60 @@ describe('a TLS server that starts requiring client certificates while a service
       expect(probe.lines.some((line) => line.includes('restored'))).toBe(true);
     } finally {
       await publisher.close();
+      await runner.stop({ timeoutMs: 5_000 });
+    }
+  });
+});
+
+describe('tls.handshakeFirst', () => {
+  // nats-server 2.9 (the one of this machine) has no handshake_first: the option is checked as far as nats.js.
+  it('is accepted and handed to nats.js, next to the TLS options of core', async () => {
+    const certs = testCertificates();
+    try {
+      const resolved = await resolveNatsOptions({ servers: 'tls://127.0.0.1:4443', tls: { caFile: certs.caFile, handshakeFirst: true } });
+      expect(resolved.connection.tls).toMatchObject({ handshakeFirst: true, rejectUnauthorized: true });
+      await expect(resolveNatsOptions({ tls: { handshakeFirst: true, rejectUnauthorised: false } as never })).rejects.toThrow('tls: unknown option "rejectUnauthorised"');
+    } finally {
+      certs.remove();
+    }
+  });
+});
+
+describe('the diagnosis of a lost TLS connection', () => {
+  let certs: TestCertificates;
+  let server: NatsTestServer;
+
+  beforeAll(async () => {
+    certs = testCertificates();
+    server = await NatsTestServer.start({ tls: { certFile: certs.serverCertFile, keyFile: certs.serverKeyFile } });
+  });
+  afterAll(async () => {
+    await server?.stop();
+    certs?.remove();
+  });
+
+  it('dials nothing more once the service stopped, also with waitOnFirstConnect', async () => {
+    const probe = secretProbe();
+    const { runner } = securedService({ servers: server.url, tls: { caFile: certs.caFile }, waitOnFirstConnect: true, reconnectTimeWait: 200 }, { logger: probe.logger });
+    let dials = 0;
+    const listener = createServer((socket) => {
+      dials += 1;
+      socket.destroy();
+    });
+    try {
+      await runner.start();
+      await server.stop();
+      await waitFor(() => probe.lines.some((line) => line.includes(' lost')), 'the lost connection to be logged', 10_000);
+      // The diagnosis tries its first separate connection 2 s after the loss: let it begin.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      await runner.stop({ timeoutMs: 5_000 });
+      await new Promise<void>((resolve) => listener.listen(server.port, '127.0.0.1', () => resolve()));
+      // Anything still dialling (the diagnosis retrying as waitOnFirstConnect says) reaches the
+      // listener within a few of its 200 ms attempts.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      expect(dials).toBe(0);
+    } finally {
+      await new Promise((resolve) => listener.close(resolve));
       await runner.stop({ timeoutMs: 5_000 });
     }
   });

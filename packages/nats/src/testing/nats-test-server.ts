@@ -78,6 +78,8 @@ export interface NatsTestServerOptions {
   readonly tls?: NatsTestTls;
   /** Operator mode: clients sign in with `.creds` files of this operator's users. */
   readonly operator?: NatsTestOperator;
+  /** More nats-server configuration (a `cluster` block, `client_advertise`...), appended to its config file. */
+  readonly extraConfig?: string;
 }
 
 /**
@@ -153,6 +155,7 @@ export class NatsTestServer {
       this.auth ? authorizationConfig(this.auth) : '',
       this.tls ? tlsConfig(this.tls) : '',
       this.#options.operator ? operatorConfig(this.#options.operator) : '',
+      this.#options.extraConfig ? `${this.#options.extraConfig}\n` : '',
     ].join('');
     if (config) {
       const file = join(this.storeDir, 'nats-server.conf');
