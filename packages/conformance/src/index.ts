@@ -1,6 +1,6 @@
 export { describeConformance } from './describe-conformance.ts';
 export { Harness, type Call, type ListenerRouteOptions } from './harness.ts';
-export { waitFor, staysQuiet } from './poll.ts';
+export { waitFor, staysQuiet, within } from './poll.ts';
 export { TcpProxy } from './tcp-proxy.ts';
 export { spawnConsumerScript } from './consumer-process.ts';
 export type * from '@micro-framework/core/testing';

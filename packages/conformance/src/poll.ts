@@ -24,3 +24,19 @@ export async function staysQuiet(changed: () => boolean, windowMs = 500): Promis
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * `promise` if it settles within `ms`, else a rejection saying it did not: a start that would retry
+ * a refused handshake in a hidden loop fails the test at the deadline instead of passing late.
+ */
+export async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms (retrying?)`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
