@@ -1,4 +1,5 @@
 import { AuthenticationFailed, Extension, MicroFrameworkError, TlsHandshakeFailed, defaultTelemetry, summarizeError, type ConnectionLabels, type RunnerContext, type Telemetry } from '@micro-framework/core';
+import { inspect } from 'node:util';
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Message, type Options, type RecoveringChannelModel } from 'amqplib';
 import { amqpOptionsFromConfig, connectionKey, defaultAmqpUrl, redactUrl, type AmqpOptions } from './amqp-options.ts';
 import { amqpConnectError, resolveAmqpConnection } from './amqp-security.ts';
@@ -83,14 +84,27 @@ export class AmqpConnection extends Extension {
   #lastError: Error | undefined;
   /** Typed refusals already reported during the current outage (name and message). */
   readonly #reportedRefusals = new Set<string>();
+  /** The last handshake or login refused during the current outage: the cause of a publish that times out meanwhile. */
+  #lastRefusal: TlsHandshakeFailed | AuthenticationFailed | undefined;
 
   constructor(options: AmqpOptions = {}) {
     super();
     this.options = options;
   }
 
+  /** The broker's URL for logs and messages: its user info shown as `***` (see redactUrl). */
   get url(): string {
-    return this.options.url ?? defaultAmqpUrl;
+    return redactUrl(this.options.url ?? defaultAmqpUrl);
+  }
+
+  /** What util.inspect shows: the redacted URL and the state, never the options (a URL may hold a password). */
+  [inspect.custom](): string {
+    return `AmqpConnection { url: '${this.url}', connected: ${this.isConnected} }`;
+  }
+
+  /** What JSON.stringify shows: the redacted URL and the state, never the options. */
+  toJSON(): { url: string; connected: boolean } {
+    return { url: this.url, connected: this.isConnected };
   }
 
   get isConnected(): boolean {
@@ -152,6 +166,10 @@ export class AmqpConnection extends Extension {
     connection.on('connect', () => {
       connectedOnce = true;
     });
+    // Each reconnection re-reads the TLS files (a renewed CA or certificate), well before its attempt.
+    connection.on('reconnect-scheduled', () => {
+      if (connectedOnce) void resolved.renewTls?.().catch(() => undefined);
+    });
     connection.on('error', (error: Error) => {
       if (!this.#closing) this.#lastError = error;
     });
@@ -186,6 +204,7 @@ export class AmqpConnection extends Extension {
   /** Reports a refused handshake or login met while reconnecting, once per outage and kind (never a secret). */
   #reportRefusal(error: TlsHandshakeFailed | AuthenticationFailed): void {
     if (this.#closing) return;
+    this.#lastRefusal = error;
     const key = `${error.name}\u0000${error.message}`;
     if (this.#reportedRefusals.has(key)) return;
     this.#reportedRefusals.add(key);
@@ -219,7 +238,7 @@ export class AmqpConnection extends Extension {
   async channel(): Promise<Channel> {
     await this.publisher();
     const model = this.#model;
-    if (!model) throw new PublishError(`connection to ${redactUrl(this.url)} dropped`, 'closed');
+    if (!model) throw new PublishError(`connection to ${this.url} dropped`, 'closed');
     return model.createChannel();
   }
 
@@ -227,10 +246,10 @@ export class AmqpConnection extends Extension {
   async publisher(timeoutMs = this.options.publishTimeoutMs ?? 30_000): Promise<ConfirmChannel> {
     const deadline = Date.now() + timeoutMs;
     while (!this.#publisher) {
-      if (this.#closing) throw new PublishError(`connection to ${redactUrl(this.url)} is closed`, 'closed');
+      if (this.#closing) throw new PublishError(`connection to ${this.url} is closed`, 'closed');
       if (this.#model) this.#reopenPublisher(this.#model);
       const left = deadline - Date.now();
-      if (left <= 0) throw new PublishError(`no connection to ${redactUrl(this.url)} within ${timeoutMs} ms`, 'timeout');
+      if (left <= 0) throw new PublishError(`no connection to ${this.url} within ${timeoutMs} ms`, 'timeout', this.#lastRefusal ? { cause: this.#lastRefusal } : {});
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.#waiters.push(() => {
@@ -275,7 +294,14 @@ export class AmqpConnection extends Extension {
             contentType: 'application/json',
             ...options,
           }, (error: unknown) => {
-            if (error) reject(new PublishError(`broker did not confirm ${exchange}/${routingKey}`, 'nack', { cause: error }));
+            // amqplib fails the unconfirmed publishes of a channel that closes ("channel closed"): most
+            // of them were enqueued, so `closed` (a retry may duplicate), never `nack`.
+            if (error) {
+              const nacked = error instanceof Error && error.message === 'message nacked';
+              reject(nacked
+                ? new PublishError(`broker did not confirm ${exchange}/${routingKey}`, 'nack', { cause: error })
+                : new PublishError(`channel closed before ${exchange}/${routingKey} was confirmed (it may have been enqueued)`, 'closed', { cause: error }));
+            }
             else if (outstanding.returned) reject(new PublishError(`no queue took ${exchange}/${routingKey} (returned unroutable)`, 'unroutable'));
             else resolve();
           });
@@ -323,6 +349,7 @@ export class AmqpConnection extends Extension {
     this.#publisher = publisher;
     for (const wake of this.#waiters.splice(0)) wake();
     this.#reportedRefusals.clear();
+    this.#lastRefusal = undefined;
     if (this.#lost) {
       this.#lost = false;
       this.#telemetry().emit('connectionRestored', this.#labels());
@@ -335,7 +362,7 @@ export class AmqpConnection extends Extension {
   }
 
   #labels(): ConnectionLabels {
-    return { adapter: 'amqp', broker: redactUrl(this.url) };
+    return { adapter: 'amqp', broker: this.url };
   }
 
   /**
@@ -363,7 +390,7 @@ export class AmqpConnection extends Extension {
   async #laneChannel(lane: string, timeoutMs: number): Promise<ConfirmChannel> {
     await this.publisher(timeoutMs);
     const model = this.#model;
-    if (!model) throw new PublishError(`connection to ${redactUrl(this.url)} dropped`, 'closed');
+    if (!model) throw new PublishError(`connection to ${this.url} dropped`, 'closed');
     let opening = this.#lanes.get(lane);
     if (!opening) {
       opening = model.createConfirmChannel().then((channel) => {

@@ -1,4 +1,4 @@
-import { optionsDigest, type Config, type SecretValue, type TlsOptions } from '@micro-framework/core';
+import { optionsDigest, revealSecret, type Config, type SecretValue, type TlsOptions } from '@micro-framework/core';
 import type { SocketOptions } from 'amqplib';
 
 /**
@@ -15,9 +15,12 @@ export type AmqpCredentials =
 export interface AmqpOptions {
   /**
    * amqp:// or amqps:// URL with vhost (and credentials, unless given as `credentials`). Default
-   * AMQP_URL or amqp://guest:guest@127.0.0.1:5672. With `tls` it must be amqps://.
+   * AMQP_URL or amqp://guest:guest@127.0.0.1:5672. With `tls` it must be amqps://. A URL that holds a
+   * password is best given as a Secret (`secret(url)`, `Secret.fromEnv('AMQP_URL')`) so that printing
+   * the config shows `***`; better still, give the password as `credentials`. User info must be
+   * percent-encoded (encodeURIComponent): a URL with `@` in its path or query is refused.
    */
-  readonly url?: string;
+  readonly url?: SecretValue;
   /**
    * TLS towards RabbitMQ (CA, client certificate and key, inline or as files; the server's
    * certificate is verified unless rejectUnauthorized is false). Needs an amqps:// URL (a
@@ -31,7 +34,13 @@ export interface AmqpOptions {
    * connection fails with InsecureCredentials before any attempt.
    */
   readonly allowInsecure?: boolean;
-  /** Socket options passed to amqplib as they are (timeout, keepAlive...). noDelay defaults to true. */
+  /**
+   * Socket options passed to amqplib (keepAlive...). noDelay defaults to true, timeout (of the TCP,
+   * TLS and AMQP handshake; amqplib clears it once the connection is open) to 10 000 ms. With `tls`,
+   * checkServerIdentity and secureContext are refused (ConfigurationError); rejectUnauthorized: false
+   * or a checkServerIdentity here count as TLS that does not verify the server (InsecureCredentials
+   * for a password beyond loopback).
+   */
   readonly socketOptions?: SocketOptions;
   /** Heartbeat in seconds. Default 10. */
   readonly heartbeatSeconds?: number;
@@ -55,12 +64,20 @@ export function amqpOptionsFromConfig(config: Config): AmqpOptions {
   return { url: process.env['AMQP_URL'] ?? defaultAmqpUrl, ...fromConfig };
 }
 
-/** The URL with its password replaced, for logs and errors. */
-export function redactUrl(url: string): string {
+/**
+ * The URL for logs and errors: its user info replaced by `***`. It works on the raw text: everything
+ * between `://` and the last `@` goes, so a password with an unencoded `@`, `/`, `?` or `#` (which a
+ * URL parser would split into host, path or query) never shows either.
+ */
+export function redactUrl(url: SecretValue): string {
+  const raw = revealSecret(url);
+  const start = raw.indexOf('://');
+  if (start < 0) return '<invalid url>';
+  const at = raw.lastIndexOf('@');
+  const text = at > start ? `${raw.slice(0, start + 3)}***${raw.slice(at)}` : raw;
   try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
+    new URL(text);
+    return text;
   } catch {
     return '<invalid url>';
   }
@@ -73,5 +90,5 @@ export function redactUrl(url: string): string {
  * option sets apart by a keyed one-way digest (see optionsDigest), never by a secret.
  */
 export function connectionKey(options: AmqpOptions): string {
-  return `amqp:${redactUrl(options.url ?? defaultAmqpUrl)}:${optionsDigest({ ...options, url: options.url ?? defaultAmqpUrl })}`;
+  return `amqp:${redactUrl(options.url ?? defaultAmqpUrl)}:${optionsDigest({ ...options, url: revealSecret(options.url ?? defaultAmqpUrl) })}`;
 }

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
 import { inspect, promisify } from 'node:util';
 import { ConfigurationError, InsecureCredentials, Route, Runner, asSecret, type TlsOptions } from '@micro-framework/core';
 import { TcpProxy, secretProbe, waitFor } from '@micro-framework/conformance';
@@ -124,6 +125,23 @@ describe('credentials over plaintext beyond loopback', () => {
     expect(error).not.toBeInstanceOf(InsecureCredentials);
   });
 
+  it('TLS that does not verify the server counts as plaintext: InsecureCredentials (tls or socketOptions rejectUnauthorized: false, socketOptions.checkServerIdentity)', async () => {
+    const check = (amqp: AmqpOptions): Promise<unknown> => resolveAmqpConnection(amqp).then(() => 'accepted', (error: unknown) => error);
+    const plain = { mechanism: 'PLAIN' as const, username: user, password: asSecret(secret) };
+    const noCheck = (): undefined => undefined;
+    const outcomes = [
+      await check({ url: `amqps://${remote}`, tls: { rejectUnauthorized: false }, credentials: plain }),
+      await check({ url: `amqps://${user}:${secret}@${remote}`, socketOptions: { rejectUnauthorized: false } }),
+      await check({ url: `amqps://${user}:${secret}@${remote}`, socketOptions: { checkServerIdentity: noCheck } }),
+    ];
+    for (const outcome of outcomes) expect(outcome).toBeInstanceOf(InsecureCredentials);
+    // With tls, a checkServerIdentity or a secureContext of socketOptions would bypass it: refused.
+    expect(await check({ url: `amqps://${remote}`, tls: {}, credentials: plain, socketOptions: { checkServerIdentity: noCheck } })).toBeInstanceOf(ConfigurationError);
+    expect(await check({ url: `amqps://${remote}`, tls: {}, credentials: plain, socketOptions: { secureContext: createSecureContext({}) } })).toBeInstanceOf(ConfigurationError);
+    // allowInsecure accepts it knowingly.
+    expect(await check({ url: `amqps://${remote}`, tls: { rejectUnauthorized: false }, credentials: plain, allowInsecure: true })).toBe('accepted');
+  });
+
   it('loopback, TLS, or no password at all are never refused', async () => {
     const check = (amqp: AmqpOptions): Promise<unknown> => resolveAmqpConnection(amqp).then(() => 'accepted', (error: unknown) => error);
     expect(await check({ url: `amqp://${user}:${secret}@127.0.0.1:5672` })).toBe('accepted');
@@ -151,11 +169,66 @@ describe('options that cannot work fail before any attempt with a ConfigurationE
   it('credentials win over the URL: its user and password are dropped from what amqplib is given', async () => {
     const resolved = await resolveAmqpConnection({ url: `amqps://${user}:${secret}@127.0.0.1/vhost`, tls: {}, credentials: { mechanism: 'PLAIN', username: 'other', password: asSecret('x') } });
     expect(resolved.url).toBe('amqps://127.0.0.1/vhost?heartbeat=10');
-    expect(inspect(resolved.socketOptions)).not.toContain(secret);
+    expect(inspect(resolved, { depth: 10 })).not.toContain(secret);
+    expect((resolved.socketOptions.credentials as unknown as { response(): Buffer }).response().toString()).toBe('\u0000other\u0000x');
+  });
+});
+
+describe('a URL whose user info is not percent-encoded', () => {
+  it('is refused before any attempt with a message that quotes nothing of it; logs, keys and labels never show a part of the password', async () => {
+    const { keep, leaks } = secretProbe();
+    const password = `p@ssw0rd/TOP${randomBytes(6).toString('hex')}`;
+    const raw = `amqps://orders:${password}@rabbit.internal:5672/prod`;
+    const error = await resolveAmqpConnection({ url: raw }).then(() => undefined, (failure: unknown) => failure);
+    keep(error);
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as Error).message).toContain('user info must be percent-encoded');
+    const connection = new AmqpConnection({ url: raw });
+    const setup = await connection.setup().then(() => undefined, (failure: unknown) => failure);
+    keep(setup);
+    await connection.stop();
+    expect(setup).toBeInstanceOf(ConfigurationError);
+    for (const part of ['ssw0rd', password.slice(password.indexOf('/') + 1)]) {
+      expect(leaks(part)).toEqual([]);
+      expect(connectionKey({ url: raw })).not.toContain(part);
+      expect(connection.url).not.toContain(part);
+    }
+    expect(connection.url).toBe('amqps://***@rabbit.internal:5672/prod');
+    // The same with ? and # in the password.
+    for (const odd of [`amqp://u:a?b@host/`, `amqp://u:a#b@host/`]) {
+      expect(await resolveAmqpConnection({ url: odd }).then(() => 'accepted', (failure: unknown) => failure)).toBeInstanceOf(ConfigurationError);
+    }
+  });
+
+  it('percent-encoded user info is decoded as UTF-8 and sent as PLAIN credentials, never left in the URL amqplib is given', async () => {
+    const password = `pä€ss+/@%:${randomBytes(4).toString('hex')}`;
+    const resolved = await resolveAmqpConnection({ url: `amqp://${encodeURIComponent('usér')}:${encodeURIComponent(password)}@127.0.0.1:5672/v%2Fh` });
+    expect(resolved.url).toBe('amqp://127.0.0.1:5672/v%2Fh?heartbeat=10');
+    const sasl = resolved.socketOptions.credentials as unknown as { mechanism: string; response(): Buffer };
+    expect(sasl.mechanism).toBe('PLAIN');
+    expect(sasl.response().toString('utf8')).toBe(`\u0000usér\u0000${password}`);
+    expect(resolved.vhost).toBe('v/h');
+    expect(inspect(resolved, { depth: 10 })).not.toContain(password);
+    expect(inspect(resolved, { depth: 10 })).not.toContain(encodeURIComponent(password));
   });
 });
 
 describe('options print their secrets as ***', () => {
+  it('a URL with a password: not in util.inspect / JSON of the connection, nor its url; a url given as a Secret prints ***', async () => {
+    const raw = `amqps://orders:${secret}@rabbit.internal/prod`;
+    const connection = new AmqpConnection({ url: raw });
+    for (const text of [inspect(connection, { depth: 10 }), JSON.stringify(connection), connection.url, JSON.stringify({ connection })]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(connection.url).toBe('amqps://***@rabbit.internal/prod');
+    const options: AmqpOptions = { url: asSecret(raw) };
+    expect(inspect(options)).not.toContain(secret);
+    expect(JSON.stringify(options)).toBe('{"url":"***"}');
+    // A Secret URL works like the string: same connection key, same resolution.
+    expect(connectionKey(options)).toBe(connectionKey({ url: raw }));
+    expect((await resolveAmqpConnection({ ...options, allowInsecure: true })).url).toBe('amqps://rabbit.internal/prod?heartbeat=10');
+  });
+
   it('util.inspect and JSON.stringify of the options, and of a connection, show *** for Secret values', () => {
     const options: AmqpOptions = {
       url: 'amqps://rabbit.example:5671',

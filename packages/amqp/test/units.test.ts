@@ -21,7 +21,9 @@ describe('headers', () => {
 
 describe('redactUrl', () => {
   it('never shows the password', () => {
-    expect(redactUrl('amqp://user:s3cret@host:5672/vhost')).toBe('amqp://user:***@host:5672/vhost');
+    expect(redactUrl('amqp://user:s3cret@host:5672/vhost')).toBe('amqp://***@host:5672/vhost');
+    expect(redactUrl('amqp://user:s3@cr/et@host:5672/vhost')).toBe('amqp://***@host:5672/vhost');
+    expect(redactUrl('amqp://host:5672/vhost')).toBe('amqp://host:5672/vhost');
     expect(redactUrl('not a url')).toBe('<invalid url>');
   });
 });
