@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { inspect } from 'node:util';
 import { createServer } from 'node:net';
 import { AuthenticationFailed, ConfigurationError, Route, Runner, TlsHandshakeFailed, secret, type Config } from '@micro-framework/core';
-import { secretProbe, testCertificates, waitFor, type TestCertificates } from '@micro-framework/conformance';
+import { secretProbe, testCertificates, waitFor, within, type TestCertificates } from '@micro-framework/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamListener, NatsPublisher, NatsRpcClient, NatsRpcListener, SubjectListener, connectNats, resolveNatsOptions, type NatsOptions } from '../src/index.ts';
 import { NatsTestServer } from '../src/testing/index.ts';
@@ -11,22 +11,6 @@ import { NatsTestServer } from '../src/testing/index.ts';
 // certificates made for the run. The machine's NATS on 4222 is never touched.
 const unique = (label: string): string => `${label}-${randomUUID().slice(0, 8)}`;
 
-/**
- * `promise` if it settles within `ms`, else a rejection saying it did not: a start that retries a
- * refused handshake in a hidden loop fails the test instead of passing late (5 s is well below
- * nats.js's 20 s connect timeout, which a hidden wait would run into).
- */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms (retrying?)`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A service with a JetStream route, a core-subject route and an RPC target; what they received. */
 function securedService(nats: NatsOptions, extra: Partial<Config> = {}) {
