@@ -165,7 +165,8 @@ describe.each(['thread', 'process'] as const)('workerMode %s', (mode) => {
     const entrypoint = new DirectEntrypoint();
     const other = new DirectEntrypoint();
     const runner = new Runner({
-      config: { serviceName: `timeout-${mode}`, maxWorkers: 1, workerMode: mode, workerTimeoutMs: 300 },
+      // 2 s: the call after the timeout includes the replacement's start, which a loaded CI machine can make slow.
+      config: { serviceName: `timeout-${mode}`, maxWorkers: 1, workerMode: mode, workerTimeoutMs: 2_000 },
       contexts: [{ routes: [new Route({ target: workerTarget(fixtures, 'hang'), entrypoint }), new Route({ target: workerTarget(fixtures, 'whereAmI'), entrypoint: other })] }],
     });
     runners.push(runner);
