@@ -9,7 +9,8 @@
 // runs' own, say) takes another KAFKA_BROKERS port and its own KAFKA_DATA_DIR; stop and restart act on
 // the broker whose pid file is in KAFKA_DATA_DIR, so give them the same settings as start.
 // Ports from PORT (KAFKA_BROKERS): PORT plaintext, +1 controller, +2 proxied, +3 the proxy's (advertised),
-// +4 SASL_PLAINTEXT (PLAIN, user svc, KAFKA_SASL_PASSWORD).
+// +4 SASL_PLAINTEXT (PLAIN, user svc, KAFKA_SASL_PASSWORD), advertised at KAFKA_SASL_ADVERTISED_HOST when set
+// (tests of brokers learned from metadata; it still listens on 127.0.0.1 only).
 // TLS, only when KAFKA_TLS_DIR names a directory with ca.pem, server.pem and server-key.pem (PKCS#8, not
 // encrypted): +5 SSL, which requires a client certificate signed by ca.pem (mutual TLS), and +6 SASL_SSL
 // with PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 for user svc (password KAFKA_TLS_SASL_PASSWORD; the SCRAM
@@ -18,7 +19,7 @@
 // KAFKA_TLS_DIR the broker has neither listener and the storage no SCRAM users.
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -112,8 +113,13 @@ function writeConfig() {
   const tls = tlsConfig();
   if (!tls.TLS_SETTINGS) text = text.replace('${TLS_SETTINGS}\n', '');
   for (const [name, value] of Object.entries({ ...ports, DATA_DIR: dataDir, SASL_PASSWORD: saslPassword, ...tls })) text = text.replaceAll(`\${${name}}`, String(value));
+  // Tests of brokers learned from metadata: the SASL listener advertised at another address of this machine.
+  const advertised = process.env.KAFKA_SASL_ADVERTISED_HOST;
+  if (advertised) text = text.replace(/^(advertised\.listeners=.*)SASL:\/\/127\.0\.0\.1:/m, `$1SASL://${advertised}:`);
+  // It holds the SASL passwords (JAAS lines): readable by its owner only.
   const file = join(dataDir, 'server.properties');
-  writeFileSync(file, text);
+  writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600);
   return file;
 }
 
@@ -129,11 +135,18 @@ function formatOnce(config) {
     ? ['SCRAM-SHA-256', 'SCRAM-SHA-512'].flatMap((mechanism) => ['--add-scram', `${mechanism}=[name=svc,password=${tlsSaslPassword}]`])
     : [];
   // `--cluster-id=<id>`: a random id may begin with '-', which the tool would read as an option.
+  // The tool's arguments go in a java @argfile readable by its owner only and removed afterwards:
+  // on the command line the SCRAM password would be readable by anyone in /proc/<pid>/cmdline.
+  const argFile = join(dataDir, `format-${process.pid}.args`);
+  const quoted = (arg) => `"${arg}"`; // the password is checked above: no quotes, backslashes or spaces
+  writeFileSync(argFile, `${['kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', config, ...scram].map(quoted).join('\n')}\n`, { mode: 0o600 });
   try {
-    execFileSync('java', java(['kafka.tools.StorageTool', 'format', `--cluster-id=${clusterId}`, '-c', config, ...scram]), { stdio: 'inherit' });
+    execFileSync('java', [...java([]), `@${argFile}`], { stdio: 'inherit' });
   } catch (error) {
-    // Not the command line: it holds the SCRAM password.
+    // Not the command line: it names the argument file only, but say nothing of the arguments anyway.
     throw new Error(`formatting the storage failed (exit ${error.status ?? error.signal ?? 'unknown'}); see the output above`);
+  } finally {
+    rmSync(argFile, { force: true });
   }
   if (tlsDir) writeFileSync(scramMarker, 'svc\n');
 }

@@ -12,6 +12,7 @@ import { KafkaSecurity } from './kafka-security.ts';
  * TlsHandshakeFailed or AuthenticationFailed, not after kafkajs's retries.
  */
 export class KafkaClientExtension extends Extension {
+  /** The client's options with every secret wrapped or hidden (safe to print); the client uses the ones given. */
   readonly options: KafkaOptions;
   /** TLS and SASL of this client, and the typing of their failures (consumers started later use it too). */
   readonly security: KafkaSecurity;
@@ -25,8 +26,8 @@ export class KafkaClientExtension extends Extension {
 
   constructor(options: KafkaOptions) {
     super();
-    this.options = options;
     this.security = new KafkaSecurity(options, { brokers: ['127.0.0.1:9092'], logLevel: logLevel.ERROR });
+    this.options = this.security.options;
     this.kafka = new Kafka(this.security.config);
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     this.admin = this.kafka.admin();

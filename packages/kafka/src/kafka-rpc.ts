@@ -28,7 +28,7 @@ import { ContiguousOffsets } from './contiguous-offsets.ts';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { headersFromKafka } from './kafka-headers.ts';
 import { brokersFromEnv, brokersLabel, kafkaClientKey, type KafkaOptions } from './kafka-options.ts';
-import { KafkaSecurity } from './kafka-security.ts';
+import { KafkaSecurity, reportSecurityCrash } from './kafka-security.ts';
 import { ReplySender } from './reply-sender.ts';
 import { createTopicsAndWait } from './topic-creation.ts';
 
@@ -138,7 +138,12 @@ class KafkaRpcServer extends Extension {
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       if (!payload.restart) crashed(payload.error);
       // kafkajs does not restart after some crashes: replace the consumer so requests are answered again.
-      if (payload.restart || this.#consumer !== consumer) return;
+      if (payload.restart) {
+        // kafkajs tries again by itself; a TLS or SASL failure would stay silent meanwhile: report it typed.
+        reportSecurityCrash(this.runner.telemetry, `request consumer of ${topic}`, this.#client.security.failure(payload.error), (payload.error as { retryTime?: number }).retryTime);
+        return;
+      }
+      if (this.#consumer !== consumer) return;
       this.#consumer = undefined;
       void consumer.disconnect().catch(() => undefined);
       this.#supervisor?.lost(this.#client.security.typed(payload.error));

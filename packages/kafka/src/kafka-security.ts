@@ -1,24 +1,109 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isIP } from 'node:net';
+import { connect as connectNet, isIP } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import { inspect } from 'node:util';
 import {
   AuthenticationFailed,
   ConfigurationError,
+  InsecureCredentials,
   Secret,
   TlsHandshakeFailed,
+  asSecret,
+  isLoopbackHost,
   refuseInsecureCredentials,
   resolveTls,
   revealSecret,
+  summarizeError,
   tlsFailureCode,
+  verifiesServer,
+  type Telemetry,
 } from '@micro-framework/core';
 import { Kafka, logLevel, type Authenticator, type AuthenticationProviderArgs, type ISocketFactory, type KafkaConfig } from 'kafkajs';
 import type * as KafkaJs from 'kafkajs';
 import type { KafkaOauthBearerSasl, KafkaOptions, KafkaPasswordSasl } from './kafka-options.ts';
 
+const kafkajsRequire = createRequire(import.meta.url);
 // kafkajs's error classes are not named ESM exports (its CommonJS module spreads them), and its
-// typings give this one no message parameter, which it takes.
-const { KafkaJSSASLAuthenticationError } = createRequire(import.meta.url)('kafkajs') as { KafkaJSSASLAuthenticationError: new (message: string) => KafkaJs.KafkaJSError };
+// typings give these no message parameter, which they take.
+const { KafkaJSSASLAuthenticationError, KafkaJSConnectionError } = kafkajsRequire('kafkajs') as {
+  KafkaJSSASLAuthenticationError: new (message: string) => KafkaJs.KafkaJSError;
+  KafkaJSConnectionError: new (message: string, options: { broker: string }) => KafkaJs.KafkaJSError;
+};
+
+type AuthenticationProvider = (args: AuthenticationProviderArgs) => Authenticator;
+/** kafkajs's built-in authenticators (not exported: its CommonJS files, by path), to wrap with `resilient`. */
+const builtInAuthenticators: Record<string, (sasl: unknown) => AuthenticationProvider> = {
+  plain: kafkajsRequire('kafkajs/src/broker/saslAuthenticator/plain.js'),
+  'scram-sha-256': kafkajsRequire('kafkajs/src/broker/saslAuthenticator/scram256.js'),
+  'scram-sha-512': kafkajsRequire('kafkajs/src/broker/saslAuthenticator/scram512.js'),
+  aws: kafkajsRequire('kafkajs/src/broker/saslAuthenticator/awsIam.js'),
+};
+
+/** A connection that went away (closed, reset, timed out), in kafkajs's or Node's words: no answer of the broker's. */
+const interruption = /Closed connection|Connection (error|timeout|closed)|Not connected|timed out|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|socket hang up|disconnected/i;
+
+/**
+ * What the broker says when it refuses a SASL exchange: error 58 (SASL_AUTHENTICATION_FAILED, with or
+ * without the broker's own message), a SCRAM server-final `e=` value (RFC 5802), a bad server
+ * signature or nonce, a mechanism it does not offer, a token it rejects.
+ */
+const refusal = /authentication failed|SASL_AUTHENTICATION_FAILED|invalid (username|credentials|server|token|OAuth)|not supported by the server|invalid-proof|unknown-user|invalid-encoding|invalid-username-encoding|extensions-not-supported|channel-binding|no-resources|other-error|iterations|invalid_token|the broker answered|gave no token|Missing \w+/i;
+
+/** Whether a KafkaJSSASLAuthenticationError `message` is a refusal of the broker's (else the connection was lost during the exchange). */
+function refusedBy(message: string): boolean {
+  // kafkajs wraps what went wrong as "SASL <MECHANISM> authentication failed: <what>": judge <what>.
+  const inner = /^SASL [\w-]+(?: [\w-]+)? authentication failed: ([\s\S]*)$/.exec(message)?.[1] ?? message;
+  if (interruption.test(inner)) return false;
+  return refusal.test(inner);
+}
+
+/**
+ * `provider` with a lost connection during the exchange reported as the connection error it is
+ * (kafkajs retries those), not as a refused authentication (which it does not retry).
+ */
+function resilient(provider: AuthenticationProvider): AuthenticationProvider {
+  return (args) => {
+    const authenticator = provider(args);
+    return {
+      async authenticate(): Promise<void> {
+        try {
+          await authenticator.authenticate();
+        } catch (error) {
+          const { name, message } = error as { name?: unknown; message?: unknown };
+          if (name === 'KafkaJSSASLAuthenticationError' && typeof message === 'string' && !refusedBy(message)) {
+            throw new KafkaJSConnectionError(`Connection lost during SASL authentication: ${message}`, { broker: `${args.host}:${args.port}` });
+          }
+          throw error;
+        }
+      },
+    };
+  };
+}
+
+/**
+ * `target` with util.inspect and JSON.stringify showing only `shown` (the mechanism, the user): its
+ * other fields (a secret access key, a token provider...) stay where kafkajs reads them.
+ */
+function redacted<T extends object>(target: T, shown: Record<string, unknown>): T {
+  const view = (): Record<string, unknown> => {
+    const out: Record<string, unknown> = { ...shown };
+    for (const key of Object.keys(target)) if (!(key in out)) out[key] = '***';
+    return out;
+  };
+  Object.defineProperty(target, inspect.custom, { value: () => `KafkaSasl ${inspect(view())}`, enumerable: false });
+  Object.defineProperty(target, 'toJSON', { value: view, enumerable: false });
+  return target;
+}
+
+/** The default kafkajs socket factory (net or tls.connect, keep-alive), for the loopback guard to wrap. */
+const netSocketFactory: ISocketFactory = ({ host, port, ssl, onConnect }) => {
+  const socket = ssl
+    ? connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}), ...(ssl as ConnectionOptions) }, onConnect)
+    : connectNet({ host, port }, onConnect);
+  socket.setKeepAlive(true, 60_000);
+  return socket;
+};
 
 const passwordMechanisms = new Set(['plain', 'scram-sha-256', 'scram-sha-512']);
 
@@ -40,8 +125,13 @@ function saslPlan(sasl: KafkaOptions['sasl']): SaslPlan {
     if (typeof username !== 'string' || username === '') throw new ConfigurationError(`kafka.sasl: ${name} needs a username`);
     if (typeof password !== 'string' && !(password instanceof Secret)) throw new ConfigurationError(`kafka.sasl: ${name} needs a password (a string or a Secret)`);
     // A hidden getter: the password is revealed only when kafkajs signs in; it sits in no field, and
-    // util.inspect and JSON.stringify of the settings do not see it.
-    const config = Object.defineProperty({ mechanism, username }, 'password', { get: () => revealSecret(password), enumerable: false });
+    // util.inspect (getters included) and JSON.stringify of the settings do not see it.
+    const hidden = asSecret(password);
+    const config = redacted(
+      Object.defineProperty({ mechanism, username, authenticationProvider: undefined as AuthenticationProvider | undefined }, 'password', { get: () => revealSecret(hidden), enumerable: false }),
+      { mechanism, username, password: '***' },
+    );
+    config.authenticationProvider = resilient(builtInAuthenticators[mechanism]!(config));
     return {
       config: config as KafkaConfig['sasl'],
       what: mechanism === 'plain' ? 'a SASL PLAIN password' : `SASL ${name} credentials`,
@@ -53,8 +143,25 @@ function saslPlan(sasl: KafkaOptions['sasl']): SaslPlan {
     if (typeof tokenProvider !== 'function') throw new ConfigurationError('kafka.sasl: OAUTHBEARER needs a tokenProvider function');
     return { config: { mechanism, authenticationProvider: oauthBearer(tokenProvider) }, what: 'an OAUTHBEARER token', label: 'SASL OAUTHBEARER' };
   }
-  // kafkajs's own settings (aws, oauthBearerProvider, a custom authenticationProvider): as they are.
-  return { config: sasl as KafkaConfig['sasl'], what: `SASL ${name} credentials`, label: `SASL ${name}` };
+  if (mechanism === 'oauthbearer' && 'oauthBearerProvider' in sasl) {
+    // kafkajs's own OAUTHBEARER setting goes to this adapter's authenticator too (kafkajs's takes a
+    // refused token for a success).
+    const { oauthBearerProvider } = sasl as { oauthBearerProvider?: unknown };
+    if (typeof oauthBearerProvider !== 'function') throw new ConfigurationError('kafka.sasl: OAUTHBEARER needs an oauthBearerProvider function');
+    const provider = oauthBearerProvider as () => Promise<{ value: string }>;
+    const tokenProvider = async (): Promise<string> => (await provider())?.value;
+    return { config: { mechanism, authenticationProvider: oauthBearer(tokenProvider) }, what: 'an OAUTHBEARER token', label: 'SASL OAUTHBEARER' };
+  }
+  // kafkajs's own settings (aws, a custom authenticationProvider): a copy that prints no secret, the
+  // built-in AWS authenticator wrapped like the others.
+  const { username, authorizationIdentity } = sasl as { username?: unknown; authorizationIdentity?: unknown };
+  const copy = redacted({ ...(sasl as object) } as Record<string, unknown>, {
+    mechanism,
+    ...(username !== undefined ? { username } : {}),
+    ...(authorizationIdentity !== undefined ? { authorizationIdentity } : {}),
+  });
+  if (copy['authenticationProvider'] === undefined && builtInAuthenticators[mechanism]) copy['authenticationProvider'] = resilient(builtInAuthenticators[mechanism](copy));
+  return { config: copy as KafkaConfig['sasl'], what: `SASL ${name} credentials`, label: `SASL ${name}` };
 }
 
 /** `bytes` with the 4-byte length before them (the SASL exchange's framing in kafkajs). */
@@ -122,6 +229,22 @@ function tlsReason(error: unknown): string {
   return /SSL routines:[^:]*:([^:]+)/.exec(message)?.[1] ?? message;
 }
 
+/** `options` as they may be shown: the SASL settings as saslPlan made them (no secret printed), the TLS key and passphrase as Secrets. */
+function shownOptions(options: KafkaOptions, sasl: SaslPlan): KafkaOptions {
+  const shown: Record<string, unknown> = { ...options };
+  if (options.sasl != null) {
+    const given = options.sasl as { mechanism?: unknown; username?: unknown };
+    shown['sasl'] = sasl.config ?? redacted({ ...(options.sasl as object) }, { mechanism: given.mechanism, username: given.username });
+  }
+  if (options.tls != null) {
+    const tls: Record<string, unknown> = { ...options.tls };
+    if (options.tls.key !== undefined) tls['key'] = asSecret(options.tls.key);
+    if (options.tls.passphrase !== undefined) tls['passphrase'] = asSecret(options.tls.passphrase);
+    shown['tls'] = tls;
+  }
+  return shown as KafkaOptions;
+}
+
 /**
  * The security side of one kafkajs client: the client settings with TLS and SASL in place (`config`),
  * the checks a start makes before connecting, and the typing of TLS and SASL failures.
@@ -133,12 +256,16 @@ function tlsReason(error: unknown): string {
 export class KafkaSecurity {
   /** For `new Kafka(config)`: kafkajs's settings as given, with TLS and SASL in kafkajs's terms. */
   readonly config: KafkaConfig;
+  /** The options as given, with secrets wrapped or hidden: what may be shown (util.inspect, JSON). */
+  readonly options: KafkaOptions;
   /** The brokers as messages name them. */
   readonly address: string;
   readonly #options: KafkaOptions;
   readonly #sasl: SaslPlan;
   readonly #invalid: unknown;
   #tls: ConnectionOptions | undefined;
+  /** The last connection the loopback guard refused (see #guarded). */
+  #refused: InsecureCredentials | undefined;
 
   /** `defaults`: the brokers and log level when `options` give none. Never throws: what is wrong in `options` fails prepare(). */
   constructor(options: KafkaOptions, defaults: { brokers: string[]; logLevel?: KafkaConfig['logLevel'] }) {
@@ -150,15 +277,46 @@ export class KafkaSecurity {
       this.#invalid = error;
     }
     this.#sasl = sasl;
+    this.options = shownOptions(options, sasl);
     const { tls, sasl: _sasl, allowInsecure: _allowInsecure, ...kafkajs } = options;
-    this.config = {
+    const config = {
       brokers: defaults.brokers,
       logLevel: defaults.logLevel ?? logLevel.ERROR,
       ...kafkajs,
       ...(tls != null ? { ssl: true, socketFactory: this.#socketFactory } : {}),
       sasl: sasl.config,
     } as KafkaConfig;
+    // Credentials without verified TLS (allowed for loopback brokers): every connection, to the
+    // brokers given and to those the cluster's metadata names, must stay on loopback.
+    if (sasl.what !== undefined && !this.#verified && options.allowInsecure !== true) {
+      config.socketFactory = this.#guarded(config.socketFactory ?? netSocketFactory);
+    }
+    this.config = config;
     this.address = Array.isArray(this.config.brokers) ? this.config.brokers.join(',') : 'dynamic brokers';
+  }
+
+  /** Whether connections use TLS that verifies the brokers (`tls`, or kafkajs's `ssl`, without rejectUnauthorized: false). */
+  get #verified(): boolean {
+    const { tls, ssl } = this.#options;
+    if (tls != null) return verifiesServer(tls);
+    return ssl === true || (typeof ssl === 'object' && ssl !== null && verifiesServer(ssl));
+  }
+
+  /**
+   * `factory` refusing hosts beyond loopback with InsecureCredentials (kafkajs reports the refusal
+   * as a failed connection; failure() gives it back typed): a loopback seed (a tunnel, a
+   * port-forward) whose metadata advertises a remote address must not get the credentials sent
+   * there in clear.
+   */
+  #guarded(factory: ISocketFactory): ISocketFactory {
+    return (args) => {
+      if (!isLoopbackHost(args.host)) {
+        const refused = new InsecureCredentials('Kafka', args.host, this.#sasl.what ?? 'SASL credentials');
+        this.#refused = refused;
+        throw refused;
+      }
+      return factory(args);
+    };
   }
 
   /** True when connections use TLS or SASL: what can fail verification or authentication. */
@@ -184,7 +342,7 @@ export class KafkaSecurity {
       broker: 'Kafka',
       // Brokers a function gives are not known before it runs: none counts as loopback.
       hosts: Array.isArray(brokers) ? brokers.map(hostOf) : ['dynamic brokers'],
-      tls: tls || Boolean(options.ssl),
+      tls: this.#verified,
       what: this.#sasl.what,
       allowInsecure: options.allowInsecure,
     });
@@ -206,7 +364,7 @@ export class KafkaSecurity {
         await admin.connect();
         return;
       } catch (error) {
-        const failure = this.failure(error);
+        const failure = this.failure(error) ?? this.#notTls(error, broker);
         if (failure) throw failure;
       } finally {
         await admin.disconnect().catch(() => undefined);
@@ -227,15 +385,22 @@ export class KafkaSecurity {
 
   /**
    * `error` (a kafkajs error, its causes included) as TlsHandshakeFailed when the TLS session failed
-   * (certificate not trusted, wrong name, client certificate refused...) or AuthenticationFailed when
-   * the broker refused the SASL credentials; undefined otherwise. Messages name the broker and the
+   * (certificate not trusted, wrong name, client certificate refused...), AuthenticationFailed when
+   * the broker refused the SASL credentials (a connection lost during the exchange is no refusal:
+   * undefined, a network failure), InsecureCredentials when the loopback guard refused a broker the
+   * metadata named; undefined otherwise. Messages name the broker and the
    * user, never a secret.
    */
-  failure(error: unknown): TlsHandshakeFailed | AuthenticationFailed | undefined {
+  failure(error: unknown): TlsHandshakeFailed | AuthenticationFailed | InsecureCredentials | undefined {
+    const refused = this.#refused;
     for (let current = error, depth = 0; current && depth < 8; depth += 1) {
-      if (current instanceof TlsHandshakeFailed || current instanceof AuthenticationFailed) return current;
+      if (current instanceof TlsHandshakeFailed || current instanceof AuthenticationFailed || current instanceof InsecureCredentials) return current;
       const { name, message } = current as { name?: unknown; message?: unknown };
+      // kafkajs keeps only the message of what the socket factory threw.
+      if (refused && typeof message === 'string' && message.includes(refused.message)) return refused;
       if (name === 'KafkaJSSASLAuthenticationError') {
+        // The connection was lost during the exchange: a network failure, not a refusal.
+        if (typeof message === 'string' && !refusedBy(message)) return undefined;
         const offered = typeof message === 'string' && /not supported by the server/.test(message) ? ': the broker does not offer this mechanism' : '';
         return new AuthenticationFailed('Kafka', failedBroker(error) ?? this.address, `${this.#sasl.label}${offered}`, { cause: error });
       }
@@ -244,6 +409,22 @@ export class KafkaSecurity {
     const code = tlsFailureCode(error);
     if (code === undefined) return undefined;
     return new TlsHandshakeFailed('Kafka', failedBroker(error) ?? this.address, tlsReason(error), { cause: error, code });
+  }
+
+  /**
+   * With `tls`, a connection closed or reset before the TLS handshake finished: the broker speaks
+   * no TLS on that port (a PLAINTEXT or SASL_PLAINTEXT listener) more often than not.
+   */
+  #notTls(error: unknown, broker: string): TlsHandshakeFailed | undefined {
+    if (this.#options.tls == null && !this.#options.ssl) return undefined;
+    for (let current = error, depth = 0; current && depth < 8; depth += 1) {
+      const { message } = current as { message?: unknown };
+      if (typeof message === 'string' && /before secure TLS connection was established/.test(message)) {
+        return new TlsHandshakeFailed('Kafka', broker, 'the connection closed before the TLS handshake finished (is this a TLS listener?)', { cause: error, code: 'ECONNRESET' });
+      }
+      current = (current as { cause?: unknown }).cause;
+    }
+    return undefined;
   }
 
   /** failure(error) when there is one, else `error` itself. */
@@ -279,4 +460,14 @@ export class KafkaSecurity {
       return resolved;
     }
   }
+}
+
+/**
+ * Reports a consumer crash kafkajs restarts by itself (`payload.restart`) as `consumerCrashed` when
+ * `failure` (KafkaSecurity.failure of its error) is a TLS or SASL failure: without this, a consumer
+ * that cannot come back because of a certificate or credentials would retry in silence.
+ */
+export function reportSecurityCrash(telemetry: Telemetry, consumer: string, failure: ReturnType<KafkaSecurity['failure']>, delayMs = 300): void {
+  if (failure === undefined) return;
+  telemetry.emit('consumerCrashed', { consumer, delayMs, error: summarizeError(failure) });
 }

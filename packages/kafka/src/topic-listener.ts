@@ -22,6 +22,7 @@ import { ContiguousOffsets } from './contiguous-offsets.ts';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { headersFromKafka } from './kafka-headers.ts';
 import { brokersLabel, type KafkaOptions } from './kafka-options.ts';
+import { reportSecurityCrash } from './kafka-security.ts';
 import { PartitionCommits } from './partition-commits.ts';
 import { deadLetterTopicName, defaultGroupId, retryDueHeader, retryTopicName } from './topic-names.ts';
 
@@ -271,7 +272,12 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       // kafkajs does not restart after some crashes (say, no group coordinator while the broker
       // restarts): replace the consumer so consumption resumes without a service restart.
-      if (payload.restart || this.#consumer !== consumer) return;
+      if (payload.restart) {
+        // kafkajs tries again by itself; a TLS or SASL failure would stay silent meanwhile: report it typed.
+        reportSecurityCrash(this.runner.telemetry, `${this.topic} (group ${this.groupId})`, this.#kafka.security.failure(payload.error), (payload.error as { retryTime?: number }).retryTime);
+        return;
+      }
+      if (this.#consumer !== consumer) return;
       this.#consumer = undefined;
       this.#releaseRetries();
       void consumer.disconnect().catch(() => undefined);

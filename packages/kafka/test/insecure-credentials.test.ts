@@ -69,6 +69,25 @@ describe('SASL over plaintext to a broker beyond loopback', () => {
     }
   });
 
+  it('is refused over TLS that does not verify the broker (rejectUnauthorized: false in tls or in kafkajs ssl), before any connection', async () => {
+    const connections = counted();
+    const unverified: KafkaOptions[] = [
+      { tls: { rejectUnauthorized: false } },
+      { ssl: { rejectUnauthorized: false }, socketFactory: connections.socketFactory },
+    ];
+    for (const extra of unverified) {
+      const publisher = new KafkaPublisher({ kafka: { brokers: ['192.0.2.1:9093'], sasl: sasls[0]![1], retry: { retries: 1, initialRetryTime: 50 }, connectionTimeout: 300, logLevel: 0, ...extra } });
+      try {
+        const failure = await publisher.publish('anything', {}).catch((error: unknown) => error);
+        expect(failure).toBeInstanceOf(InsecureCredentials);
+        expect(String(failure)).toContain('Kafka at 192.0.2.1: refusing to send SASL SCRAM-SHA-256 credentials');
+      } finally {
+        await publisher.close();
+      }
+    }
+    expect(connections.attempts()).toBe(0);
+  });
+
   it('is refused when any one of the brokers is beyond loopback', async () => {
     const publisher = new KafkaPublisher({ kafka: { brokers: ['127.0.0.1:9092', '192.0.2.1:9092'], sasl: sasls[0]![1], logLevel: 0 } });
     await expect(publisher.publish('anything', {})).rejects.toBeInstanceOf(InsecureCredentials);

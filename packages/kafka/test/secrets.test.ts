@@ -102,3 +102,31 @@ describe('secrets wrapped in Secret', () => {
     expect(key1).not.toContain(password);
   });
 });
+
+describe('secrets given as plain strings', () => {
+  const password = `plain/@%-${randomUUID()}`;
+  const accessKey = `aws-secret-${randomUUID()}`;
+  const passphrase = `pass-${randomUUID()}`;
+  /** Every way a live client may be printed: inspect with hidden fields and getters called, and JSON. */
+  const dumps = (value: unknown): string[] => [
+    inspect(value, { depth: 20 }),
+    inspect(value, { depth: 20, showHidden: true, getters: true }),
+    JSON.stringify(value, (_key, field: unknown) => (typeof field === 'bigint' ? String(field) : field)) ?? '',
+  ];
+
+  it('appear in no dump of a live client (its options and kafkajs settings), for SASL PLAIN/SCRAM, kafkajs pass-through SASL and a TLS passphrase', () => {
+    const cases: Array<[KafkaOptions, string[]]> = [
+      [{ brokers: [`127.0.0.1:${saslPort}`], sasl: { mechanism: 'scram-sha-256', username: 'svc', password } }, [password]],
+      [{ brokers: [`127.0.0.1:${saslPort}`], sasl: { mechanism: 'plain', username: 'svc', password }, tls: { passphrase } }, [password, passphrase]],
+      [{ brokers: ['127.0.0.1:1'], ssl: true, sasl: { mechanism: 'aws', authorizationIdentity: 'id', accessKeyId: 'AKIA', secretAccessKey: accessKey } }, [accessKey]],
+    ];
+    for (const [options, secrets] of cases) {
+      const client = new KafkaClientExtension(options);
+      for (const text of [...dumps(client), ...dumps(client.options), ...dumps(client.security.config)]) {
+        for (const hidden of secrets) expect(text).not.toContain(hidden);
+      }
+      // The user name and mechanism stay visible: the dumps are still of use.
+      expect(inspect(client.options)).toMatch(/mechanism/);
+    }
+  });
+});

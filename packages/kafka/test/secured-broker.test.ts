@@ -210,6 +210,60 @@ describe('a Kafka broker with an SSL (mutual TLS) and a SASL_SSL listener', () =
     }
   });
 
+  it("refuses an expired token from kafkajs's own oauthBearerProvider setting too: AuthenticationFailed at start", async () => {
+    const options: KafkaOptions = {
+      ...oauth(() => ''),
+      sasl: { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: unsignedToken('svc', -30) }) },
+    };
+    const { runner } = securedService(options, probe.logger);
+    try {
+      const failure = await within(rejection(runner.start()), 20_000);
+      probe.keep(failure);
+      expect(failure).toBeInstanceOf(AuthenticationFailed);
+      expect(String(failure)).toContain('SASL OAUTHBEARER');
+    } finally {
+      await runner.stop({ timeoutMs: 5_000 });
+    }
+  });
+
+  it('tls towards a listener that speaks no TLS fails at once with TlsHandshakeFailed asking whether it is a TLS listener', async () => {
+    const publisher = new KafkaPublisher({ kafka: { brokers: [`127.0.0.1:${broker.port}`], tls: { caFile: certs.caFile }, ...patient } });
+    try {
+      const failure = await within(rejection(publisher.publish('never-created', {})), 20_000);
+      probe.keep(failure);
+      expect(failure).toBeInstanceOf(TlsHandshakeFailed);
+      expect(String(failure)).toContain('is this a TLS listener?');
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  it('a running consumer whose CA file no longer trusts the broker after a restart reports consumerCrashed with TlsHandshakeFailed, and consumes again once the file is right', async () => {
+    const caFile = join(certs.dir, `consumer-ca-${randomUUID()}.pem`);
+    writeFileSync(caFile, certs.read(certs.caFile));
+    const { runner, topic, received } = securedService({ ...sasl('scram-sha-256'), tls: { caFile } }, probe.logger);
+    const publisher = new KafkaPublisher({ kafka: sasl('scram-sha-256') });
+    try {
+      await runner.start();
+      await publisher.publish(topic, { n: 1 });
+      await waitFor(() => received.length === 1, 'the record before the restart');
+      writeFileSync(caFile, certs.read(certs.otherCaFile));
+      const linesBefore = probe.lines.length;
+      await broker.restart();
+      await waitFor(async () => publisher.publish(topic, { n: 2 }).then(() => true, () => false), 'a publish after the restart', 60_000);
+      await waitFor(
+        () => probe.lines.slice(linesBefore).some((line) => /consumer .*crashed \(TlsHandshakeFailed: Kafka at .*TLS handshake failed/.test(line)),
+        'consumerCrashed with TlsHandshakeFailed for the consumer that cannot rejoin',
+        90_000,
+      );
+      writeFileSync(caFile, certs.read(certs.caFile));
+      await waitFor(() => received.some((payload) => (payload as { n: number }).n === 2), 'the record published while the CA file was wrong', 90_000);
+    } finally {
+      await publisher.close();
+      await runner.stop({ timeoutMs: 5_000 });
+    }
+  }, 240_000);
+
   it('a service consumes again over TLS after the broker restarts; a CA file is read again for each new connection', async () => {
     const options = sasl('scram-sha-512');
     const { runner, topic, received } = securedService(options, probe.logger);
@@ -225,8 +279,15 @@ describe('a Kafka broker with an SSL (mutual TLS) and a SASL_SSL listener', () =
       await waitFor(() => received.length === 2, 'the records before the restart');
       writeFileSync(caFile, certs.read(certs.otherCaFile));
       await broker.restart();
-      // kafkajs reconnects (over TLS, signing in again) on its own: the publish may need a few tries.
-      await waitFor(async () => publisher.publish(topic, { n: 2 }).then(() => true, () => false), 'a publish after the restart', 60_000);
+      // kafkajs reconnects (over TLS, signing in again) on its own: the publish may need a few tries,
+      // none of which may fail as refused credentials (the password is right: a connection lost
+      // while signing in is a network failure).
+      const failures: unknown[] = [];
+      await waitFor(async () => publisher.publish(topic, { n: 2 }).then(() => true, (error: unknown) => {
+        failures.push(error);
+        return false;
+      }), 'a publish after the restart', 60_000);
+      expect(failures.filter((failure) => failure instanceof AuthenticationFailed)).toEqual([]);
       await waitFor(() => received.some((payload) => (payload as { n: number }).n === 2), 'the record after the restart', 60_000);
 
       // The rotating publisher's new connections trust only the CA now in its file: they fail, typed.

@@ -31,6 +31,11 @@ async function freeBasePort(): Promise<number> {
   throw new Error(`no ${portsUsed} free consecutive ports for the secured Kafka broker`);
 }
 
+export interface SecuredKafkaBrokerOptions {
+  /** The address the SASL_PLAINTEXT listener advertises in metadata (default: 127.0.0.1, where it listens). */
+  readonly saslAdvertisedHost?: string;
+}
+
 /**
  * A single-node broker of the test's own with TLS listeners: tools/kafka/kafka.mjs with KAFKA_TLS_DIR
  * set to `certificates.dir`, on free ports, its storage in a fresh temporary directory (removed by
@@ -43,26 +48,31 @@ export class SecuredKafkaBroker {
   readonly dataDir: string;
   /** The password of user `svc` on the SASL_SSL listener. */
   readonly password: string;
+  /** The password of user `svc` on the SASL_PLAINTEXT listener (PLAIN). */
+  readonly saslPassword: string;
   readonly #env: NodeJS.ProcessEnv;
   readonly #killOnExit = (): void => this.#killNow();
 
-  private constructor(port: number, certificates: TestCertificates) {
+  private constructor(port: number, certificates: TestCertificates, options: SecuredKafkaBrokerOptions) {
     this.port = port;
     this.dataDir = mkdtempSync(join(tmpdir(), 'micro-framework-kafka-tls-'));
     this.password = `pw/${randomBytes(6).toString('hex')}@kafka%2F${randomBytes(3).toString('hex')}`;
+    this.saslPassword = `plain-${randomBytes(8).toString('hex')}`;
     this.#env = {
       ...process.env,
       KAFKA_BROKERS: `127.0.0.1:${port}`,
       KAFKA_DATA_DIR: this.dataDir,
       KAFKA_TLS_DIR: certificates.dir,
       KAFKA_TLS_SASL_PASSWORD: this.password,
+      KAFKA_SASL_PASSWORD: this.saslPassword,
+      ...(options.saslAdvertisedHost ? { KAFKA_SASL_ADVERTISED_HOST: options.saslAdvertisedHost } : {}),
       KAFKA_HEAP: '384m',
     };
   }
 
   /** Formats and starts a broker; resolves once it serves metadata. */
-  static async start(certificates: TestCertificates): Promise<SecuredKafkaBroker> {
-    const broker = new SecuredKafkaBroker(await freeBasePort(), certificates);
+  static async start(certificates: TestCertificates, options: SecuredKafkaBrokerOptions = {}): Promise<SecuredKafkaBroker> {
+    const broker = new SecuredKafkaBroker(await freeBasePort(), certificates, options);
     process.once('exit', broker.#killOnExit);
     try {
       await broker.#tool('start');
@@ -73,6 +83,11 @@ export class SecuredKafkaBroker {
       throw error;
     }
     return broker;
+  }
+
+  /** The SASL_PLAINTEXT listener (PLAIN, user svc, saslPassword), as it listens (on loopback). */
+  get sasl(): string {
+    return `127.0.0.1:${this.port + 4}`;
   }
 
   /** The SSL listener: TLS with a client certificate signed by the test CA required. */
