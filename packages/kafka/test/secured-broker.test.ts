@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AuthenticationFailed, Route, Runner, TlsHandshakeFailed, secret, type Logger } from '@micro-framework/core';
-import { secretProbe, testCertificates, waitFor, type TestCertificates } from '@micro-framework/conformance';
+import { secretProbe, testCertificates, waitFor, type TestCertificates, within } from '@micro-framework/conformance';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaPublisher, KafkaRpcClient, KafkaRpcListener, TopicListener, type KafkaOptions } from '../src/index.ts';
 import { SecuredKafkaBroker } from './secured-kafka-broker.ts';
@@ -15,21 +15,6 @@ const unique = (label: string): string => `${label}-${randomUUID().slice(0, 8)}`
 // went through them would miss the tests' 20 s deadline instead of failing at once.
 const patient = { retry: { retries: 30, initialRetryTime: 300, maxRetryTime: 2_000 }, connectionTimeout: 3_000, logLevel: 0 } as const;
 
-/**
- * `promise` if it settles within `ms`, else a rejection saying it did not: a start that retries a
- * refused handshake in a hidden loop fails the test instead of passing late.
- */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`still pending after ${ms} ms (retrying?)`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The rejection of `promise` (a test failure when it resolves). */
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
