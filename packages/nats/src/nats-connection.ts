@@ -1,4 +1,4 @@
-import { AuthenticationFailed, Extension, TlsHandshakeFailed, abortableDelay, asTlsHandshakeFailed, defaultTelemetry, summarizeError, type RunnerContext, type Telemetry } from '@micro-framework/core';
+import { AuthenticationFailed, ConfigurationError, Extension, TlsHandshakeFailed, abortableDelay, asTlsHandshakeFailed, defaultTelemetry, summarizeError, type RunnerContext, type Telemetry } from '@micro-framework/core';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { ConnectionOptions } from 'node:tls';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -53,8 +53,20 @@ export async function connectNats(options: NatsOptions): Promise<NatsConnection>
   return (await openNats(options)).connection;
 }
 
-async function openNats(options: NatsOptions): Promise<{ connection: NatsConnection; resolved: ResolvedNatsOptions }> {
-  const resolved = await resolveNatsOptions(options);
+/**
+ * Opens a connection for `options`; with `lastGood` (the options a connection was last opened
+ * with), options that can no longer be resolved (a .creds or TLS file caught half written, gone)
+ * are replaced by `lastGood` and `onFallback` is told why.
+ */
+async function openNats(options: NatsOptions, lastGood?: ResolvedNatsOptions, onFallback?: (error: unknown) => void): Promise<{ connection: NatsConnection; resolved: ResolvedNatsOptions }> {
+  let resolved: ResolvedNatsOptions;
+  try {
+    resolved = await resolveNatsOptions(options);
+  } catch (error) {
+    if (!lastGood || !(error instanceof ConfigurationError)) throw error;
+    onFallback?.(error);
+    resolved = lastGood;
+  }
   const settings = { maxReconnectAttempts: -1, reconnectTimeWait: 500, ...resolved.connection };
   const reconnect = settings.reconnect ?? true;
   let connection: NatsConnection;
@@ -72,6 +84,9 @@ async function openNats(options: NatsOptions): Promise<{ connection: NatsConnect
   return { connection, resolved };
 }
 
+/** How long an onReopen listener may take (it subscribes again and flushes) before it is reported failed. */
+const reopenListenerTimeoutMs = 10_000;
+
 /**
  * One NATS connection shared by a context's routes. The client reconnects by itself (unlimited
  * attempts, 500 ms apart unless configured) and resubscribes; JetStream pull consumers resume. Stop
@@ -84,7 +99,8 @@ export class NatsConnectionExtension extends Extension {
   #jsm: Promise<JetStreamManager> | undefined;
   #disconnected = false;
   #resolved: ResolvedNatsOptions | undefined;
-  #diagnosis: AbortController | undefined;
+  /** The diagnosis running (see #diagnose) and the connection it is about. */
+  #diagnosis: { readonly connection: NatsConnection; readonly controller: AbortController } | undefined;
   #reopening: AbortController | undefined;
   readonly #reopenListeners = new Set<(connection: NatsConnection) => void | Promise<void>>();
 
@@ -151,7 +167,8 @@ export class NatsConnectionExtension extends Extension {
    * typed error; once open, the routes subscribe again (onReopen) and connectionRestored is reported.
    */
   #closedForGood(connection: NatsConnection, error: Error | void): void {
-    if (this.#connection !== connection || this.#reopening) return;
+    // Only the live connection counts; one that closes while its listeners still run (below) counts too.
+    if (this.#connection !== connection) return;
     const telemetry: Telemetry = this.isBound ? this.runner.telemetry : defaultTelemetry();
     const address = this.#resolved?.address ?? '';
     const typed = error ? natsConnectError(error, address, this.#resolved?.credentials) : undefined;
@@ -160,6 +177,8 @@ export class NatsConnectionExtension extends Extension {
     const reason = new Error(`the NATS connection to ${address} was closed for good${typed instanceof Error ? ` (${typed.name}: ${typed.message})` : ''}${reopen ? '; opening a new one' : ' (reconnect: false)'}`);
     telemetry.emit('connectionLost', { adapter: 'nats', broker: address, error: summarizeError(reason) });
     if (!reopen) return;
+    // A reopen still running its listeners for this connection stops there: this one takes over.
+    this.#reopening?.abort();
     const reopening = new AbortController();
     this.#reopening = reopening;
     void this.#reopen(reopening.signal, telemetry).finally(() => {
@@ -167,6 +186,10 @@ export class NatsConnectionExtension extends Extension {
     });
   }
 
+  /**
+   * Opens the new connection; options that no longer resolve (see openNats) are replaced by those
+   * the last connection was opened with, said as connectionLost.
+   */
   async #reopen(signal: AbortSignal, telemetry: Telemetry): Promise<void> {
     for (let delay = 1_000; ; delay = Math.min(delay * 2, 30_000)) {
       try {
@@ -176,7 +199,10 @@ export class NatsConnectionExtension extends Extension {
       }
       let opened: { connection: NatsConnection; resolved: ResolvedNatsOptions };
       try {
-        opened = await openNats(this.options);
+        opened = await openNats(this.options, this.#resolved, (error) => {
+          const why = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+          telemetry.emit('connectionLost', { adapter: 'nats', broker: this.#resolved?.address ?? '', error: summarizeError(new Error(`the NATS options cannot be read again (${why}); opening the new connection with those of the last one`)) });
+        });
       } catch (error) {
         if (signal.aborted) return;
         const summary = error instanceof Error ? error : new Error(String(error));
@@ -194,13 +220,34 @@ export class NatsConnectionExtension extends Extension {
       this.#disconnected = false;
       void this.#reportStatus(connection);
       void connection.closed().then((closed) => this.#closedForGood(connection, closed));
+      // From here a close for good of `connection` starts a reopen of its own (see #closedForGood),
+      // which aborts this one: the listeners left are not called and nothing is said restored.
+      const current = (): boolean => !signal.aborted && !connection.isClosed() && this.#connection === connection;
       for (const listener of [...this.#reopenListeners]) {
-        await Promise.resolve()
-          .then(() => listener(connection))
-          .catch((failure: unknown) => telemetry.emit('connectionLost', { adapter: 'nats', broker: resolved.address, error: summarizeError(failure instanceof Error ? failure : new Error(String(failure))) }));
+        if (!current()) return;
+        await this.#callReopenListener(listener, connection, resolved.address, telemetry);
       }
-      telemetry.emit('connectionRestored', { adapter: 'nats', broker: resolved.address });
+      if (current()) telemetry.emit('connectionRestored', { adapter: 'nats', broker: resolved.address });
       return;
+    }
+  }
+
+  /**
+   * Calls one onReopen `listener` for `connection`; it fails (reported as connectionLost) when it
+   * throws or takes more than reopenListenerTimeoutMs (a flush that never gets its answer), and ends
+   * at once when `connection` closes.
+   */
+  async #callReopenListener(listener: (connection: NatsConnection) => void | Promise<void>, connection: NatsConnection, address: string, telemetry: Telemetry): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`subscribing again on the new NATS connection to ${address} took more than ${reopenListenerTimeoutMs} ms`)), reopenListenerTimeoutMs);
+    });
+    try {
+      await Promise.race([Promise.resolve().then(() => listener(connection)), timeout, connection.closed().then(() => undefined)]);
+    } catch (failure) {
+      telemetry.emit('connectionLost', { adapter: 'nats', broker: address, error: summarizeError(failure instanceof Error ? failure : new Error(String(failure))) });
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -228,19 +275,21 @@ export class NatsConnectionExtension extends Extension {
           if (this.#resolved?.tls || connection.info?.tls_required) void this.#diagnose(connection, telemetry);
         } else if (status.type === 'reconnect') {
           this.#disconnected = false;
-          this.#endDiagnosis();
+          this.#endDiagnosis(connection);
           telemetry.emit('connectionRestored', { adapter: 'nats', broker: redactServer(status.server) });
         }
       }
     } catch {
       // The status iterator ends with the connection.
     } finally {
-      this.#endDiagnosis();
+      this.#endDiagnosis(connection);
     }
   }
 
-  #endDiagnosis(): void {
-    this.#diagnosis?.abort();
+  /** Ends the diagnosis running, if it is about `connection` (any, without). */
+  #endDiagnosis(connection?: NatsConnection): void {
+    if (!this.#diagnosis || (connection && this.#diagnosis.connection !== connection)) return;
+    this.#diagnosis.controller.abort();
     this.#diagnosis = undefined;
   }
 
@@ -254,9 +303,10 @@ export class NatsConnectionExtension extends Extension {
    */
   async #diagnose(connection: NatsConnection, telemetry: Telemetry): Promise<void> {
     const resolved = this.#resolved;
-    if (!resolved || this.#diagnosis) return;
+    if (!resolved || (this.#diagnosis && !this.#diagnosis.connection.isClosed())) return;
+    this.#endDiagnosis();
     const diagnosis = new AbortController();
-    this.#diagnosis = diagnosis;
+    this.#diagnosis = { connection, controller: diagnosis };
     try {
       for (const delay of [2_000, 10_000]) {
         await abortableDelay(delay, diagnosis.signal);

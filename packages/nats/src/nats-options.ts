@@ -45,9 +45,12 @@ export interface NatsSecurityOptions {
  * `authenticator`...) with TLS and credentials as in NatsSecurityOptions. Read from the service
  * config key `nats`, else NATS_URL, else loopback. Reconnection is on and unlimited unless you say
  * otherwise. Give one kind of credentials: user/pass, token, nkeySeed, credsFile or authenticator;
- * credentials in a server URL (`nats://user:pass@host`, `nats://token@host`, `user:pass@host`;
- * percent-encoded, or not: the user information ends at the last `@`) are used only when no option
- * gives any. Each server URL is taken apart once; the client gets it without user information.
+ * credentials in a server URL (`nats://user:pass@host:4222`, `nats://token@host:4222`,
+ * `user:pass@host:4222`) are used only when no option gives any, and must be the same in every URL
+ * that has some. In a URL the user information is percent-decoded (`%41` is `A`; a `%` must be
+ * written `%25`, an `@` `%40`; `/`, `+`, `:` may stay as they are); see parseServer for what is
+ * refused. `servers` may be one string of comma-separated URLs. Each server URL is taken apart
+ * once; the client gets it without user information.
  */
 export type NatsOptions = Omit<Partial<ConnectionOptions>, 'tls' | 'user' | 'pass' | 'token'> & NatsSecurityOptions;
 
@@ -58,10 +61,14 @@ export function natsOptionsFromConfig(config: Config): NatsOptions {
   return { servers: process.env['NATS_URL'] ?? defaultNatsUrl, ...((config['nats'] ?? {}) as NatsOptions) };
 }
 
-/** The server URLs of `options`, as given (the default server when none is). */
+/**
+ * The server URLs of `options`, as given (the default server when none is); a string holding
+ * several, comma separated (as NATS_URL often does), is split on the commas.
+ */
 function serverList(options: NatsOptions): string[] {
   const servers = options.servers ?? (options.port !== undefined ? `127.0.0.1:${options.port}` : defaultNatsUrl);
-  return Array.isArray(servers) ? [...(servers as string[])] : [String(servers)];
+  const list = Array.isArray(servers) ? [...(servers as string[])] : [String(servers)];
+  return list.flatMap((server) => String(server).split(',')).map((server) => server.trim()).filter((server) => server !== '');
 }
 
 /** One server URL taken apart: scheme, host, port and the credentials of its user information. */
@@ -70,22 +77,37 @@ interface ServerEntry {
   readonly host: string;
   readonly port: string;
   readonly credentials: Credentials | undefined;
+  /** The user information as written, decoded (to tell servers with different credentials apart). */
+  readonly userInfo: string | undefined;
 }
 
 /**
- * `server` (`nats://…`, `tls://…` or no scheme; user information `user:pass@` or `token@`,
- * percent-encoded or not: it ends at the last `@`) taken apart once. Throws ConfigurationError naming
- * only what follows the user information, never the user information itself.
+ * `server` (`nats://…`, `tls://…` or no scheme) taken apart once. The user information
+ * (`user:pass@` or `token@`) may hold `/`, `+`, `:`... unencoded, but an `@` in it must be written
+ * `%40`: a URL with two `@` is refused (`nats://u:pw@good/x@evil` would otherwise dial evil). It is
+ * percent-decoded: `%41` is `A`, a `%` not followed by two hex digits is refused (write `%25`).
+ * After the host and port nothing may follow but a lone `/` (NATS URLs have no path, query or
+ * fragment). With user information, a host without a dot, a port or brackets (other than
+ * `localhost`) is refused: it is more likely the tail of a password whose host was forgotten
+ * (`nats://u:p@ss`) than a host, and it is never dialled nor named. Throws ConfigurationError
+ * naming at most the host, never the user information.
  */
 function parseServer(server: string): ServerEntry {
   const text = String(server).trim();
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(text);
   const rest = scheme ? text.slice(scheme[0].length) : text;
-  const at = rest.lastIndexOf('@');
+  const at = rest.indexOf('@');
+  if (at >= 0 && rest.indexOf('@', at + 1) >= 0) {
+    throw new ConfigurationError('nats.servers: a server URL holds more than one "@"; write an "@" of the user information as %40, or give nats.user and nats.pass');
+  }
   const info = at >= 0 ? rest.slice(0, at) : '';
-  const hostPart = rest.slice(at + 1);
+  const afterInfo = rest.slice(at + 1);
+  const end = afterInfo.search(/[/?#]/);
+  const hostPart = end < 0 ? afterInfo : afterInfo.slice(0, end);
+  const tail = end < 0 ? '' : afterInfo.slice(end);
   // Only the host is named (a URL mistyped without its `@` may hold a password after a colon).
-  const invalid = (): ConfigurationError => new ConfigurationError(`nats.servers: the address of host "${/^\[[^\]]*\]|^[^:/]*/.exec(hostPart)?.[0] ?? ''}" is not valid`);
+  const shown = (): string => /^\[[^\]]*\]|^[^:/]*/.exec(hostPart)?.[0] ?? '';
+  const invalid = (): ConfigurationError => new ConfigurationError(`nats.servers: the address of host "${shown()}" is not valid`);
   let url: URL;
   try {
     url = new URL(`nats://${hostPart}`);
@@ -95,6 +117,10 @@ function parseServer(server: string): ServerEntry {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const port = url.port || '4222';
   if (host === '') throw invalid();
+  if (tail !== '' && tail !== '/') throw new ConfigurationError(`nats.servers: the URL of host "${shown()}" has a path, query or fragment; a NATS server URL has none`);
+  if (info !== '' && url.port === '' && !hostPart.startsWith('[') && !host.includes('.') && host.toLowerCase() !== 'localhost') {
+    throw new ConfigurationError('nats.servers: a server URL with credentials names a host without a dot or a port (a password holding an unencoded "@", or a host left out?); write the port (nats://user:pass@host:4222), or give nats.user and nats.pass');
+  }
   const decode = (part: string): string => {
     try {
       return decodeURIComponent(part);
@@ -103,11 +129,13 @@ function parseServer(server: string): ServerEntry {
     }
   };
   let credentials: Credentials | undefined;
+  let userInfo: string | undefined;
   if (info !== '') {
     const colon = info.indexOf(':');
     credentials = colon < 0 ? { token: new Secret(decode(info)) } : { user: decode(info.slice(0, colon)), pass: new Secret(decode(info.slice(colon + 1))) };
+    userInfo = colon < 0 ? `token\0${decode(info)}` : `user\0${decode(info.slice(0, colon))}\0${decode(info.slice(colon + 1))}`;
   }
-  return { scheme: scheme ? scheme[1]!.toLowerCase() : 'nats', host, port, credentials };
+  return { scheme: scheme ? scheme[1]!.toLowerCase() : 'nats', host, port, credentials, userInfo };
 }
 
 function displayHost(host: string): string {
@@ -144,7 +172,7 @@ export function natsName(text: string): string {
   return text.replace(/[^A-Za-z0-9_-]/g, '_');
 }
 
-/** The credentials written in the first server URL that has any (percent-decoded), if any. */
+/** Credentials: the options' own, or those written in the server URLs (percent-decoded). */
 interface Credentials {
   readonly user?: string | undefined;
   readonly pass?: SecretValue | undefined;
@@ -198,7 +226,11 @@ export async function resolveNatsOptions(options: NatsOptions): Promise<Resolved
   const servers = serverList(options).map(parseServer);
   const rest: Record<string, unknown> = { ...options };
   for (const key of [...ownKeys, 'port']) delete rest[key];
-  const fromUrl = servers.find((server) => server.credentials !== undefined)?.credentials ?? {};
+  const withInfo = servers.filter((server) => server.userInfo !== undefined);
+  if (withInfo.some((server) => server.userInfo !== withInfo[0]!.userInfo)) {
+    throw new ConfigurationError(`nats.servers: the server URLs carry different credentials (${withInfo.map(({ host, port }) => `${displayHost(host)}:${port}`).join(', ')}); one connection signs in with one set: give the same in each URL, or give them once as options`);
+  }
+  const fromUrl = withInfo[0]?.credentials ?? {};
   const given = {
     password: options.user !== undefined || options.pass !== undefined,
     token: options.token !== undefined,

@@ -20,11 +20,11 @@ import {
   type RpcEntrypointOptions,
   type StopOptions,
 } from '@micro-framework/core';
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
+import { ConnectionError, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { connectNats, sharedNatsConnection, type NatsConnectionExtension } from './nats-connection.ts';
 import { headersToNats, readNatsHeaders } from './nats-headers.ts';
 import { RpcReplyInbox } from './rpc-reply-inbox.ts';
-import { defaultNatsUrl, natsConnectionKey, type NatsOptions } from './nats-options.ts';
+import { defaultNatsUrl, natsAddress, natsConnectionKey, type NatsOptions } from './nats-options.ts';
 
 /** `<service>.rpc.<target>`: the subject of one RPC target; instances of the service form queue group `<service>`. */
 export function rpcSubject(service: string, target: string): string {
@@ -189,7 +189,8 @@ export class NatsRpcListener extends RpcEntrypoint<Msg> {
  * its targets to tell a missing target (RpcTargetNotFound) from a missing service (RpcNoResponders).
  * Never retries. A request larger than `maxPayloadBytes` (the call's, else the client's) is refused
  * with PayloadTooLarge before anything is sent. A client given `nats` options opens its own
- * connection at the first call (see connectNats).
+ * connection at the first call (see connectNats); when nats.js closes it for good, calls waiting
+ * for their reply fail at once with nats.js's ConnectionError and the next call opens another.
  */
 export class NatsRpcClient extends RpcClient {
   readonly #options: NatsOptions;
@@ -218,7 +219,7 @@ export class NatsRpcClient extends RpcClient {
       headersToNats(rpcRequestHeaders(timeoutMs, started)),
     );
     if (outcome.kind === 'timeout') throw new RpcTimeout(service, target, timeoutMs);
-    if (outcome.kind === 'closed') throw new ExtensionIsStopped('NatsRpcClient');
+    if (outcome.kind === 'closed') throw outcome.error ?? new ExtensionIsStopped('NatsRpcClient');
     if (outcome.kind === 'no-responders') {
       return this.explainUnanswered(service, target, Math.max(1, Math.min(2_000, timeoutMs - (Date.now() - started))));
     }
@@ -252,13 +253,15 @@ export class NatsRpcClient extends RpcClient {
     if (this.#connection) return this.#connection;
     const connection = connectNats(this.#options);
     this.#connection = connection;
-    // One nats.js closed for good (out of reconnection attempts) is not kept: the next call opens another.
-    const forget = (): void => {
+    // One nats.js closed for good (out of reconnection attempts) is not kept: the next call opens
+    // another. Calls waiting for their reply on it fail at once with a ConnectionError.
+    const forget = (closed: Error | void): void => {
       if (this.#connection !== connection) return;
       this.#connection = undefined;
       const inbox = this.#inbox;
       this.#inbox = undefined;
-      void inbox?.then((open) => open.close(), () => undefined);
+      const error = new ConnectionError(`the NATS connection to ${natsAddress(this.#options)} was closed for good before the reply came${closed ? ` (${closed.name})` : ''}`, closed ? { cause: closed } : undefined);
+      void inbox?.then((open) => open.close(error), () => undefined);
     };
     connection.then((open) => open.closed().then(forget), () => {
       if (this.#connection === connection) this.#connection = undefined;

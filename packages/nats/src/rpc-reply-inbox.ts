@@ -5,7 +5,7 @@ export type InboxOutcome =
   | { readonly kind: 'reply'; readonly message: Msg }
   | { readonly kind: 'no-responders' }
   | { readonly kind: 'timeout' }
-  | { readonly kind: 'closed' };
+  | { readonly kind: 'closed'; readonly error?: Error };
 
 interface PendingCall {
   readonly settle: (outcome: InboxOutcome) => void;
@@ -56,13 +56,17 @@ export class RpcReplyInbox {
     });
   }
 
-  /** Stops listening; calls still waiting end with `closed` at once. */
-  close(): void {
-    this.#subscription.unsubscribe();
+  /** Stops listening; calls still waiting end with `closed` at once (carrying `error`, why, when given). */
+  close(error?: Error): void {
+    try {
+      this.#subscription.unsubscribe();
+    } catch {
+      // Closed with its connection.
+    }
     for (const [token, call] of this.#pending) {
       clearTimeout(call.timer);
       this.#pending.delete(token);
-      call.settle({ kind: 'closed' });
+      call.settle(error ? { kind: 'closed', error } : { kind: 'closed' });
     }
   }
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Route, Runner } from '@micro-framework/core';
 import { TcpProxy, secretProbe, waitFor } from '@micro-framework/conformance';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JetStreamListener, NatsPublisher, NatsRpcClient, NatsRpcListener, SubjectListener, type NatsOptions } from '../src/index.ts';
+import { JetStreamListener, NatsConnectionExtension, NatsPublisher, NatsRpcClient, NatsRpcListener, SubjectListener, type NatsOptions } from '../src/index.ts';
 import { NatsTestServer } from '../src/testing/index.ts';
 
 // nats.js closes a connection for good when it runs out of reconnection attempts: that must be
@@ -66,6 +66,70 @@ describe('a connection nats.js closes for good', () => {
       expect(probe.lines.some((line) => line.includes('restored'))).toBe(true);
     } finally {
       await publisher.close();
+      await client.close();
+      await runner.stop({ timeoutMs: 5_000 });
+    }
+  });
+
+  it('is replaced again when the new connection closes for good while the routes still subscribe on it', async () => {
+    const extension = new NatsConnectionExtension({ servers: `nats://127.0.0.1:${proxy.port}`, maxReconnectAttempts: 2, reconnectTimeWait: 100 });
+    await extension.setup();
+    const reopened: unknown[] = [];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    try {
+      // The first reopen's listener is held until its connection has closed for good.
+      extension.onReopen(async (connection) => {
+        reopened.push(connection);
+        if (reopened.length === 1) await held;
+      });
+      const first = extension.connection;
+      proxy.cut();
+      await waitFor(() => first.isClosed(), 'the first connection to close for good', 10_000);
+      proxy.restore();
+      await waitFor(() => reopened.length === 1, 'a second connection, its listener running', 15_000);
+      const second = extension.connection;
+      proxy.cut();
+      await waitFor(() => second.isClosed(), 'the second connection to close for good', 10_000);
+      proxy.restore();
+      await waitFor(() => extension.isConnected, 'a third connection', 15_000);
+      expect(extension.connection).not.toBe(second);
+      expect(reopened).toHaveLength(2);
+      expect(reopened[1]).toBe(extension.connection);
+    } finally {
+      release();
+      proxy.restore();
+      await extension.stop();
+    }
+  });
+
+  it('fails the RPC calls waiting on a client connection nats.js closed for good with a ConnectionError, not ExtensionIsStopped', async () => {
+    const service = `held-${randomUUID().slice(0, 8)}`;
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let called = 0;
+    async function hold(): Promise<string> {
+      called++;
+      await held;
+      return 'late';
+    }
+    const runner = new Runner({ config: { serviceName: service, nats: { servers: server.url } }, contexts: [{ routes: [new Route({ target: hold, entrypoint: new NatsRpcListener() })] }] });
+    const client = new NatsRpcClient({ nats: { servers: `nats://127.0.0.1:${proxy.port}`, maxReconnectAttempts: 2, reconnectTimeWait: 100 } });
+    try {
+      await runner.start();
+      const call = client.call(service, 'hold', [], { timeoutMs: 30_000 }).then(() => undefined, (error: unknown) => error);
+      await waitFor(() => called === 1, 'the call to reach the service', 5_000);
+      proxy.cut();
+      const error = await call;
+      expect(error).toMatchObject({ name: 'ConnectionError' });
+      expect((error as Error).message).toContain(`the NATS connection to 127.0.0.1:${proxy.port} was closed for good`);
+    } finally {
+      release();
+      proxy.restore();
       await client.close();
       await runner.stop({ timeoutMs: 5_000 });
     }

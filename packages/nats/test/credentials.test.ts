@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { AuthenticationFailed, ConfigurationError, InsecureCredentials, Route, Runner, secret } from '@micro-framework/core';
-import { secretProbe, waitFor } from '@micro-framework/conformance';
-import { nkeys } from '@nats-io/transport-node';
+import { TcpProxy, secretProbe, waitFor } from '@micro-framework/conformance';
+import { nkeys, type Authenticator } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JetStreamListener, NatsConnectionExtension, NatsPublisher, NatsRpcClient, NatsRpcListener, natsConnectionKey, resolveNatsOptions, type NatsOptions } from '../src/index.ts';
 import { NatsTestOperator, NatsTestServer, type NatsTestServerOptions } from '../src/testing/index.ts';
@@ -221,6 +221,34 @@ suite('creds file (operator mode)', () => ({ operator }), (server) => {
       await extension.stop();
     }
   });
+  it('opens a new connection with the last usable creds, and says so, when nats.js closed the connection for good and the file is found garbled', async () => {
+    const probe = secretProbe();
+    const file = join(dir, 'reopened.creds');
+    writeFileSync(file, operator.userCreds('svc'), { mode: 0o600 });
+    const proxy = new TcpProxy({ host: '127.0.0.1', port: server().port });
+    await proxy.start();
+    function ping(): string {
+      return 'pong';
+    }
+    const service = unique('reopened');
+    const nats: NatsOptions = { servers: `nats://127.0.0.1:${proxy.port}`, credsFile: file, maxReconnectAttempts: 2, reconnectTimeWait: 100 };
+    const runner = new Runner({ config: { serviceName: service, nats, logger: probe.logger }, contexts: [{ routes: [new Route({ target: ping, entrypoint: new NatsRpcListener() })] }] });
+    const client = new NatsRpcClient({ nats: { servers: server().url, credsFile: file } });
+    try {
+      await runner.start();
+      expect(await client.call(service, 'ping', [], { timeoutMs: 5_000 })).toBe('pong');
+      writeFileSync(file, '-----BEGIN NATS USER JWT-----\ngarbled\n');
+      proxy.cut();
+      await waitFor(() => probe.lines.some((line) => line.includes('was closed for good')), 'the connection to close for good', 10_000);
+      proxy.restore();
+      await waitFor(async () => (await client.call(service, 'ping', [], { timeoutMs: 1_000 }).catch(() => undefined)) === 'pong', 'the service to answer on a new connection', 15_000);
+      expect(probe.lines.some((line) => line.includes('the NATS options cannot be read again (ConfigurationError: nats.credsFile'))).toBe(true);
+    } finally {
+      await client.close();
+      await runner.stop({ timeoutMs: 5_000 });
+      await proxy.close();
+    }
+  });
 });
 
 describe('credentials over plaintext beyond loopback', () => {
@@ -278,7 +306,7 @@ describe('credentials over plaintext beyond loopback', () => {
     await expect(resolveNatsOptions({ servers: 'nats://127.0.0.1:4222', user: 'svc', pass: secret('x'), debug: true, allowInsecure: true })).resolves.toMatchObject({ credentials: 'user svc' });
   });
 
-  it('reads credentials of a URL with / @ + unencoded or no scheme, and names only the host when they cannot be read', async () => {
+  it('reads credentials of a URL with / + unencoded or no scheme, and names only the host when they cannot be read', async () => {
     const probe = secretProbe();
     const password = `Zm9v/YmFy+${randomBytes(8).toString('hex')}`;
     for (const servers of [`nats://svc:${password}@192.0.2.1:4222`, `svc:${password}@192.0.2.1:4222`, `nats://${password}@192.0.2.1`]) {
@@ -301,6 +329,48 @@ describe('credentials over plaintext beyond loopback', () => {
     probe.keep(mistyped);
     expect(probe.leaks(password)).toEqual([]);
     expect(probe.leaks(password.slice(0, 8))).toEqual([]);
+  });
+
+  it('refuses a URL whose user information could be read two ways, a path after the host, and different credentials in two URLs, never naming them', async () => {
+    const probe = secretProbe();
+    const word = randomBytes(8).toString('hex');
+    const refused: [string | string[], RegExp][] = [
+      // Read at the last `@`, this dialled 127.0.0.9 with the password `pw…@127.0.0.1:4222/x`.
+      [`nats://svc:pw${word}@127.0.0.1:4222/x@127.0.0.9`, /more than one "@"/],
+      [`nats://svc:pw${word}@127.0.0.1:4222/x`, /^nats\.servers: the URL of host "127\.0\.0\.1" has a path/],
+      [`nats://svc:pw${word}@127.0.0.1:4222?x=1`, /has a path, query or fragment/],
+      // A password with an unencoded `@` and the host forgotten: `ss…` is neither dialled nor named.
+      [`nats://svc:p${word}@ss${word}`, /names a host without a dot or a port/],
+      [`nats://${word}@tok${word}`, /names a host without a dot or a port/],
+      [['nats://alice:pwA' + word + '@127.0.0.1:4222', 'nats://bob:pwB' + word + '@127.0.0.2:4222'], /carry different credentials \(127\.0\.0\.1:4222, 127\.0\.0\.2:4222\)/],
+      [['nats://svc:pwA' + word + '@127.0.0.1:4222', 'nats://svc:pwB' + word + '@127.0.0.2:4222'], /carry different credentials/],
+      [`nats://svc:100%-${word}@127.0.0.1:4222`, /not valid percent-encoding/],
+    ];
+    for (const [servers, message] of refused) {
+      const error = await resolveNatsOptions({ servers }).then(() => undefined, (failure: unknown) => failure);
+      expect(error, String(servers)).toBeInstanceOf(ConfigurationError);
+      expect((error as Error).message).toMatch(message);
+      expect((error as Error).message).not.toMatch(/127\.0\.0\.9|ss[0-9a-f]|tok|alice|bob/);
+      probe.keep(error);
+    }
+    expect(probe.leaks(word)).toEqual([]);
+  });
+
+  it('reads user information percent-decoded, the same credentials in several URLs, a lone trailing slash and a comma-separated server string', async () => {
+    const signIn = async (servers: string | string[]): Promise<{ servers: unknown; auth: unknown; address: string }> => {
+      const resolved = await resolveNatsOptions({ servers });
+      return { servers: resolved.connection.servers, auth: (resolved.connection.authenticator as Authenticator | undefined)?.('nonce'), address: resolved.address };
+    };
+    expect(await signIn('nats://svc:a%41b%40c%25@127.0.0.1:4222/')).toEqual({ servers: ['nats://127.0.0.1:4222'], auth: { user: 'svc', pass: 'aAb@c%' }, address: '127.0.0.1:4222' });
+    expect(await signIn('tls://svc:Zm9v/YmFy+@nats:4222')).toMatchObject({ auth: { user: 'svc', pass: 'Zm9v/YmFy+' } });
+    expect(await signIn('nats://svc:pw@localhost')).toMatchObject({ auth: { user: 'svc', pass: 'pw' } });
+    expect(await signIn(['nats://svc:p%77@127.0.0.1:4222', 'nats://svc:pw@127.0.0.2:4222', 'nats://127.0.0.3'])).toMatchObject({ auth: { user: 'svc', pass: 'pw' } });
+    expect(await signIn('nats://svc:pw@127.0.0.1:4222, nats://127.0.0.1:4223,')).toEqual({
+      servers: ['nats://127.0.0.1:4222', 'nats://127.0.0.1:4223'],
+      auth: { user: 'svc', pass: 'pw' },
+      address: '127.0.0.1:4222,127.0.0.1:4223',
+    });
+    expect(natsConnectionKey({ servers: 'nats://127.0.0.1:4222,nats://127.0.0.1:4223' })).toMatch(/^nats:127\.0\.0\.1:4222,127\.0\.0\.1:4223:/);
   });
 
   it('refuses two kinds of credentials and a tls option with an unknown key', async () => {
