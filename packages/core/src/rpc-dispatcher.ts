@@ -72,6 +72,8 @@ export class RpcDispatcher {
   async #answer<D>(delivery: D, message: RpcRequestMessage, scope: RpcEntrypoint<D> | 'any-target' | 'introspection-only'): Promise<RpcAnswer> {
     const entrypoint = typeof scope === 'string' ? undefined : scope;
     try {
+      // A shared request's candidates, found once: they bound its size before decoding, then name its target.
+      const candidates = scope === 'any-target' ? rpcEntrypoints(this.runner) : undefined;
       const deadline = rpcDeadlineOf(message.headers);
       if (deadline !== undefined && Date.now() > deadline) return { kind: 'expired' };
       const size = message.body.byteLength;
@@ -79,7 +81,7 @@ export class RpcDispatcher {
         ? entrypoint.route.maxPayloadBytes
         : scope === 'introspection-only'
           ? (this.runner.config.maxPayloadBytes ?? introspectionRequestLimit)
-          : this.#largestAccepted();
+          : this.#largestAccepted(candidates!);
       if (limit !== undefined && size > limit) return this.#reply(rpcErrorReply(new PayloadTooLarge(size, limit, 'RPC request')));
       let request: RpcRequestBody;
       try {
@@ -90,7 +92,7 @@ export class RpcDispatcher {
       const introspection = answerIntrospection(this.runner, request);
       if (introspection) return this.#reply(introspection);
       if (scope === 'introspection-only') return this.#reply(rpcErrorReply(new RpcTargetNotFound(this.runner.config.serviceName, request.command)));
-      const target = entrypoint ?? (rpcEntrypoints(this.runner).get(request.command) as RpcEntrypoint<D> | undefined);
+      const target = entrypoint ?? (candidates?.get(request.command) as RpcEntrypoint<D> | undefined);
       if (!target || request.command !== target.rpcName) {
         return this.#reply(rpcErrorReply(new RpcTargetNotFound(this.runner.config.serviceName, request.command)));
       }
@@ -117,9 +119,9 @@ export class RpcDispatcher {
    * Before a shared request is decoded its target is unknown: the largest body any RPC route of the
    * runner accepts (undefined when one has no limit); the target's own limit is checked once known.
    */
-  #largestAccepted(): number | undefined {
+  #largestAccepted(candidates: ReadonlyMap<string, RpcEntrypoint<unknown>>): number | undefined {
     let largest: number | undefined = this.runner.config.maxPayloadBytes;
-    for (const entrypoint of rpcEntrypoints(this.runner).values()) {
+    for (const entrypoint of candidates.values()) {
       const limit = entrypoint.route.maxPayloadBytes;
       if (limit === undefined) return undefined;
       largest = Math.max(largest ?? 0, limit);
