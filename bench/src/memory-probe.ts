@@ -1,25 +1,16 @@
 /**
  * Child process of the memory measure: drains `count` messages already waiting on `channel` with a
- * slow target (1 ms) and maxWorkers 100, sampling its own RSS; prints one JSON line with the peak.
- * Usage: node --conditions=@micro-framework/source memory-probe.ts <amqp|nats|kafka> <channel> <count>
+ * slow target (1 ms) and maxWorkers 100, sampling its own RSS; prints one JSON line with the peak and
+ * the V8 heap at that moment.
+ * Usage (main.ts runs it compiled, see compiled-probes.ts): memory-probe.js <amqp|nats|kafka> <channel> <count>
  */
-import { Route, Runner, type Config, type Entrypoint } from '@micro-framework/core';
-import { AmqpQueueListener } from '@micro-framework/amqp';
-import { TopicListener } from '@micro-framework/kafka';
-import { JetStreamListener } from '@micro-framework/nats';
-import { logLevel } from 'kafkajs';
+import { Route, Runner } from '@micro-framework/core';
 import { Counter } from './counter.ts';
-import { kafkaBrokers, kafkaPartitions } from './endpoints.ts';
+import { probeSetup } from './probe-setups.ts';
 
 const [broker = '', channel = '', countText = '0'] = process.argv.slice(2);
 const count = Number(countText);
-const setups: Record<string, () => { entrypoint: Entrypoint; config: Partial<Config> }> = {
-  amqp: () => ({ entrypoint: new AmqpQueueListener({ queueName: channel, queueArguments: { 'x-expires': 600_000 } }), config: {} }),
-  nats: () => ({ entrypoint: new JetStreamListener({ stream: channel, subjects: [channel] }), config: {} }),
-  kafka: () => ({ entrypoint: new TopicListener({ topic: channel, partitions: kafkaPartitions }), config: { kafka: { brokers: kafkaBrokers, logLevel: logLevel.NOTHING } } }),
-};
-const setup = setups[broker]?.();
-if (!setup) throw new Error(`unknown broker ${broker}`);
+const setup = await probeSetup(broker, channel);
 
 const counter = new Counter(count);
 async function slowTarget(): Promise<void> {
@@ -28,7 +19,12 @@ async function slowTarget(): Promise<void> {
 }
 const baseline = process.memoryUsage().rss;
 let peak = baseline;
-const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+/** The V8 heap (total, used) and the memory outside it at the peak: where the bytes were. */
+let atPeak = process.memoryUsage();
+const sampler = setInterval(() => {
+  const usage = process.memoryUsage();
+  if (usage.rss > peak) [peak, atPeak] = [usage.rss, usage];
+}, 50);
 const started = performance.now();
 const runner = new Runner({ config: { ...setup.config, serviceName: 'bench-memory', maxWorkers: 100 }, contexts: [{ routes: [new Route({ target: slowTarget, entrypoint: setup.entrypoint })] }] });
 await runner.start();
@@ -36,5 +32,5 @@ await counter.done;
 const elapsedMs = performance.now() - started;
 clearInterval(sampler);
 await runner.stop();
-console.log(JSON.stringify({ baselineRss: baseline, peakRss: peak, elapsedMs }));
+console.log(JSON.stringify({ baselineRss: baseline, peakRss: peak, heapTotalAtPeak: atPeak.heapTotal, heapUsedAtPeak: atPeak.heapUsed, externalAtPeak: atPeak.external, elapsedMs }));
 process.exit(0);

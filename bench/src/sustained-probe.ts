@@ -5,7 +5,7 @@
  * sends `ready` once the service started and `flowing` at the first warm-up message (id < 0);
  * receives `start` (the timed part begins) and `expect` (how many were published), then answers
  * `result` once it handled that many distinct ids, or after `drainTimeoutMs`.
- * Usage (forked by sustained.ts): sustained-probe.ts <amqp|nats|kafka> <channel> <planned count> <sampleMs> <maxWorkers>
+ * Usage (forked by sustained.ts, compiled: see compiled-probes.ts): sustained-probe.js <amqp|nats|kafka> <channel> <planned count> <sampleMs> <maxWorkers>
  */
 import { Route, Runner } from '@micro-framework/core';
 import { messageData, wallClockMs } from './endpoints.ts';
@@ -61,7 +61,7 @@ function sustainedTarget(message: unknown): void {
   }
 }
 
-const setup = probeSetup(broker, channel);
+const setup = await probeSetup(broker, channel);
 const runner = new Runner({
   config: { logLevel: 'warn', ...setup.config, serviceName: 'bench-sustained', maxWorkers: Number(maxWorkersText) },
   contexts: [{ routes: [new Route({ target: sustainedTarget, entrypoint: setup.entrypoint })] }],

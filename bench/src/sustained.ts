@@ -1,10 +1,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { BrokerBench } from './case.ts';
 import { sustainedMessage, wallClockMs } from './endpoints.ts';
 import { RateSchedule } from './rate-schedule.ts';
 import { rssTrend, type RssTrend } from './rss-trend.ts';
 import type { ParentMessage, ProbeMessage } from './sustained-probe.ts';
+import { compiledProbe } from './compiled-probes.ts';
 
 /** What the sustained case reports for one broker. */
 export interface SustainedResult {
@@ -33,7 +33,6 @@ export interface SustainedResult {
   readonly failure?: string;
 }
 
-const probePath = fileURLToPath(new URL('sustained-probe.ts', import.meta.url));
 
 /** Resolves with the first message of `child` that `accept` takes; rejects if the child exits first or after `timeoutMs`. */
 function nextMessage<T extends ProbeMessage['type']>(child: ChildProcess, type: T, timeoutMs: number, stderr: () => string): Promise<Extract<ProbeMessage, { type: T }>> {
@@ -68,8 +67,8 @@ export async function runSustained(bench: BrokerBench, options: { rate: number; 
   const channel = bench.channel();
   const planned = Math.ceil(rate * seconds) + 1;
   let stderr = '';
-  const child = fork(probePath, [bench.probe, channel, String(planned), String(options.sampleMs), String(options.maxWorkers)], {
-    execArgv: ['--conditions=@micro-framework/source'],
+  const child = fork(await compiledProbe('sustained-probe'), [bench.probe, channel, String(planned), String(options.sampleMs), String(options.maxWorkers)], {
+    execArgv: [],
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });
   child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4_000)));

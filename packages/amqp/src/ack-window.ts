@@ -2,19 +2,18 @@ import { CoalescedSettler } from '@micro-framework/core';
 import type { Channel, ConsumeMessage } from 'amqplib';
 
 /**
- * The acks of one channel, sent in as few frames as possible. Deliveries are tracked in order;
- * once per event-loop turn, a single `multiple` ack covers every delivery up to the last one whose
- * route finished with no unfinished delivery before it, and finished deliveries after a gap are acked
- * one by one. A message is acked only after its route finished, as without the window.
+ * The acks of one channel, sent in as few frames as possible. Once per event-loop turn, a single
+ * `multiple` ack covers the deliveries finished before the oldest one still open (every delivery
+ * before that one is finished or was settled another way), and finished deliveries after it are acked
+ * one by one. A message is acked only after its route finished, as without the window. The window
+ * holds only the deliveries still open: one that never finishes costs no memory for those after it.
  */
 export class AmqpAckWindow {
   readonly #channel: Channel;
-  /** Delivery tags not acked yet, in delivery order (ascending); `#head` is the first one still open. */
-  readonly #tags: number[] = [];
-  #head = 0;
-  /** Tags finished (to ack) and tags already settled (acked one by one or rejected). */
-  readonly #finished = new Set<number>();
-  readonly #settled = new Set<number>();
+  /** Delivery tags neither finished nor settled another way, in delivery order (a Set keeps insertion order). */
+  readonly #open = new Set<number>();
+  /** Tags finished since the last send. */
+  #finished: number[] = [];
   /** Sends the window's acks once per event-loop turn. */
   readonly #turn = new CoalescedSettler();
 
@@ -24,25 +23,25 @@ export class AmqpAckWindow {
 
   /** Records a delivery; call it for every message of the channel, in the order they arrive. */
   delivered(message: ConsumeMessage): void {
-    this.#tags.push(message.fields.deliveryTag);
+    this.#open.add(message.fields.deliveryTag);
   }
 
   /** Acks `message` at the end of this event-loop turn (or at the next flush()), with the others finished by then. */
   ack(message: ConsumeMessage): void {
-    this.#finished.add(message.fields.deliveryTag);
+    const tag = message.fields.deliveryTag;
+    this.#open.delete(tag);
+    this.#finished.push(tag);
     if (this.#turn.pending === 0) this.#turn.defer(() => this.#sendAcks());
   }
 
   /** Records that `message` was settled another way (rejected): it no longer holds back the window. */
   settledElsewhere(message: ConsumeMessage): void {
-    this.#settled.add(message.fields.deliveryTag);
-    // Moves the window past it even when nothing is acked (every message handed back, say).
-    if (this.#turn.pending === 0) this.#turn.defer(() => this.#sendAcks());
+    this.#open.delete(message.fields.deliveryTag);
   }
 
-  /** Deliveries the window still tracks (not acked nor rejected, or settled behind an open one). */
+  /** Deliveries the window still holds: open ones, and finished ones whose ack is not sent yet. */
   get tracked(): number {
-    return this.#tags.length - this.#head;
+    return this.#open.size + this.#finished.length;
   }
 
   /**
@@ -54,22 +53,16 @@ export class AmqpAckWindow {
   }
 
   #sendAcks(): void {
-    // The last finished tag of the settled prefix: a `multiple` ack names a delivery still open.
+    const finished = this.#finished;
+    this.#finished = [];
+    const firstOpen = this.#open.values().next().value;
+    // A `multiple` ack up to the last finished tag before the first open one; the rest one by one.
     let upTo: number | undefined;
-    while (this.#head < this.#tags.length) {
-      const tag = this.#tags[this.#head]!;
-      if (this.#finished.delete(tag)) upTo = tag;
-      else if (!this.#settled.delete(tag)) break;
-      this.#head += 1;
+    const later: number[] = [];
+    for (const tag of finished) {
+      if (firstOpen !== undefined && tag > firstOpen) later.push(tag);
+      else if (upTo === undefined || tag > upTo) upTo = tag;
     }
-    if (this.#head > 1_024) {
-      this.#tags.splice(0, this.#head);
-      this.#head = 0;
-    }
-    // Finished deliveries after an unfinished one: ack each, and remember them as settled.
-    const later = [...this.#finished];
-    this.#finished.clear();
-    for (const tag of later) this.#settled.add(tag);
     try {
       if (upTo !== undefined) this.#channel.ack(tagged(upTo), true);
       for (const tag of later) this.#channel.ack(tagged(tag));

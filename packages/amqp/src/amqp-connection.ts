@@ -43,9 +43,22 @@ function reconnectDelay(attempt: number): number {
   return Math.round(base * (0.8 + Math.random() * 0.4));
 }
 
-/** A mandatory publish waiting for its confirm; set `returned` when RabbitMQ returned its message. */
-interface Outstanding {
+/** The longest delay setTimeout takes (a longer one would fire at once); a later deadline is checked again then. */
+const maxTimerMs = 2_147_483_647;
+
+/** A publish waiting for its confirm; `returned` is set when RabbitMQ returned its (mandatory) message. */
+interface Unconfirmed {
+  readonly channel: ConfirmChannel;
+  readonly exchange: string;
+  readonly routingKey: string;
+  /** Exchange and routing key of a mandatory publish (returns are attributed by them), else undefined. */
+  readonly key: string | undefined;
+  /** When (performance.now()) the confirm must have come. */
+  readonly deadline: number;
+  readonly timeoutMs: number;
   returned: boolean;
+  readonly resolve: () => void;
+  readonly reject: (error: PublishError) => void;
 }
 
 /**
@@ -73,7 +86,14 @@ export class AmqpConnection extends Extension {
   #connecting: Promise<void> | undefined;
   readonly #returnListeners = new Set<(message: Message) => void>();
   /** Mandatory publishes awaiting their confirm, by exchange and routing key. */
-  readonly #outstanding = new Map<string, Set<Outstanding>>();
+  readonly #outstanding = new Map<string, Set<Unconfirmed>>();
+  /** Every publish awaiting its confirm, and the one timer that fails them past their deadline. */
+  readonly #unconfirmed = new Set<Unconfirmed>();
+  #confirmTimer: NodeJS.Timeout | undefined;
+  #confirmTimerAt = Infinity;
+  /** The latest deadline tracked, and whether every unconfirmed publish was tracked in deadline order. */
+  #lastUnconfirmedDeadline = -Infinity;
+  #unconfirmedInOrder = true;
   #reopening: Promise<void> | undefined;
   /** Confirm channels of their own, by lane name (see AmqpPublishProperties.lane), opened on first use. */
   readonly #lanes = new Map<string, Promise<ConfirmChannel>>();
@@ -268,52 +288,118 @@ export class AmqpConnection extends Extension {
    */
   async publish(exchange: string, routingKey: string, body: Uint8Array, publishOptions: AmqpPublishProperties = {}): Promise<void> {
     const timeoutMs = this.options.publishTimeoutMs ?? 30_000;
-    const deadline = Date.now() + timeoutMs;
-    const { lane, ...options } = publishOptions;
-    const channel = lane === undefined ? await this.publisher(timeoutMs) : await this.#laneChannel(lane, timeoutMs);
-    const key = `${exchange}\u0000${routingKey}`;
-    const outstanding: Outstanding = { returned: false };
-    if (options.mandatory) {
-      let waiting = this.#outstanding.get(key);
-      if (!waiting) this.#outstanding.set(key, (waiting = new Set()));
-      waiting.add(outstanding);
+    // The confirm deadline on the monotonic clock: a wall-clock step moves no timeout.
+    const deadline = performance.now() + timeoutMs;
+    const lane = publishOptions.lane;
+    const channel = lane === undefined ? (this.#publisher ?? (await this.publisher(timeoutMs))) : await this.#laneChannel(lane, timeoutMs);
+    return this.#publishOn(channel, exchange, routingKey, body, publishOptions, timeoutMs, deadline);
+  }
+
+  /** Publishes on `channel` and settles once it is confirmed, nacked, returned, closed, or past `deadline`. */
+  #publishOn(channel: ConfirmChannel, exchange: string, routingKey: string, body: Uint8Array, publishOptions: AmqpPublishProperties, timeoutMs: number, deadline: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const publish: Unconfirmed = {
+        channel,
+        exchange,
+        routingKey,
+        key: publishOptions.mandatory ? `${exchange}\u0000${routingKey}` : undefined,
+        deadline,
+        timeoutMs,
+        returned: false,
+        resolve,
+        reject,
+      };
+      this.#track(publish);
+      try {
+        // `lane` is no publish property: amqplib reads only the ones it knows.
+        channel.publish(exchange, routingKey, Buffer.from(body.buffer, body.byteOffset, body.byteLength), {
+          persistent: true,
+          contentType: 'application/json',
+          ...publishOptions,
+        }, (error: unknown) => {
+          // amqplib fails the unconfirmed publishes of a channel that closes ("channel closed"): most
+          // of them were enqueued, so `closed` (a retry may duplicate), never `nack`.
+          if (error) {
+            const nacked = error instanceof Error && error.message === 'message nacked';
+            this.#settle(publish, nacked
+              ? new PublishError(`broker did not confirm ${exchange}/${routingKey}`, 'nack', { cause: error })
+              : new PublishError(`channel closed before ${exchange}/${routingKey} was confirmed (it may have been enqueued)`, 'closed', { cause: error }));
+          }
+          else if (publish.returned) this.#settle(publish, new PublishError(`no queue took ${exchange}/${routingKey} (returned unroutable)`, 'unroutable'));
+          else this.#settle(publish);
+        });
+      } catch (error) {
+        this.#settle(publish, new PublishError(`could not publish to ${exchange}/${routingKey}`, 'closed', { cause: error }));
+      }
+    });
+  }
+
+  /**
+   * Records a publish awaiting its confirm: in the set the confirm timer sweeps (one timer for all
+   * of them, armed for the earliest deadline) and, when mandatory, under its exchange and routing key
+   * for #onReturned.
+   */
+  #track(publish: Unconfirmed): void {
+    this.#unconfirmed.add(publish);
+    if (publish.deadline < this.#lastUnconfirmedDeadline) this.#unconfirmedInOrder = false;
+    else this.#lastUnconfirmedDeadline = publish.deadline;
+    if (publish.key !== undefined) {
+      let waiting = this.#outstanding.get(publish.key);
+      if (!waiting) this.#outstanding.set(publish.key, (waiting = new Set()));
+      waiting.add(publish);
     }
-    let timer: NodeJS.Timeout | undefined;
-    let onClose: (() => void) | undefined;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        onClose = (): void => reject(new PublishError(`channel closed before ${exchange}/${routingKey} was confirmed`, 'closed'));
-        channel.once('close', onClose);
-        timer = setTimeout(() => {
-          const blocked = this.#blocked ? `: RabbitMQ blocks the connection (${this.#blocked})` : '';
-          reject(new PublishError(`no confirm for ${exchange}/${routingKey} within ${timeoutMs} ms${blocked}`, 'timeout'));
-        }, Math.max(1, deadline - Date.now()));
-        try {
-          channel.publish(exchange, routingKey, Buffer.from(body.buffer, body.byteOffset, body.byteLength), {
-            persistent: true,
-            contentType: 'application/json',
-            ...options,
-          }, (error: unknown) => {
-            // amqplib fails the unconfirmed publishes of a channel that closes ("channel closed"): most
-            // of them were enqueued, so `closed` (a retry may duplicate), never `nack`.
-            if (error) {
-              const nacked = error instanceof Error && error.message === 'message nacked';
-              reject(nacked
-                ? new PublishError(`broker did not confirm ${exchange}/${routingKey}`, 'nack', { cause: error })
-                : new PublishError(`channel closed before ${exchange}/${routingKey} was confirmed (it may have been enqueued)`, 'closed', { cause: error }));
-            }
-            else if (outstanding.returned) reject(new PublishError(`no queue took ${exchange}/${routingKey} (returned unroutable)`, 'unroutable'));
-            else resolve();
-          });
-        } catch (error) {
-          reject(new PublishError(`could not publish to ${exchange}/${routingKey}`, 'closed', { cause: error }));
-        }
-      });
-    } finally {
-      clearTimeout(timer);
-      if (onClose) channel.removeListener('close', onClose);
-      const waiting = this.#outstanding.get(key);
-      if (waiting?.delete(outstanding) && waiting.size === 0) this.#outstanding.delete(key);
+    if (publish.deadline < this.#confirmTimerAt) this.#armConfirmTimer(publish.deadline);
+    else if (this.#unconfirmed.size === 1) this.#confirmTimer?.ref();
+  }
+
+  /** Ends `publish` once: resolves it, or rejects it with `error`. */
+  #settle(publish: Unconfirmed, error?: PublishError): void {
+    if (!this.#unconfirmed.delete(publish)) return;
+    if (publish.key !== undefined) {
+      const waiting = this.#outstanding.get(publish.key);
+      if (waiting?.delete(publish) && waiting.size === 0) this.#outstanding.delete(publish.key);
+    }
+    if (this.#unconfirmed.size === 0) {
+      // An idle timer holds no process open, as no per-publish timer would; the order starts afresh.
+      this.#confirmTimer?.unref();
+      this.#lastUnconfirmedDeadline = -Infinity;
+      this.#unconfirmedInOrder = true;
+    }
+    if (error) publish.reject(error);
+    else publish.resolve();
+  }
+
+  #armConfirmTimer(at: number): void {
+    clearTimeout(this.#confirmTimer);
+    this.#confirmTimerAt = at;
+    this.#confirmTimer = setTimeout(() => this.#expireUnconfirmed(), Math.min(maxTimerMs, Math.max(1, at - performance.now())));
+  }
+
+  /** Fails every publish past its deadline with `timeout`, then arms the timer for the earliest deadline left. */
+  #expireUnconfirmed(): void {
+    this.#confirmTimer = undefined;
+    this.#confirmTimerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    const expired: Unconfirmed[] = [];
+    for (const publish of this.#unconfirmed) {
+      if (publish.deadline <= now) expired.push(publish);
+      else {
+        if (publish.deadline < next) next = publish.deadline;
+        // Tracked in deadline order (one publishTimeoutMs for all, the rule): the rest end later still.
+        if (this.#unconfirmedInOrder) break;
+      }
+    }
+    const blocked = this.#blocked ? `: RabbitMQ blocks the connection (${this.#blocked})` : '';
+    for (const publish of expired) this.#settle(publish, new PublishError(`no confirm for ${publish.exchange}/${publish.routingKey} within ${publish.timeoutMs} ms${blocked}`, 'timeout'));
+    // Past deadlines close together end together: at most one sweep per few milliseconds.
+    if (next !== Infinity) this.#armConfirmTimer(Math.max(next, now + 5));
+  }
+
+  /** Fails the publishes still awaiting their confirm on `channel`, which closed (amqplib fails them first, as a rule). */
+  #channelClosed(channel: ConfirmChannel): void {
+    for (const publish of [...this.#unconfirmed]) {
+      if (publish.channel === channel) this.#settle(publish, new PublishError(`channel closed before ${publish.exchange}/${publish.routingKey} was confirmed`, 'closed'));
     }
   }
 
@@ -342,6 +428,7 @@ export class AmqpConnection extends Extension {
     model.once('close', (error?: Error) => {
       lost ??= error ?? new Error('the connection closed during its setup');
     });
+    coalesceWrites(model);
     const publisher = await this.#openPublisher(model);
     for (const attachment of this.#attachments) await attachment(model);
     if (lost) throw lost;
@@ -376,6 +463,7 @@ export class AmqpConnection extends Extension {
     publisher.setMaxListeners(0);
     publisher.on('return', (message: Message) => this.#onReturned(message));
     publisher.on('close', () => {
+      this.#channelClosed(publisher);
       if (this.#publisher !== publisher) return;
       this.#publisher = undefined;
       this.#reopenPublisher(model);
@@ -398,6 +486,7 @@ export class AmqpConnection extends Extension {
         channel.setMaxListeners(0);
         channel.on('return', (message: Message) => this.#onReturned(message));
         channel.on('close', () => {
+          this.#channelClosed(channel);
           if (this.#lanes.get(lane) === opening) this.#lanes.delete(lane);
         });
         return channel;
@@ -433,6 +522,33 @@ export class AmqpConnection extends Extension {
         this.#reopening = undefined;
       });
   }
+}
+
+/** The parts of amqplib's connection coalesceWrites reaches: its frame multiplexer and its socket. */
+interface MuxedConnection {
+  readonly muxer?: { _readIncoming?: () => void };
+  readonly stream?: { cork?: () => void; uncork?: () => void };
+}
+
+/**
+ * Writes the frames amqplib's multiplexer sends in one pass (every channel's frames of an event-loop
+ * turn: requests, replies, acks) with one socket write (writev) instead of one write per frame. The
+ * bytes, their order and the backpressure (`write` still returns false past the high-water mark,
+ * `drain` still resumes the multiplexer) stay as they are; only the syscalls are fewer. Nothing
+ * changes when amqplib's internals are not there as expected.
+ */
+function coalesceWrites(model: ChannelModel): void {
+  const { muxer, stream } = ((model as unknown as { connection?: MuxedConnection }).connection ?? {});
+  const readIncoming = muxer?._readIncoming;
+  if (!muxer || typeof readIncoming !== 'function' || typeof stream?.cork !== 'function' || typeof stream.uncork !== 'function') return;
+  muxer._readIncoming = function corked(this: unknown): void {
+    stream.cork!();
+    try {
+      readIncoming.call(this);
+    } finally {
+      stream.uncork!();
+    }
+  };
 }
 
 /**

@@ -67,7 +67,8 @@ export class AmqpRpcClient extends RpcClient {
    */
   override async call<T = unknown>(service: string, target: string, args: readonly unknown[] = [], options: RpcCallOptions = {}): Promise<T> {
     const body = encodeRpcRequest(target, args, { kwargs: options.kwargs, maxPayloadBytes: options.maxPayloadBytes ?? this.#maxPayloadBytes });
-    await this.#setup();
+    // Set up once: later calls skip the wait for the settled setup.
+    if (this.#replies === undefined) await this.#setup();
     let timeoutMs = options.timeoutMs ?? defaultRpcTimeoutMs;
     // The reply queue is being set up again (RabbitMQ cancelled its consumer): a reply would find no queue.
     const replies = this.#replies;

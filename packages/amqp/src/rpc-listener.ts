@@ -4,6 +4,7 @@ import {
   RpcDispatcher,
   RpcEntrypoint,
   defaultStopTimeoutMs,
+  type Headers,
   type RpcAnswer,
   type RpcEntrypointOptions,
   type StopOptions,
@@ -11,13 +12,14 @@ import {
 } from '@micro-framework/core';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
 import { sharedAmqpConnection, type AmqpConnection } from './amqp-connection.ts';
+import { AmqpAckWindow } from './ack-window.ts';
 import { headersFromAmqp } from './amqp-headers.ts';
 import { isPythonCaller, pythonReplyBody } from './python-dialect.ts';
 import { connectionKey, type AmqpOptions } from './amqp-options.ts';
 import { QueueConsumer } from './queue-consumer.ts';
 import { rpcBroadcastRoutingKey, rpcExchange, rpcRoutingKey, rpcServiceQueueName, rpcTargetQueueName } from './rpc-names.ts';
 
-type Answer = (message: ConsumeMessage) => Promise<RpcAnswer>;
+type Answer = (message: ConsumeMessage, headers: Headers) => Promise<RpcAnswer>;
 type Track = (work: Promise<void>) => Promise<void>;
 
 /**
@@ -36,6 +38,8 @@ class RpcQueueConsumer {
   readonly #answer: Answer;
   readonly #track: Track;
   readonly #consumer: QueueConsumer;
+  /** The acks of the channel consumed on last (see AmqpAckWindow): flushed before the channel closes. */
+  #acks: AmqpAckWindow | undefined;
 
   /** `track` counts each request, from receipt to its ack, as in-flight work of the owner. */
   constructor(
@@ -58,7 +62,16 @@ class RpcQueueConsumer {
       prefetch,
       telemetry,
       declare: (model) => this.#declare(model),
-      onChannel: (channel) => (message) => void this.#track(this.#settle(channel, message)),
+      onChannel: (channel) => {
+        // A request is acked only once its reply is confirmed; the acks of requests finished in the
+        // same event-loop turn go as one `multiple` ack.
+        const acks = new AmqpAckWindow(channel);
+        this.#acks = acks;
+        return (message) => {
+          acks.delivered(message);
+          void this.#track(this.#settle(channel, acks, message));
+        };
+      },
     });
   }
 
@@ -76,7 +89,9 @@ class RpcQueueConsumer {
     await this.#consumer.cancel();
   }
 
+  /** Sends the acks still pending (in-flight requests drained first), then closes the channel. */
   async close(): Promise<void> {
+    this.#acks?.flush();
     await this.#consumer.close();
   }
 
@@ -93,23 +108,25 @@ class RpcQueueConsumer {
     }
   }
 
-  async #settle(channel: Channel, message: ConsumeMessage): Promise<void> {
-    const answer = await this.#answer(message);
+  async #settle(channel: Channel, acks: AmqpAckWindow, message: ConsumeMessage): Promise<void> {
+    const headers = headersFromAmqp(message.properties.headers);
+    const answer = await this.#answer(message, headers);
     try {
       if (answer.kind === 'give-back') {
+        acks.settledElsewhere(message);
         channel.reject(message, true);
         return;
       }
       const { replyTo, correlationId } = message.properties;
       if (answer.kind === 'reply' && replyTo) {
         await this.#connection
-          .publish(rpcExchange, String(replyTo), isPythonCaller(headersFromAmqp(message.properties.headers)) ? pythonReplyBody(answer.body) : answer.body, {
+          .publish(rpcExchange, String(replyTo), isPythonCaller(headers) ? pythonReplyBody(answer.body) : answer.body, {
             correlationId: correlationId === undefined ? undefined : String(correlationId),
             persistent: false,
           })
           .catch(() => undefined);
       }
-      channel.ack(message);
+      acks.ack(message);
     } catch {
       // The channel closed: RabbitMQ requeues the request by itself.
     }
@@ -134,8 +151,8 @@ class RpcIntrospection extends Extension {
     const keys = [RpcCommand.listTargets, RpcCommand.getTarget].flatMap((command) => [rpcRoutingKey(service, command), rpcBroadcastRoutingKey(service, command)]);
     const dispatcher = new RpcDispatcher(this.runner);
     const queue = rpcServiceQueueName(service);
-    this.#consumer = new RpcQueueConsumer(this.#connection, this.runner.telemetry, queue, keys, 10, (message) =>
-      dispatcher.answerIntrospection({ body: message.content, headers: headersFromAmqp(message.properties.headers), channel: queue }),
+    this.#consumer = new RpcQueueConsumer(this.#connection, this.runner.telemetry, queue, keys, 10, (message, headers) =>
+      dispatcher.answerIntrospection({ body: message.content, headers, channel: queue }),
     );
     await this.#consumer.start();
   }
@@ -187,12 +204,12 @@ export class AmqpRpcListener extends RpcEntrypoint<ConsumeMessage> {
     const service = this.context.config.serviceName;
     const keys = [rpcRoutingKey(service, this.rpcName)];
     const dispatcher = new RpcDispatcher(this.runner);
-    this.#consumer = new RpcQueueConsumer(connection, this.runner.telemetry, this.queueName, keys, this.context.config.maxWorkers, (message) =>
+    this.#consumer = new RpcQueueConsumer(connection, this.runner.telemetry, this.queueName, keys, this.context.config.maxWorkers, (message, headers) =>
       dispatcher.answer(
         message,
         {
           body: message.content,
-          headers: headersFromAmqp(message.properties.headers),
+          headers,
           channel: this.queueName,
           meta: { redelivered: message.fields.redelivered },
         },

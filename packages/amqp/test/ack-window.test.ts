@@ -96,4 +96,36 @@ describe('AmqpAckWindow on RabbitMQ', () => {
     await waitFor(() => window.tracked === 0, 'the window to forget them', 5_000);
     await channel.close();
   });
+
+  it('holds only the open deliveries: one that never finishes costs nothing for the thousands acked after it', async () => {
+    const queue = `ack-window-${randomUUID()}`;
+    const channel = await connection.createChannel();
+    const errors: unknown[] = [];
+    channel.on('error', (error) => errors.push(error));
+    await channel.assertQueue(queue, { arguments: { 'x-expires': 60_000 } });
+    for (let i = 0; i < 3_000; i += 1) channel.sendToQueue(queue, Buffer.from(String(i)));
+    await channel.prefetch(100);
+    const window = new AmqpAckWindow(channel);
+    let acked = 0;
+    await channel.consume(queue, (message) => {
+      if (!message) return;
+      window.delivered(message);
+      if (message.content.toString() === '0') return; // never finishes
+      window.ack(message);
+      acked += 1;
+    });
+    await waitFor(() => acked === 2_999, 'every message but the first acked', 20_000);
+    window.flush();
+    expect(window.tracked).toBe(1);
+    await channel.checkQueue(queue);
+    expect(errors).toEqual([]);
+    await channel.close(); // the open one goes back to the queue
+    const check = await connection.createChannel();
+    const left = await check.get(queue, { noAck: true });
+    expect(left && left.content.toString()).toBe('0');
+    expect(await check.get(queue, { noAck: true })).toBe(false);
+    await check.deleteQueue(queue);
+    await check.close();
+  });
 });
+

@@ -31,18 +31,39 @@ export class ConcurrencyLimiter {
    * and the call rejects with the signal's reason (ExtensionIsStopped by default).
    */
   async run<T>(fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    if (signal?.aborted) throw refusal(signal);
-    if (this.#active >= this.limit) await this.#slot(signal);
-    else this.#active += 1;
-    this.#peak = Math.max(this.#peak, this.#active);
+    const waiting = this.acquire(signal);
+    if (waiting) await waiting;
     try {
       return await fn();
     } finally {
-      const next = this.#waiters.shift();
-      if (next) next();
-      else this.#active -= 1;
+      this.release();
     }
   }
+
+  /**
+   * Takes a slot for the caller, who must `release()` it once done: undefined when one was free (taken
+   * at once), else a promise resolved once a slot was handed over. Throws (or the promise rejects)
+   * with the signal's reason when `signal` is aborted first; no slot is held then. What `run` does
+   * around its fn, without a closure per call.
+   */
+  acquire(signal?: AbortSignal): Promise<void> | undefined {
+    if (signal?.aborted) throw refusal(signal);
+    if (this.#active >= this.limit) return this.#slot(signal).then(this.#granted);
+    this.#active += 1;
+    if (this.#active > this.#peak) this.#peak = this.#active;
+    return undefined;
+  }
+
+  /** Gives back a slot taken by `acquire`: to the oldest waiter, else free. */
+  release(): void {
+    const next = this.#waiters.shift();
+    if (next) next();
+    else this.#active -= 1;
+  }
+
+  readonly #granted = (): void => {
+    if (this.#active > this.#peak) this.#peak = this.#active;
+  };
 
   /** Waits until a holder hands its slot over; on abort, leaves the queue and rejects. */
   #slot(signal: AbortSignal | undefined): Promise<void> {

@@ -4,7 +4,6 @@ import {
   outcomeOfWorker,
   type DeadLetterCopy,
   type DeliveryOutcome,
-  type FailureContext,
 } from './delivery-outcome.ts';
 import { ConfigurationError, DecodeError, ExtensionIsStopped, PayloadTooLarge, toError } from './errors.ts';
 import { Extension } from './extension.ts';
@@ -49,6 +48,8 @@ export abstract class Entrypoint<D = unknown> extends Extension {
   #route: Route<D> | undefined;
   readonly #inFlight = new Set<Promise<unknown>>();
   readonly #giveBacks = new GiveBackLedger();
+  /** False until this entrypoint first counted a hand-back: until then its ledger is empty (no need to ask). */
+  #gaveBack = false;
 
   /** Binds this entrypoint to its route. Called by the route; an entrypoint serves one route. */
   bindRoute(route: Route<D>): void {
@@ -111,8 +112,12 @@ export abstract class Entrypoint<D = unknown> extends Extension {
    * when a retry was scheduled on the broker (the original may be acked). Rejects with
    * ExtensionIsStopped when the route is stopped: the message must go back to the broker.
    */
-  async callRoute(entryId: D, args: readonly unknown[], meta?: Partial<Meta>): Promise<Worker | null> {
-    return this.track(this.route.startRoute(entryId, args, meta));
+  callRoute(entryId: D, args: readonly unknown[], meta?: Partial<Meta>): Promise<Worker | null> {
+    try {
+      return this.track(this.route.startRoute(entryId, args, meta));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
   }
 
   /**
@@ -121,7 +126,7 @@ export abstract class Entrypoint<D = unknown> extends Extension {
    * be stored, or a failure to settle, hands the message back after a growing delay, at most
    * `config.giveBack.limit` times, then dead-letters it with reason `give-back-limit`. Never rejects.
    */
-  async deliver(delivery: D, message: IncomingMessage, settlement: Settlement<D>): Promise<SettledAction> {
+  deliver(delivery: D, message: IncomingMessage, settlement: Settlement<D>): Promise<SettledAction> {
     return this.track(this.#deliver(delivery, message, settlement));
   }
 
@@ -131,30 +136,43 @@ export abstract class Entrypoint<D = unknown> extends Extension {
    * filter (a throw is a `filter` dead letter, false an ack), run the route and map its result.
    * Never rejects: whatever is thrown on the way becomes an Error inside an outcome.
    */
-  async decide(delivery: D, message: IncomingMessage): Promise<DeliveryOutcome> {
+  decide(delivery: D, message: IncomingMessage): Promise<DeliveryOutcome> {
+    return this.#decide(delivery, message, false);
+  }
+
+  /**
+   * decide; `tracked` when the call runs inside a delivery already counted in flight (deliver):
+   * the route call then is not counted a second time (callRoute not overridden), since the
+   * delivery cannot settle before it.
+   */
+  async #decide(delivery: D, message: IncomingMessage, tracked: boolean): Promise<DeliveryOutcome> {
     const { headers, retry: fromHeaders } = readRetryHeaders(message.headers);
-    const context: FailureContext = { headers, originalChannel: message.channel, retry: message.retry ?? fromHeaders };
+    const retry = message.retry ?? fromHeaders;
     const limit = this.route.maxPayloadBytes;
     if (limit !== undefined && message.body.byteLength > limit) {
-      return { action: 'dead-letter', ...deadLetterCopy(new PayloadTooLarge(message.body.byteLength, limit, 'message'), context, 'too-large') };
+      return { action: 'dead-letter', ...deadLetterCopy(new PayloadTooLarge(message.body.byteLength, limit, 'message'), { headers, originalChannel: message.channel, retry }, 'too-large') };
     }
     let payload: unknown;
     try {
       if (message.unreadable !== undefined) throw message.unreadable;
       payload = decodePayload(message.body, message.format ?? 'json');
     } catch (error) {
-      return { action: 'dead-letter', ...deadLetterCopy(DecodeError.from(error), context, 'decode') };
+      return { action: 'dead-letter', ...deadLetterCopy(DecodeError.from(error), { headers, originalChannel: message.channel, retry }, 'decode') };
     }
     if (message.payloadFilter) {
       try {
         if (!message.payloadFilter(payload)) return { action: 'ack' };
       } catch (error) {
-        return { action: 'dead-letter', ...deadLetterCopy(toError(error), context, 'filter') };
+        return { action: 'dead-letter', ...deadLetterCopy(toError(error), { headers, originalChannel: message.channel, retry }, 'filter') };
       }
     }
     try {
-      const meta = { ...message.meta, headers, retry: context.retry, channel: message.channel };
-      return outcomeOfWorker(await this.callRoute(delivery, [payload], meta), message.channel);
+      const meta = { ...message.meta, headers, retry, channel: message.channel };
+      const worker =
+        tracked && this.callRoute === ownEntrypointSteps.callRoute
+          ? await this.route.startRoute(delivery, [payload], meta)
+          : await this.callRoute(delivery, [payload], meta);
+      return outcomeOfWorker(worker, message.channel);
     } catch (thrown) {
       const error = toError(thrown);
       const stopping = error instanceof ExtensionIsStopped && this.route.isStopped;
@@ -192,8 +210,8 @@ export abstract class Entrypoint<D = unknown> extends Extension {
 
   async #deliver(delivery: D, message: IncomingMessage, settlement: Settlement<D>): Promise<SettledAction> {
     try {
-      this.#emit('received', {});
-      const outcome = await this.decide(delivery, message);
+      if (this.isBound && this.runner.telemetry.wants('received')) this.runner.telemetry.emit('received', this.route.labels);
+      const outcome = this.decide === ownEntrypointSteps.decide ? await this.#decide(delivery, message, true) : await this.decide(delivery, message);
       switch (outcome.action) {
         case 'ack':
           return await this.#done(delivery, message, settlement, 'acked');
@@ -232,11 +250,13 @@ export abstract class Entrypoint<D = unknown> extends Extension {
 
   async #done(delivery: D, message: IncomingMessage, settlement: Settlement<D>, action: SettledAction): Promise<SettledAction> {
     try {
-      await settlement.ack(delivery);
+      const acking = settlement.ack(delivery);
+      // A synchronous ack (most adapters) is not awaited: nothing to wait for.
+      if (acking !== undefined) await acking;
     } catch {
       // The channel is gone: the broker delivers the message again.
     }
-    if (this.#giveBacks.size > 0) this.#giveBacks.forget(this.#identity(message));
+    if (this.#gaveBack && this.#giveBacks.size > 0) this.#giveBacks.forget(this.#identity(message));
     return action;
   }
 
@@ -254,7 +274,9 @@ export abstract class Entrypoint<D = unknown> extends Extension {
     mayDeadLetter: boolean,
   ): Promise<SettledAction> {
     const policy = this.#policy();
-    const count = this.#giveBacks.increment(this.#identity(message));
+    const identity = this.#identity(message);
+    this.#gaveBack = true;
+    const count = this.#giveBacks.increment(identity);
     if (count <= policy.limit && settlement.giveBackDelay !== 'none') {
       return this.#giveBack(delivery, settlement, giveBackDelay(policy, count), { cause: 'failure', count, error });
     }
@@ -312,7 +334,7 @@ export abstract class Entrypoint<D = unknown> extends Extension {
   }
 
   /** Reports an event about this entrypoint's route, when bound to a runner. */
-  #emit<K extends 'received' | 'deadLettered' | 'givenBack' | 'dropped'>(name: K, event: Omit<Parameters<NonNullable<ServiceObserver[K]>>[0], keyof RouteLabels>): void {
+  #emit<K extends 'deadLettered' | 'givenBack' | 'dropped'>(name: K, event: Omit<Parameters<NonNullable<ServiceObserver[K]>>[0], keyof RouteLabels>): void {
     if (!this.isBound) return;
     this.runner.telemetry.emit(name, { ...this.route.labels, ...event } as Parameters<NonNullable<ServiceObserver[K]>>[0]);
   }
@@ -323,3 +345,10 @@ export abstract class Entrypoint<D = unknown> extends Extension {
     return id ?? messageFingerprint(message.channel, message.headers, message.body);
   }
 }
+
+/**
+ * Entrypoint's own steps as the module defined them: a step is taken without its async layer only while
+ * an instance still has exactly these (not overridden by a subclass, nor replaced on the prototype by
+ * a spy or an instrumentation wrapper, which then run as before).
+ */
+const ownEntrypointSteps = { callRoute: Entrypoint.prototype.callRoute, decide: Entrypoint.prototype.decide };

@@ -1,4 +1,4 @@
-import { RpcTimeout } from './errors.ts';
+import { ConfigurationError, RpcTimeout } from './errors.ts';
 
 /** Who an RPC call waiting for its reply went to, and by when it must end. */
 export interface PendingCall {
@@ -9,33 +9,52 @@ export interface PendingCall {
 }
 
 interface Waiting extends PendingCall {
+  readonly timeoutMs: number;
+  /** The deadline on the monotonic clock (performance.now()): a wall-clock step moves no timeout. */
+  readonly due: number;
   readonly resolve: (reply: unknown) => void;
   readonly reject: (error: unknown) => void;
-  readonly timer: ReturnType<typeof setTimeout>;
 }
+
+/** The longest delay setTimeout takes (a longer one fires at once); a later deadline is looked at again then. */
+const maxTimerMs = 2_147_483_647;
+/** Timeouts are checked at most this often: calls whose deadlines fall within it end together. */
+const expiryGranularityMs = 5;
 
 /**
  * The calls of one RPC client that wait for their replies, by correlation id. Each call ends exactly
  * once: with its reply, with an error, with RpcTimeout at its deadline, or when the client closes.
- * A reply for an id no longer waiting (late, or unknown) is ignored.
+ * A reply for an id no longer waiting (late, or unknown) is ignored. One timer serves every call (not
+ * one per call): it is armed for the earliest deadline and, when it fires, ends the calls past theirs;
+ * while calls made in deadline order are the only ones waiting (one timeout for all, the usual case),
+ * it looks only at the expired ones.
  */
 export class PendingCalls {
   readonly #calls = new Map<string, Waiting>();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  /** The latest deadline registered, and whether every call waiting was registered in deadline order. */
+  #lastDue = -Infinity;
+  #inOrder = true;
 
   /**
    * Registers call `id` to `service`.`target`; the promise resolves with its reply or rejects with its
    * error, or with RpcTimeout after `timeoutMs`. It is observed at once, so a call that ends before the
-   * caller awaits it is never an unhandled rejection.
+   * caller awaits it is never an unhandled rejection. Throws ConfigurationError when `timeoutMs` is not
+   * a finite number >= 0 (NaN from a missing setting, say), before anything is sent.
    */
   wait(id: string, service: string, target: string, timeoutMs: number): Promise<unknown> {
+    if (!(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
+      throw new ConfigurationError(`the timeout of RPC ${service}.${target} must be a finite number of ms >= 0, got ${timeoutMs}`);
+    }
+    const due = performance.now() + timeoutMs;
     const reply = new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#calls.delete(id);
-        reject(new RpcTimeout(service, target, timeoutMs));
-      }, timeoutMs);
-      this.#calls.set(id, { service, target, deadline: Date.now() + timeoutMs, resolve, reject, timer });
+      this.#calls.set(id, { service, target, deadline: Date.now() + timeoutMs, due, timeoutMs, resolve, reject });
     });
     reply.catch(() => undefined);
+    if (due < this.#lastDue) this.#inOrder = false;
+    else this.#lastDue = due;
+    if (due < this.#timerAt) this.#arm(due);
     return reply;
   }
 
@@ -52,7 +71,8 @@ export class PendingCalls {
     const call = this.#take(id);
     if (!call) return false;
     try {
-      Promise.resolve(outcome(call)).then(call.resolve, call.reject);
+      // Resolving with a promise adopts it: its rejection rejects the call.
+      call.resolve(outcome(call));
     } catch (error) {
       call.reject(error);
     }
@@ -71,11 +91,51 @@ export class PendingCalls {
     for (const id of [...this.#calls.keys()]) this.reject(id, error);
   }
 
+  /** How many calls wait. */
+  get size(): number {
+    return this.#calls.size;
+  }
+
   #take(id: string): Waiting | undefined {
     const call = this.#calls.get(id);
     if (!call) return undefined;
     this.#calls.delete(id);
-    clearTimeout(call.timer);
+    if (this.#calls.size === 0) this.#idle();
     return call;
+  }
+
+  /** Nothing waits: no timer holds the process open, and the order starts afresh. */
+  #idle(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    this.#lastDue = -Infinity;
+    this.#inOrder = true;
+  }
+
+  #arm(at: number): void {
+    clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => this.#expire(), Math.min(maxTimerMs, Math.max(1, at - performance.now())));
+  }
+
+  /** Ends the calls past their deadline with RpcTimeout, in the order they were made, then arms the timer for the earliest deadline left. */
+  #expire(): void {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = performance.now();
+    let next = Infinity;
+    for (const [id, call] of this.#calls) {
+      if (call.due <= now) {
+        this.#calls.delete(id);
+        call.reject(new RpcTimeout(call.service, call.target, call.timeoutMs));
+      } else {
+        if (call.due < next) next = call.due;
+        // Registered in deadline order: every call after this one ends later still.
+        if (this.#inOrder) break;
+      }
+    }
+    if (this.#calls.size === 0) this.#idle();
+    else if (next !== Infinity) this.#arm(Math.max(next, now + expiryGranularityMs));
   }
 }

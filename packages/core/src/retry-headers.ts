@@ -34,8 +34,11 @@ function readNumber(value: string | undefined): number | undefined {
  */
 export function readRetryHeaders(headers: Headers): { headers: Headers; retry: RetryState } {
   const user: Headers = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (!retryHeaderNames.has(name)) user[name] = value;
+  // Object.keys, not Object.entries: the same own enumerable names, without a pair per header.
+  const names = Object.keys(headers);
+  for (let index = 0; index < names.length; index += 1) {
+    const name = names[index]!;
+    if (!retryHeaderNames.has(name)) user[name] = headers[name]!;
   }
   const count = readNumber(headers[RetryHeader.count]);
   const retry: RetryState = {

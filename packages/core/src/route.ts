@@ -139,6 +139,10 @@ export class Route<D = unknown> extends Extension {
 
   /** Builds the worker of one call (not run yet). */
   async getWorkerInstance(args: readonly unknown[], meta?: Partial<Meta>): Promise<Worker> {
+    return this.#workerInstance(args, meta);
+  }
+
+  #workerInstance(args: readonly unknown[], meta: Partial<Meta> | undefined): Worker {
     const context = this.isBound ? this.context : undefined;
     return new this.workerClass({
       target: this.target,
@@ -157,6 +161,10 @@ export class Route<D = unknown> extends Extension {
    * ExtensionIsStopped (handed back unstarted); a callback worker finishes its message regardless.
    */
   async runWorker(_entryId: D, worker: Worker): Promise<Worker> {
+    return this.#runWorker(worker);
+  }
+
+  #runWorker(worker: Worker): Promise<Worker> {
     const refuseOn = worker instanceof CallbackWorker ? undefined : this.#stopping.signal;
     return this.context.spawnWorker(worker, this.#metricLabel, refuseOn, this.#entrypoint.messagingSystem, this.#entrypoint.destinationTemplate);
   }
@@ -194,8 +202,11 @@ export class Route<D = unknown> extends Extension {
    */
   async startRoute(entryId: D, args: readonly unknown[], meta?: Partial<Meta>): Promise<Worker | null> {
     if (this.isStopped) throw new ExtensionIsStopped(`route ${this.#metricLabel}`);
-    let worker: Worker | null = await this.runWorker(entryId, await this.getWorkerInstance(args, meta));
+    // Where a subclass did not override a step, the step runs without its own async layer.
+    const built = this.getWorkerInstance === ownRouteSteps.getWorkerInstance ? this.#workerInstance(args, meta) : await this.getWorkerInstance(args, meta);
+    let worker: Worker | null = this.runWorker === ownRouteSteps.runWorker ? await this.#runWorker(built) : await this.runWorker(entryId, built);
     if (worker.exception && this.#backoff?.canRetry(worker)) worker = await this.runBackoff(entryId, worker);
+    if (this.handleFinishedWorker === ownRouteSteps.handleFinishedWorker) return worker;
     return this.handleFinishedWorker(entryId, worker);
   }
 
@@ -204,3 +215,10 @@ export class Route<D = unknown> extends Extension {
     await abortableDelay(ms, this.#stopping.signal);
   }
 }
+
+/**
+ * Route's own steps as the module defined them: a step is taken without its async layer only while
+ * an instance still has exactly these (not overridden by a subclass, nor replaced on the prototype by
+ * a spy or an instrumentation wrapper, which then run as before).
+ */
+const ownRouteSteps = { getWorkerInstance: Route.prototype.getWorkerInstance, runWorker: Route.prototype.runWorker, handleFinishedWorker: Route.prototype.handleFinishedWorker };

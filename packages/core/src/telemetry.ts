@@ -117,6 +117,15 @@ export class Telemetry {
     this.#observers.push(observer);
   }
 
+  /**
+   * True when some observer handles `name`: a caller may skip building an event nobody would
+   * receive (emit hands each event only to the observers that handle it).
+   */
+  wants(name: EventName): boolean {
+    for (const observer of this.#observers) if (observer[name]) return true;
+    return false;
+  }
+
   /** Reports one event. */
   emit<K extends EventName>(name: K, event: EventOf<K>): void {
     for (const observer of this.#observers) {

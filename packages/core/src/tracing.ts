@@ -8,12 +8,50 @@ import type { Headers } from './meta.ts';
  * nothing. The API is looked up once, when this module loads.
  */
 let api: typeof OpenTelemetry | undefined;
+/** What a ProxyTracerProvider without a delegate hands out: the API's own no-op provider. */
+let noopTracerProvider: unknown;
+/** A context no context manager would report as active unless it honours `with`. */
+let probeContext: OpenTelemetry.Context | undefined;
 const loading: Promise<void> = import('@opentelemetry/api').then(
   (loaded) => {
+    try {
+      // ProxyTracerProvider (deprecated, still exported) is only built to read the no-op delegate.
+      noopTracerProvider = new loaded.ProxyTracerProvider().getDelegate();
+      probeContext = loaded.ROOT_CONTEXT.setValue(loaded.createContextKey('@micro-framework/core probe'), true);
+    } catch {
+      noopTracerProvider = undefined;
+      probeContext = undefined;
+    }
     api = loaded;
   },
   () => undefined,
 );
+
+/** True when the active context manager made `probeContext` active (it honours `with`). */
+function probeActive(): boolean {
+  return api!.context.active() === probeContext;
+}
+
+/**
+ * False when a consumer span could have no effect at all: no tracer provider registered (the global
+ * one is the API's proxy without a delegate, so spans are non-recording) and no context manager
+ * (`with` does not change the active context, so nothing inside the attempt could see the span or
+ * the producer's context). Then `inConsumerSpan` would only run the attempt; callers may skip it
+ * and spare the per-message span, context and closures. True whenever in doubt.
+ */
+export function consumerSpansWanted(): boolean {
+  const otel = api;
+  if (!otel) return false;
+  if (noopTracerProvider === undefined || probeContext === undefined) return true;
+  try {
+    const provider = otel.trace.getTracerProvider() as { getDelegate?: () => unknown };
+    if (typeof provider.getDelegate !== 'function' || provider.getDelegate() !== noopTracerProvider) return true;
+    // With no tracer, `with` is asked once per message here instead of around the attempt.
+    return otel.context.with(probeContext, probeActive) !== false;
+  } catch {
+    return true;
+  }
+}
 
 /** Resolves once `@opentelemetry/api` was looked up (found or not). */
 export function tracingReady(): Promise<void> {

@@ -30,6 +30,14 @@ export interface WorkerOptions {
 
 export type WorkerClass = new (options: WorkerOptions) => Worker;
 
+/** What Worker#callDirect answers for a target it does not call itself. */
+const direct: unique symbol = Symbol('call through invoke');
+
+/** True for a value `await` could treat as a thenable (an object or a function). */
+function isObjectLike(value: unknown): value is object {
+  return (typeof value === 'object' && value !== null) || typeof value === 'function';
+}
+
 /** A readable name for a target, used in metric labels and RPC names. */
 export function targetName(target: Target, methodName?: string): string {
   if (target instanceof WorkerTarget) return target.name;
@@ -72,16 +80,31 @@ export class Worker {
   /** Runs the call once. Resolves to this worker with result or exception set; never rejects. */
   async run(): Promise<this> {
     try {
-      this.translatedArgs = await this.translate();
+      // Without translators (and translate not overridden) the arguments are the delivered ones: no await.
+      this.translatedArgs = this.translators.length === 0 && this.translate === ownWorkerSteps.translate ? this.args : await this.translate();
     } catch (error) {
       return this.finish(DecodeError.from(error));
     }
     try {
-      this.result = await this.invoke(this.translatedArgs);
+      const value = this.#callDirect(this.translatedArgs);
+      // A plain function's value is awaited only when it could be a promise or thenable, as before.
+      this.result = value === direct ? await this.invoke(this.translatedArgs) : isObjectLike(value) ? await value : value;
       return this.finish(undefined);
     } catch (error) {
       return this.finish(toError(error));
     }
+  }
+
+  /**
+   * Calls a plain function target (no methodName, no dependencies declared with `inject`, not a
+   * WorkerTarget) at once and returns its value, or `direct` when the target needs `invoke`. The
+   * same call invoke makes, without its async layer and dependency bookkeeping.
+   */
+  #callDirect(translatedArgs: readonly unknown[]): unknown {
+    const target = this.target;
+    if (typeof target !== 'function' || this.methodName !== undefined || (this as unknown as WorkerSteps).invoke !== ownWorkerSteps.invoke || injectedDeclaration(target) !== undefined) return direct;
+    const args = this.callArguments === ownWorkerSteps.callArguments ? translatedArgs : this.callArguments(translatedArgs);
+    return (target as (...a: unknown[]) => unknown)(...args);
   }
 
   /** Applies the translators in order to the delivered arguments. */
@@ -196,3 +219,16 @@ export class Worker {
   }
 }
 
+/** The overridable steps of a Worker (some not public): what ownWorkerSteps compares. */
+interface WorkerSteps {
+  readonly translate: unknown;
+  readonly invoke: unknown;
+  readonly callArguments: unknown;
+}
+
+/**
+ * Worker's own steps as the module defined them: a step is taken without its async layer only while
+ * an instance still has exactly these (not overridden by a subclass, nor replaced on the prototype by
+ * a spy or an instrumentation wrapper, which then run as before).
+ */
+const ownWorkerSteps: WorkerSteps = (({ translate, invoke, callArguments }: WorkerSteps) => ({ translate, invoke, callArguments }))(Worker.prototype as unknown as WorkerSteps);

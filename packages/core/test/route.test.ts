@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   Backoff,
   CallbackRoute,
@@ -11,10 +11,11 @@ import {
   Runner,
   Worker,
   markNonRetryable,
+  Entrypoint,
   type MessageTranslator,
   type WorkerOptions,
 } from '../src/index.ts';
-import { DirectEntrypoint, startRunner } from './helpers.ts';
+import { DirectEntrypoint, startRunner, waitUntil } from './helpers.ts';
 
 const runners: Runner[] = [];
 async function serve(routes: Route[], maxWorkers = 10): Promise<void> {
@@ -235,3 +236,59 @@ describe('listener naming', () => {
     expect(listenerTargetName(named)).toBe('handleOrder');
   });
 });
+
+describe('the steps of a delivery', () => {
+  class DeliveringEntrypoint extends Entrypoint<string> {
+    readonly acked: string[] = [];
+    send(id: string, payload: unknown) {
+      return this.deliver(id, { body: Buffer.from(JSON.stringify(payload)), headers: {}, channel: 'orders' }, {
+        giveBackDelay: 'none',
+        ack: (delivery) => void this.acked.push(delivery),
+        deadLetter: async () => undefined,
+        giveBack: () => undefined,
+      });
+    }
+  }
+
+  it('go through the prototype methods a spy or an instrumentation replaced, each once per message', async () => {
+    const spies = [
+      vi.spyOn(Entrypoint.prototype, 'decide'),
+      vi.spyOn(Entrypoint.prototype, 'callRoute'),
+      vi.spyOn(Route.prototype, 'getWorkerInstance'),
+      vi.spyOn(Route.prototype, 'runWorker'),
+      vi.spyOn(Route.prototype, 'handleFinishedWorker'),
+      vi.spyOn(Worker.prototype as unknown as { invoke: () => Promise<unknown> }, 'invoke'),
+    ];
+    try {
+      const entrypoint = new DeliveringEntrypoint();
+      const seen: unknown[] = [];
+      function handleOrder(order: unknown): void {
+        seen.push(order);
+      }
+      await serve([new Route({ target: handleOrder, entrypoint })]);
+      expect(await entrypoint.send('a', { id: 1 })).toBe('acked');
+      expect(seen).toEqual([{ id: 1 }]);
+      expect(entrypoint.acked).toEqual(['a']);
+      for (const spy of spies) expect(spy).toHaveBeenCalledTimes(1);
+    } finally {
+      for (const spy of spies) spy.mockRestore();
+    }
+  });
+
+  it('are the same without spies: the message is decoded, run, acked and counted in flight until then', async () => {
+    const entrypoint = new DeliveringEntrypoint();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    async function handleOrder(): Promise<void> {
+      await released;
+    }
+    await serve([new Route({ target: handleOrder, entrypoint })]);
+    const settled = entrypoint.send('b', { id: 2 });
+    await waitUntil(() => entrypoint.inFlightCount === 1, 'the delivery in flight');
+    release();
+    expect(await settled).toBe('acked');
+    expect(entrypoint.inFlightCount).toBe(0);
+    expect(entrypoint.acked).toEqual(['b']);
+  });
+});
+

@@ -4,14 +4,14 @@
  * (a crash then replays from the first unfinished message).
  */
 export class ContiguousOffsets {
-  /** Offsets handed out, in order; those before `#head` are finished and committed past. */
-  #pending: bigint[] = [];
+  /** Offsets handed out, in order, as kafkajs gives them; those before `#head` are finished and committed past. */
+  #pending: string[] = [];
   #head = 0;
-  readonly #finished = new Set<bigint>();
+  readonly #finished = new Set<string>();
 
-  /** Records that `offset` was handed out (offsets must come in increasing order). */
+  /** Records that `offset` was handed out (offsets must come in increasing order, written in canonical decimal as kafkajs does). */
   track(offset: string): void {
-    this.#pending.push(BigInt(offset));
+    this.#pending.push(offset);
   }
 
   /**
@@ -19,8 +19,8 @@ export class ContiguousOffsets {
    * prefix advanced, else undefined.
    */
   finish(offset: string): string | undefined {
-    this.#finished.add(BigInt(offset));
-    let advancedTo: bigint | undefined;
+    this.#finished.add(offset);
+    let advancedTo: string | undefined;
     while (this.#head < this.#pending.length && this.#finished.has(this.#pending[this.#head]!)) {
       advancedTo = this.#pending[this.#head]!;
       this.#head += 1;
@@ -31,16 +31,20 @@ export class ContiguousOffsets {
       this.#pending = this.#pending.slice(this.#head);
       this.#head = 0;
     }
-    return advancedTo === undefined ? undefined : String(advancedTo + 1n);
+    return advancedTo === undefined ? undefined : nextOffset(advancedTo);
   }
 
   /** The first offset handed out and not finished, if any. */
   get firstPending(): string | undefined {
-    const first = this.#pending[this.#head];
-    return first === undefined ? undefined : String(first);
+    return this.#pending[this.#head];
   }
 
   get pendingCount(): number {
     return this.#pending.length - this.#head;
   }
+}
+
+/** `offset + 1` in decimal: plain number arithmetic while exact (up to 15 digits), BigInt beyond. */
+function nextOffset(offset: string): string {
+  return offset.length < 16 ? String(Number(offset) + 1) : String(BigInt(offset) + 1n);
 }

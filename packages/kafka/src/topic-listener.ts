@@ -19,6 +19,7 @@ import {
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { ConsumerHealth, heartbeatWhileRunning } from './consumer-health.ts';
 import { ContiguousOffsets } from './contiguous-offsets.ts';
+import { DispatchGate } from './dispatch-gate.ts';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { headersFromKafka } from './kafka-headers.ts';
 import { brokersLabel, type KafkaOptions } from './kafka-options.ts';
@@ -45,6 +46,14 @@ export interface TopicListenerOptions {
   readonly sessionTimeoutMs?: number;
   /** Most retry records held in memory until they are due; past it, fetching the retry topic waits. Default 10,000. */
   readonly maxHeldRetries?: number;
+  /**
+   * Most bytes one fetch takes from a partition (kafkajs `maxBytesPerPartition`). Default 128 KiB: a
+   * fetch's records stay in memory until they are handed to workers, so a larger fetch holds more of
+   * a backlog at once. A record larger than this is still fetched (alone).
+   */
+  readonly maxBytesPerPartition?: number;
+  /** Most bytes one fetch takes across partitions (kafkajs `maxBytes`). Default 1 MiB. */
+  readonly maxBytes?: number;
   readonly kafka?: KafkaOptions;
 }
 
@@ -72,6 +81,8 @@ interface RetryPartition {
 }
 
 const deliveredMarker = 'delivered:';
+const defaultMaxBytesPerPartition = 128 * 1024;
+const defaultMaxBytes = 1024 * 1024;
 const commitTimeoutMs = 15_000;
 
 /** Rejects when `promise` has not settled within `ms`: a commit never blocks a partition for good. */
@@ -107,6 +118,8 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   #previouslyDelivered = new Map<string, bigint>();
   #markersLoaded: Promise<void> | undefined;
   readonly #retryPartitions = new Map<number, RetryPartition>();
+  /** Records of the topic handed to key chains and workers and not finished, across partitions. */
+  #dispatch: DispatchGate | undefined;
   /** Commits happen through PartitionCommits; acks and hand-backs are the return value of #handle. */
   readonly #settlement: Settlement<KafkaDelivery> = {
     giveBackDelay: 'process',
@@ -120,6 +133,12 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     const maxHeld = options.maxHeldRetries;
     if (maxHeld !== undefined && !(Number.isInteger(maxHeld) && maxHeld >= 1)) {
       throw new ConfigurationError(`maxHeldRetries must be a whole number >= 1, got ${maxHeld}`);
+    }
+    for (const name of ['maxBytesPerPartition', 'maxBytes'] as const) {
+      const value = options[name];
+      if (value !== undefined && !(Number.isInteger(value) && value >= 1024)) {
+        throw new ConfigurationError(`${name} must be a whole number of bytes >= 1024, got ${value}`);
+      }
     }
     this.topic = options.topic;
     this.#options = options;
@@ -153,6 +172,14 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
 
   get deadLetterTopic(): string {
     return deadLetterTopicName(this.groupId);
+  }
+
+  /**
+   * How many records of the topic were handed on (to key chains and workers) and are not finished: at
+   * most twice maxWorkers; the rest of a fetched batch waits in it until workers free up.
+   */
+  get dispatched(): number {
+    return this.#dispatch?.taken ?? 0;
   }
 
   /** How many retry records this member took and has not finished: waiting for their due time, or running. */
@@ -258,6 +285,8 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
       sessionTimeout: this.#options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: 1_000,
       maxWaitTimeInMs: 200,
+      maxBytesPerPartition: this.#options.maxBytesPerPartition ?? defaultMaxBytesPerPartition,
+      maxBytes: this.#options.maxBytes ?? defaultMaxBytes,
       allowAutoTopicCreation: false,
       // Bounded retries: a commit with a stale generation can never succeed, and kafkajs restarts a
       // consumer whose operation failed for good (restartOnFailure), rejoining with a fresh one.
@@ -367,27 +396,53 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     let gaveBack = false;
     let stale = false;
     try {
+      // Twice maxWorkers: a freed worker finds the next record already waiting for it.
+      const gate = (this.#dispatch ??= new DispatchGate(2 * this.context.config.maxWorkers));
       for (const message of batch.messages) {
         if (!isRunning() || isStale() || this.#intakeStopped || gaveBack) break;
+        const key = message.key ? message.key.toString('base64') : `offset:${message.offset}`;
+        const previousOfKey = chains.get(key);
+        // A record free to start takes its place here, so the rest of the batch waits unhanded while
+        // workers are busy; one behind an unfinished record of its key takes it when it starts, so a
+        // slow key holds one place, not every place, and other keys go on.
+        if (previousOfKey === undefined && !gate.tryTake()) {
+          await gate.take();
+          if (!isRunning() || isStale() || this.#intakeStopped || gaveBack) {
+            gate.release();
+            break;
+          }
+        }
         offsets.track(message.offset);
         const redelivered = previous !== undefined && BigInt(message.offset) <= previous;
-        const key = message.key ? message.key.toString('base64') : `offset:${message.offset}`;
-        const run = (chains.get(key) ?? Promise.resolve()).then(async () => {
-          if (gaveBack || this.#abandoned) return;
-          if (rebalancing || !isRunning() || isStale()) {
-            // A rebalance or stop is under way: leave the rest uncommitted so the batch ends quickly;
-            // whoever owns the partition next fetches it again from the committed offset.
-            stale = true;
-            gaveBack = true;
-            return;
+        // Set once the record's promise exists; read by its own end (which may come first, synchronously).
+        const self: { run?: Promise<void> } = {};
+        const handOn = async (placed: boolean): Promise<void> => {
+          if (!placed && !gate.tryTake()) await gate.take();
+          try {
+            if (gaveBack || this.#abandoned) return;
+            if (rebalancing || !isRunning() || isStale()) {
+              // A rebalance or stop is under way: leave the rest uncommitted so the batch ends quickly;
+              // whoever owns the partition next fetches it again from the committed offset.
+              stale = true;
+              gaveBack = true;
+              return;
+            }
+            if (!(await this.#handle({ topic, partition, message }, redelivered, batch.highWatermark))) {
+              gaveBack = true;
+              return;
+            }
+            const next = offsets.finish(message.offset);
+            if (next !== undefined && !this.#abandoned) commits.advance(next);
+          } finally {
+            gate.release();
+            // The last record of its key finished: the next one of the key is free to start. (A record
+            // that ends before `run` is set was not the last of its key for long: nothing to forget.)
+            if (self.run !== undefined && chains.get(key) === self.run) chains.delete(key);
           }
-          if (!(await this.#handle({ topic, partition, message }, redelivered, batch.highWatermark))) {
-            gaveBack = true;
-            return;
-          }
-          const next = offsets.finish(message.offset);
-          if (next !== undefined && !this.#abandoned) commits.advance(next);
-        });
+        };
+        const chained = (): Promise<void> => handOn(false);
+        const run = previousOfKey ? previousOfKey.then(chained, chained) : handOn(true);
+        self.run = run;
         chains.set(key, run);
         running.push(run);
       }
@@ -532,7 +587,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   /** Runs one record; true when it is finished (may be committed), false when it must be fetched again. */
   async #handle(delivery: KafkaDelivery, redelivered: boolean, highWatermark: string | undefined): Promise<boolean> {
     const { message } = delivery;
-    const { [retryDueHeader]: _due, ...headers } = headersFromKafka(message.headers);
+    const headers = headersFromKafka(message.headers, retryDueHeader);
     const incoming: IncomingMessage = {
       body: message.value ?? Buffer.alloc(0),
       headers,

@@ -91,6 +91,50 @@ describe('TopicListener', () => {
     expect(peak).toBeLessThanOrEqual(4);
   });
 
+  it('hands a fetched backlog to workers as they free up: at most twice maxWorkers records at once', async () => {
+    const topic = `backlog-${randomUUID()}`;
+    const seen: Seen[] = [];
+    const gate = { open: false };
+    const opened = new Promise<void>((resolve) => releases.push(resolve));
+    const listener = new TopicListener({ topic, sessionTimeoutMs: 6_000 });
+    const handle = inject({ meta: new MetaDependency() }, async function handle({ meta }, payload: { value: string }) {
+      seen.push({ value: payload.value, key: String(meta['key']), meta, instance: 'one', at: performance.now() });
+      if (!gate.open) await opened;
+    });
+    const runner = new Runner({
+      config: { serviceName: `svc-${randomUUID().slice(0, 8)}`, maxWorkers: 3, kafka: { brokers: brokersFromEnv(), logLevel: logLevel.NOTHING } },
+      contexts: [{ routes: [new Route({ target: handle, entrypoint: listener })] }],
+    });
+    runners.push(runner);
+    await runner.start();
+    // Distinct keys: nothing waits for its key, only for a worker.
+    await send(topic, Array.from({ length: 200 }, (_, i) => ({ key: `k${i}`, value: String(i) })));
+    await waitFor(() => seen.length === 3 && listener.dispatched === 6, 'three running and three more handed on');
+    expect(await staysQuiet(() => listener.dispatched > 6 || seen.length > 3, 500)).toBe(true);
+    gate.open = true;
+    releases.shift()?.();
+    await waitFor(() => new Set(seen.map((s) => s.value)).size === 200, 'all 200 handled');
+    await waitFor(() => listener.dispatched === 0, 'nothing handed on any more');
+  });
+
+  it('lets other keys go on while one key waits behind a record that does not finish', async () => {
+    const topic = `slow-key-${randomUUID()}`;
+    const seen: Seen[] = [];
+    const stuck = new Promise<void>((resolve) => releases.push(resolve));
+    const runner = service(topic, `svc-${randomUUID().slice(0, 8)}`, 'one', seen, (value) => (value.startsWith('slow') ? stuck : undefined), 2);
+    await runner.start();
+    // Five records of one key first (the first never finishes while the test looks), then twenty other keys.
+    await send(topic, [
+      ...Array.from({ length: 5 }, (_, i) => ({ key: 'slow', value: `slow-${i}` })),
+      ...Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `other-${i}` })),
+    ]);
+    await waitFor(() => seen.filter((s) => s.value.startsWith('other') && s.done).length === 20, 'the twenty other keys finished');
+    expect(seen.filter((s) => s.value.startsWith('slow')).map((s) => s.value)).toEqual(['slow-0']);
+    releases.shift()?.();
+    await waitFor(() => seen.filter((s) => s.value.startsWith('slow') && s.done).length === 5, 'the slow key finished in order');
+    expect(seen.filter((s) => s.value.startsWith('slow')).map((s) => s.value)).toEqual(['slow-0', 'slow-1', 'slow-2', 'slow-3', 'slow-4']);
+  });
+
   it('loses nothing when a second instance joins and the group rebalances', async () => {
     const topic = `rebalance-${randomUUID()}`;
     const serviceName = `svc-${randomUUID().slice(0, 8)}`;

@@ -27,6 +27,15 @@ describe('ContiguousOffsets', () => {
     expect(offsets.finish('4001')).toBeUndefined();
     expect(offsets.finish('4000')).toBe('4002');
   });
+
+  it('commits exactly past offsets beyond 2^53, where numbers lose precision', () => {
+    const offsets = new ContiguousOffsets();
+    for (const offset of ['999999999999999', '1000000000000000', '9007199254740992', '9007199254740993']) offsets.track(offset);
+    expect(offsets.finish('999999999999999')).toBe('1000000000000000');
+    expect(offsets.finish('1000000000000000')).toBe('1000000000000001');
+    expect(offsets.finish('9007199254740992')).toBe('9007199254740993');
+    expect(offsets.finish('9007199254740993')).toBe('9007199254740994');
+  });
 });
 
 describe('names and headers', () => {

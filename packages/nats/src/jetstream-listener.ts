@@ -295,6 +295,7 @@ export class JetStreamListener extends Entrypoint<JsMsg> {
     this.#inFlight.add(message);
     try {
       const { headers, unreadable } = readNatsHeaders(message);
+      const { deliveryCount } = message.info;
       const incoming: IncomingMessage = {
         body: message.data,
         headers,
@@ -303,23 +304,25 @@ export class JetStreamListener extends Entrypoint<JsMsg> {
         format: this.#options.format,
         payloadFilter: this.#options.payloadFilter,
         id: `${this.stream}:${message.seq}`,
-        meta: { redelivered: message.redelivered, deliveryCount: message.info.deliveryCount, streamSequence: message.seq },
+        meta: { redelivered: deliveryCount > 1, deliveryCount, streamSequence: message.seq },
       };
       let stored: RetryState | undefined;
-      try {
-        stored = message.info.deliveryCount > 1 ? await this.#store?.get(this.#retryKey(message)) : undefined;
-      } catch (error) {
-        // The retry state cannot be read now: a failure to settle like any other (counted, delayed).
-        await this.handBackUnsettled(message, incoming, this.#settlement, error);
-        return;
+      if (deliveryCount > 1) {
+        try {
+          stored = await this.#store?.get(this.#retryKey(message));
+        } catch (error) {
+          // The retry state cannot be read now: a failure to settle like any other (counted, delayed).
+          await this.handBackUnsettled(message, incoming, this.#settlement, error);
+          return;
+        }
       }
-      const action = await this.deliver(message, { ...incoming, retry: stored }, this.#settlement);
+      const action = await this.deliver(message, stored ? { ...incoming, retry: stored } : incoming, this.#settlement);
       if (stored && (action === 'acked' || action === 'dead-lettered')) await this.#store?.delete(this.#retryKey(message));
     } catch {
       // Nothing above rejects; were it to, the message is redelivered after ackWait.
     } finally {
       this.#inFlight.delete(message);
-      for (const wake of this.#slotFreed.splice(0)) wake();
+      if (this.#slotFreed.length > 0) for (const wake of this.#slotFreed.splice(0)) wake();
     }
   }
 
