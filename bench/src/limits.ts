@@ -5,7 +5,7 @@ const reasons: Array<{ broker: RegExp; measure: RegExp; text: string }> = [
   {
     broker: /RabbitMQ/,
     measure: /RPC/,
-    text: 'requests go through the ufw-rpc topic exchange (wire compatibility) with the mandatory flag and a publisher confirm, so a request no queue takes fails at once; replies are confirmed too, and the server acks a request only once its reply is confirmed; the raw loop sends unconfirmed messages to the default exchange and acks at once',
+    text: 'requests go through the ufw-rpc topic exchange (wire compatibility) with the mandatory flag and a publisher confirm, so a request no queue takes fails at once; replies are confirmed too, and the server acks a request only once its reply is confirmed; the raw loop sends unconfirmed messages to the default exchange and acks at once. Profiled (--cpu-prof and CPU time per call, 40,000 calls at 64 in flight): the broker on the same two cores is the limit, not our process, which is about 40 % idle; RabbitMQ spends about 100 µs of CPU per call for ours against 60–80 µs for the raw loop (two topic-exchange routings, two confirms, mandatory, per-message TTL), and a raw amqplib loop given the same guarantees measured 5.9–9.8k calls/s beside our 9.5–10k; our process spends 64–71 µs per call (raw 45–54), mostly in V8/Node internals, amqplib framing and GC',
   },
   {
     broker: /RabbitMQ/,
@@ -20,12 +20,12 @@ const reasons: Array<{ broker: RegExp; measure: RegExp; text: string }> = [
   {
     broker: /NATS/,
     measure: /consume/,
-    text: 'each message is decoded from JSON and runs as a worker, and the next message is taken only when a worker slot is free (bounded in flight); the raw loop acks as it iterates',
+    text: 'each message is decoded from JSON and runs as a worker, and the next message is taken only when a worker slot is free (bounded in flight); the raw loop acks as it iterates. Profiled (--cpu-prof, 100,000 messages): socket writes of acks and pulls, nats.js parsing and GC take about as much as in the raw loop; ours adds JSON decoding and the core dispatch (about 20 % together)',
   },
   {
     broker: /Kafka/,
     measure: /consume/,
-    text: 'each record is decoded from JSON and runs as a worker in a per-key chain so keys keep their order, commits only advance over the contiguous finished prefix, and each batch first commits its delivery marker; the raw loop only resolves offsets and commits once per batch',
+    text: 'each record is decoded from JSON and runs as a worker in a per-key chain so keys keep their order, commits only advance over the contiguous finished prefix, and each batch first commits its delivery marker; the raw loop only resolves offsets and commits once per batch. Profiled (--cpu-prof, 200,000 records): the raw loop does nothing per record and drains about a million records/s once joined, so the join and topic setup (about 200 ms for both) are most of its time; ours spends its time per record: GC about 13 %, JSON decoding 8 %, core dispatch (deliver, worker, limiter) about 15 %, the key chain and offsets about 10 %, kafkajs decoding and its staleness check the rest',
   },
   {
     broker: /RabbitMQ/,
