@@ -1,4 +1,4 @@
-import { AuthenticationFailed, Extension, MicroFrameworkError, TlsHandshakeFailed, defaultTelemetry, summarizeError, type ConnectionLabels, type RunnerContext, type Telemetry } from '@micro-framework/core';
+import { AuthenticationFailed, DeadlineTimer, Extension, MicroFrameworkError, TlsHandshakeFailed, defaultTelemetry, summarizeError, type ConnectionLabels, type RunnerContext, type Telemetry } from '@micro-framework/core';
 import { inspect } from 'node:util';
 import amqplib, { type Channel, type ChannelModel, type ConfirmChannel, type Message, type Options, type RecoveringChannelModel } from 'amqplib';
 import { amqpOptionsFromConfig, connectionKey, defaultAmqpUrl, redactUrl, type AmqpOptions } from './amqp-options.ts';
@@ -43,8 +43,6 @@ function reconnectDelay(attempt: number): number {
   return Math.round(base * (0.8 + Math.random() * 0.4));
 }
 
-/** The longest delay setTimeout takes (a longer one would fire at once); a later deadline is checked again then. */
-const maxTimerMs = 2_147_483_647;
 
 /** A publish waiting for its confirm; `returned` is set when RabbitMQ returned its (mandatory) message. */
 interface Unconfirmed {
@@ -89,8 +87,7 @@ export class AmqpConnection extends Extension {
   readonly #outstanding = new Map<string, Set<Unconfirmed>>();
   /** Every publish awaiting its confirm, and the one timer that fails them past their deadline. */
   readonly #unconfirmed = new Set<Unconfirmed>();
-  #confirmTimer: NodeJS.Timeout | undefined;
-  #confirmTimerAt = Infinity;
+  readonly #confirmTimer = new DeadlineTimer((now) => this.#expireUnconfirmed(now));
   /** The latest deadline tracked, and whether every unconfirmed publish was tracked in deadline order. */
   #lastUnconfirmedDeadline = -Infinity;
   #unconfirmedInOrder = true;
@@ -348,8 +345,7 @@ export class AmqpConnection extends Extension {
       if (!waiting) this.#outstanding.set(publish.key, (waiting = new Set()));
       waiting.add(publish);
     }
-    if (publish.deadline < this.#confirmTimerAt) this.#armConfirmTimer(publish.deadline);
-    else if (this.#unconfirmed.size === 1) this.#confirmTimer?.ref();
+    this.#confirmTimer.schedule(publish.deadline);
   }
 
   /** Ends `publish` once: resolves it, or rejects it with `error`. */
@@ -360,8 +356,8 @@ export class AmqpConnection extends Extension {
       if (waiting?.delete(publish) && waiting.size === 0) this.#outstanding.delete(publish.key);
     }
     if (this.#unconfirmed.size === 0) {
-      // An idle timer holds no process open, as no per-publish timer would; the order starts afresh.
-      this.#confirmTimer?.unref();
+      // No timer holds the process open, as no per-publish timer would; the order starts afresh.
+      this.#confirmTimer.clear();
       this.#lastUnconfirmedDeadline = -Infinity;
       this.#unconfirmedInOrder = true;
     }
@@ -369,31 +365,21 @@ export class AmqpConnection extends Extension {
     else publish.resolve();
   }
 
-  #armConfirmTimer(at: number): void {
-    clearTimeout(this.#confirmTimer);
-    this.#confirmTimerAt = at;
-    this.#confirmTimer = setTimeout(() => this.#expireUnconfirmed(), Math.min(maxTimerMs, Math.max(1, at - performance.now())));
-  }
-
-  /** Fails every publish past its deadline with `timeout`, then arms the timer for the earliest deadline left. */
-  #expireUnconfirmed(): void {
-    this.#confirmTimer = undefined;
-    this.#confirmTimerAt = Infinity;
-    const now = performance.now();
-    let next = Infinity;
+  /** Fails every publish past its deadline with `timeout`; returns the earliest deadline left. */
+  #expireUnconfirmed(now: number): number | undefined {
+    let next: number | undefined;
     const expired: Unconfirmed[] = [];
     for (const publish of this.#unconfirmed) {
       if (publish.deadline <= now) expired.push(publish);
       else {
-        if (publish.deadline < next) next = publish.deadline;
+        if (next === undefined || publish.deadline < next) next = publish.deadline;
         // Tracked in deadline order (one publishTimeoutMs for all, the rule): the rest end later still.
         if (this.#unconfirmedInOrder) break;
       }
     }
     const blocked = this.#blocked ? `: RabbitMQ blocks the connection (${this.#blocked})` : '';
     for (const publish of expired) this.#settle(publish, new PublishError(`no confirm for ${publish.exchange}/${publish.routingKey} within ${publish.timeoutMs} ms${blocked}`, 'timeout'));
-    // Past deadlines close together end together: at most one sweep per few milliseconds.
-    if (next !== Infinity) this.#armConfirmTimer(Math.max(next, now + 5));
+    return this.#unconfirmed.size === 0 ? undefined : next;
   }
 
   /** Fails the publishes still awaiting their confirm on `channel`, which closed (amqplib fails them first, as a rule). */

@@ -47,6 +47,7 @@ export * from './rpc-dispatcher.ts';
 export * from './rpc-client.ts';
 export * from './rpc-proxy.ts';
 export * from './observed-rpc-client.ts';
+export * from './deadline-timer.ts';
 export * from './pending-calls.ts';
 export * from './memory/in-memory-broker.ts';
 export * from './memory/in-memory-event-listener.ts';

@@ -1,3 +1,4 @@
+import { DeadlineTimer } from './deadline-timer.ts';
 import { ConfigurationError, RpcTimeout } from './errors.ts';
 
 /** Who an RPC call waiting for its reply went to, and by when it must end. */
@@ -16,11 +17,6 @@ interface Waiting extends PendingCall {
   readonly reject: (error: unknown) => void;
 }
 
-/** The longest delay setTimeout takes (a longer one fires at once); a later deadline is looked at again then. */
-const maxTimerMs = 2_147_483_647;
-/** Timeouts are checked at most this often: calls whose deadlines fall within it end together. */
-const expiryGranularityMs = 5;
-
 /**
  * The calls of one RPC client that wait for their replies, by correlation id. Each call ends exactly
  * once: with its reply, with an error, with RpcTimeout at its deadline, or when the client closes.
@@ -31,8 +27,7 @@ const expiryGranularityMs = 5;
  */
 export class PendingCalls {
   readonly #calls = new Map<string, Waiting>();
-  #timer: ReturnType<typeof setTimeout> | undefined;
-  #timerAt = Infinity;
+  readonly #timer = new DeadlineTimer((now) => this.#expire(now));
   /** The latest deadline registered, and whether every call waiting was registered in deadline order. */
   #lastDue = -Infinity;
   #inOrder = true;
@@ -54,7 +49,7 @@ export class PendingCalls {
     reply.catch(() => undefined);
     if (due < this.#lastDue) this.#inOrder = false;
     else this.#lastDue = due;
-    if (due < this.#timerAt) this.#arm(due);
+    this.#timer.schedule(due);
     return reply;
   }
 
@@ -106,36 +101,25 @@ export class PendingCalls {
 
   /** Nothing waits: no timer holds the process open, and the order starts afresh. */
   #idle(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
+    this.#timer.clear();
     this.#lastDue = -Infinity;
     this.#inOrder = true;
   }
 
-  #arm(at: number): void {
-    clearTimeout(this.#timer);
-    this.#timerAt = at;
-    this.#timer = setTimeout(() => this.#expire(), Math.min(maxTimerMs, Math.max(1, at - performance.now())));
-  }
-
-  /** Ends the calls past their deadline with RpcTimeout, in the order they were made, then arms the timer for the earliest deadline left. */
-  #expire(): void {
-    this.#timer = undefined;
-    this.#timerAt = Infinity;
-    const now = performance.now();
-    let next = Infinity;
+  /** Ends the calls past their deadline with RpcTimeout, in the order they were made; returns the earliest deadline left. */
+  #expire(now: number): number | undefined {
+    let next: number | undefined;
     for (const [id, call] of this.#calls) {
       if (call.due <= now) {
         this.#calls.delete(id);
         call.reject(new RpcTimeout(call.service, call.target, call.timeoutMs));
       } else {
-        if (call.due < next) next = call.due;
+        if (next === undefined || call.due < next) next = call.due;
         // Registered in deadline order: every call after this one ends later still.
         if (this.#inOrder) break;
       }
     }
     if (this.#calls.size === 0) this.#idle();
-    else if (next !== Infinity) this.#arm(Math.max(next, now + expiryGranularityMs));
+    return next;
   }
 }

@@ -1,4 +1,5 @@
 import {
+  ConcurrencyLimiter,
   ConfigurationError,
   ConsumerSupervisor,
   Entrypoint,
@@ -19,7 +20,6 @@ import {
 import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { ConsumerHealth, heartbeatWhileRunning } from './consumer-health.ts';
 import { ContiguousOffsets } from './contiguous-offsets.ts';
-import { DispatchGate } from './dispatch-gate.ts';
 import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts';
 import { headersFromKafka } from './kafka-headers.ts';
 import { brokersLabel, type KafkaOptions } from './kafka-options.ts';
@@ -118,8 +118,12 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   #previouslyDelivered = new Map<string, bigint>();
   #markersLoaded: Promise<void> | undefined;
   readonly #retryPartitions = new Map<number, RetryPartition>();
-  /** Records of the topic handed to key chains and workers and not finished, across partitions. */
-  #dispatch: DispatchGate | undefined;
+  /**
+   * Places for the records of the topic handed to workers and not finished, across partitions (at
+   * most twice maxWorkers): the rest of a fetched batch waits in it until workers free up, as plain
+   * kafkajs records rather than closures and promises.
+   */
+  #dispatch: ConcurrencyLimiter | undefined;
   /** Commits happen through PartitionCommits; acks and hand-backs are the return value of #handle. */
   readonly #settlement: Settlement<KafkaDelivery> = {
     giveBackDelay: 'process',
@@ -179,7 +183,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
    * most twice maxWorkers; the rest of a fetched batch waits in it until workers free up.
    */
   get dispatched(): number {
-    return this.#dispatch?.taken ?? 0;
+    return this.#dispatch?.active ?? 0;
   }
 
   /** How many retry records this member took and has not finished: waiting for their due time, or running. */
@@ -397,7 +401,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     let stale = false;
     try {
       // Twice maxWorkers: a freed worker finds the next record already waiting for it.
-      const gate = (this.#dispatch ??= new DispatchGate(2 * this.context.config.maxWorkers));
+      const gate = (this.#dispatch ??= new ConcurrencyLimiter(2 * this.context.config.maxWorkers));
       for (const message of batch.messages) {
         if (!isRunning() || isStale() || this.#intakeStopped || gaveBack) break;
         const key = message.key ? message.key.toString('base64') : `offset:${message.offset}`;
@@ -405,8 +409,9 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
         // A record free to start takes its place here, so the rest of the batch waits unhanded while
         // workers are busy; one behind an unfinished record of its key takes it when it starts, so a
         // slow key holds one place, not every place, and other keys go on.
-        if (previousOfKey === undefined && !gate.tryTake()) {
-          await gate.take();
+        const waiting = previousOfKey === undefined ? gate.acquire() : undefined;
+        if (waiting) {
+          await waiting;
           if (!isRunning() || isStale() || this.#intakeStopped || gaveBack) {
             gate.release();
             break;
@@ -417,7 +422,8 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
         // Set once the record's promise exists; read by its own end (which may come first, synchronously).
         const self: { run?: Promise<void> } = {};
         const handOn = async (placed: boolean): Promise<void> => {
-          if (!placed && !gate.tryTake()) await gate.take();
+          const handedOver = placed ? undefined : gate.acquire();
+          if (handedOver) await handedOver;
           try {
             if (gaveBack || this.#abandoned) return;
             if (rebalancing || !isRunning() || isStale()) {
