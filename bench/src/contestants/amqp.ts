@@ -133,7 +133,7 @@ export async function amqpBench(prefetch: number): Promise<BrokerBench> {
   const oursRpc = (): RpcContestant =>
     routeRpc({
       name: '@micro-framework/amqp',
-      settings: 'AmqpRpcListener (ufw-rpc topic exchange, confirmed replies, request acked once its reply is confirmed), AmqpRpcClient (mandatory confirmed requests; a call ends with its reply), maxWorkers 100',
+      settings: 'AmqpRpcListener (requests through the ufw-rpc topic exchange, confirmed replies straight to the reply queue, request acked once its reply is confirmed), AmqpRpcClient (mandatory confirmed requests; a call ends with its reply), maxWorkers 100',
       config: { amqp: { url } },
       listener: () => new AmqpRpcListener(),
       client: async () => new AmqpRpcClient({ amqp: { url } }),

@@ -17,7 +17,7 @@ import type { ChannelModel, ConsumeMessage, Message } from 'amqplib';
 import { AmqpConnection, PublishError } from './amqp-connection.ts';
 import type { AmqpOptions } from './amqp-options.ts';
 import { QueueConsumer } from './queue-consumer.ts';
-import { rpcExchange, rpcRequestRoutingKey, rpcRoutingKey } from './rpc-names.ts';
+import { rpcDirectReplyHeader, rpcExchange, rpcReplyQueuePrefix, rpcRequestRoutingKey, rpcRoutingKey } from './rpc-names.ts';
 
 /**
  * The client's reply queue was lost while calls waited: RabbitMQ cancelled its consumer (the queue
@@ -29,7 +29,8 @@ export class ReplyQueueLost extends MicroFrameworkError {}
 
 /**
  * Calls RPC targets over RabbitMQ with one exclusive reply queue per client, bound to `ufw-rpc` under
- * its own name. Requests are mandatory: a request no queue takes comes back at once, and the client
+ * its own name; requests ask listeners of this package to reply straight to it through the default
+ * exchange (rpcDirectReplyHeader), others reply through `ufw-rpc`. Requests are mandatory: a request no queue takes comes back at once, and the client
  * then asks the service for its targets to tell "service down" (RpcNoResponders) from "no such
  * target" (RpcTargetNotFound). Requests carry the caller's deadline (AMQP `expiration` and the
  * `x-rpc-deadline` header), so one still queued when the caller gave up is never run. Late replies of
@@ -42,7 +43,7 @@ export class ReplyQueueLost extends MicroFrameworkError {}
  */
 export class AmqpRpcClient extends RpcClient {
   readonly connection: AmqpConnection;
-  readonly replyQueue = `rpc.reply-${randomUUID()}`;
+  readonly replyQueue = `${rpcReplyQueuePrefix}${randomUUID()}`;
   readonly #owned: boolean;
   readonly #pending = new PendingCalls();
   #ready: Promise<void> | undefined;
@@ -81,6 +82,8 @@ export class AmqpRpcClient extends RpcClient {
       timeoutMs = Math.max(1, Math.round(timeoutMs - (performance.now() - began)));
     }
     const correlationId = randomUUID();
+    const headers = rpcRequestHeaders(timeoutMs);
+    headers[rpcDirectReplyHeader] = '1';
     const reply = this.#pending.wait(correlationId, service, target, timeoutMs);
     // The call ends with the reply; the confirm is not awaited first (a reply proves the request was
     // routed). A nack, a return (no queue bound) or a lost channel before the reply ends it with that error.
@@ -91,7 +94,7 @@ export class AmqpRpcClient extends RpcClient {
         mandatory: true,
         persistent: false,
         expiration: String(Math.max(1, Math.ceil(timeoutMs))),
-        headers: rpcRequestHeaders(timeoutMs),
+        headers,
       })
       .catch((error: unknown) => this.#failed(correlationId, error));
     return (await reply) as T;

@@ -17,14 +17,22 @@ import { headersFromAmqp } from './amqp-headers.ts';
 import { isPythonCaller, pythonReplyBody } from './python-dialect.ts';
 import { connectionKey, type AmqpOptions } from './amqp-options.ts';
 import { QueueConsumer } from './queue-consumer.ts';
-import { rpcBroadcastRoutingKey, rpcExchange, rpcRoutingKey, rpcServiceQueueName, rpcTargetQueueName } from './rpc-names.ts';
+import {
+  rpcBroadcastRoutingKey,
+  rpcDirectReplyHeader,
+  rpcExchange,
+  rpcReplyQueuePrefix,
+  rpcRoutingKey,
+  rpcServiceQueueName,
+  rpcTargetQueueName,
+} from './rpc-names.ts';
 
 type Answer = (message: ConsumeMessage, headers: Headers) => Promise<RpcAnswer>;
 type Track = (work: Promise<void>) => Promise<void>;
 
 /**
  * Consumes one RPC queue and carries out the dispatcher's answer for each request: a reply goes
- * through `ufw-rpc` with the request's reply_to and correlation_id, then the request is acked; a
+ * with the request's correlation_id to its reply_to (see replyExchange), then the request is acked; a
  * request whose caller gave up is acked without a reply; one refused because its route is stopping
  * is requeued for another instance. A reply RabbitMQ does not confirm is not retried (the caller's
  * timeout ends the call): the request is acked rather than run again and again. The queue is
@@ -119,8 +127,9 @@ class RpcQueueConsumer {
       }
       const { replyTo, correlationId } = message.properties;
       if (answer.kind === 'reply' && replyTo) {
+        const to = String(replyTo);
         await this.#connection
-          .publish(rpcExchange, String(replyTo), isPythonCaller(headers) ? pythonReplyBody(answer.body) : answer.body, {
+          .publish(replyExchange(headers, to), to, isPythonCaller(headers) ? pythonReplyBody(answer.body) : answer.body, {
             correlationId: correlationId === undefined ? undefined : String(correlationId),
             persistent: false,
           })
@@ -131,6 +140,15 @@ class RpcQueueConsumer {
       // The channel closed: RabbitMQ requeues the request by itself.
     }
   }
+}
+
+/**
+ * The exchange a reply goes through: the default one (straight to the queue named by reply_to) when
+ * the caller asked for it and reply_to names a reply queue of this package's clients, else `ufw-rpc`.
+ * The prefix check keeps a caller from having replies put into any other queue.
+ */
+function replyExchange(headers: Headers, replyTo: string): string {
+  return headers[rpcDirectReplyHeader] === '1' && replyTo.startsWith(rpcReplyQueuePrefix) ? '' : rpcExchange;
 }
 
 /**

@@ -29,3 +29,13 @@ export function rpcBroadcastRoutingKey(service: string, command: string): string
 export function rpcRequestRoutingKey(service: string, command: string): string {
   return command === RpcCommand.listTargets || command === RpcCommand.getTarget ? rpcBroadcastRoutingKey(service, command) : rpcRoutingKey(service, command);
 }
+
+/** The name prefix of every client reply queue of this package (`rpc.reply-<uuid>`). */
+export const rpcReplyQueuePrefix = 'rpc.reply-';
+
+/**
+ * Sent as `1` by this package's RPC client: reply_to is the reply queue's own name, so the reply may
+ * go straight to it through the default exchange (one routing step less). Honoured only for reply_to
+ * names starting with rpcReplyQueuePrefix; every other reply goes through `ufw-rpc`.
+ */
+export const rpcDirectReplyHeader = 'x-rpc-direct-reply';
