@@ -19,6 +19,9 @@ export const failureMessage = (id: number): string => JSON.stringify({ pattern: 
  * A message of the sustained case: its id and `sentAt`, the publisher's wall-clock time in ms
  * (`performance.timeOrigin + performance.now()`, comparable across processes on one machine).
  */
+/** The id of the sustained case's calibration messages (warm-up messages have id -1; neither is measured). */
+export const calibrationId = -2;
+
 export const sustainedMessage = (id: number, sentAt: number): string => JSON.stringify({ pattern: 'bench', data: { id, sentAt } });
 
 /** The `data` of a failure-cost or sustained message, however a contestant received it (bytes, text or parsed). */

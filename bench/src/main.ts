@@ -24,7 +24,7 @@ import { pool } from './counter.ts';
 import { IncompleteFailureRun, timeFailureRun, retryIntervalMs } from './failure-cost.ts';
 import { failureMessage } from './endpoints.ts';
 import { addRatios, behindPeers, figure, isOurs, markdown, shortfalls, type Figure } from './report.ts';
-import { runSustained, type SustainedResult } from './sustained.ts';
+import { runSustained, type SustainedRate, type SustainedResult } from './sustained.ts';
 import { explainPeerLead, explainShortfall } from './limits.ts';
 import type { PeersModule } from './peer-context.ts';
 import { percentile } from './stats.ts';
@@ -215,12 +215,15 @@ for (const name of values.brokers.split(',')) {
   if (cases.has('sustained') && sustainedSeconds > 0) {
     const drained = figures.find((f) => f.broker === bench.broker && f.measure.startsWith('consume+ack') && isOurs(f));
     const configured = configuredRate(name);
-    const rate = drained ? Math.round(drained.summary.median * sustainedFraction) : configured;
-    if (rate === undefined) throw new Error(`no rate for the sustained case on ${name}: run the consume case too, or pass --sustained-rate`);
-    const rateSource = drained
-      ? `${sustainedFraction * 100} % of our consume+ack median of this run (${Math.round(drained.summary.median).toLocaleString('en-US')} msg/s)`
-      : `configured (--sustained-rate / BENCH_SUSTAINED_RATE): the consume case did not run`;
-    const result = await runSustained(bench, { rate, rateSource, seconds: sustainedSeconds, sampleMs: sustainedSampleMs, maxWorkers: inFlight, progress });
+    let rate: SustainedRate;
+    if (drained) {
+      rate = { fraction: sustainedFraction, drainRate: drained.summary.median, source: `our consume+ack median of this run (${Math.round(drained.summary.median).toLocaleString('en-US')} msg/s)` };
+    } else if (configured !== undefined) {
+      rate = { configured, source: 'configured (--sustained-rate / BENCH_SUSTAINED_RATE): the consume case did not run' };
+    } else {
+      throw new Error(`no rate for the sustained case on ${name}: run the consume case too, or pass --sustained-rate`);
+    }
+    const result = await runSustained(bench, { rate, seconds: sustainedSeconds, sampleMs: sustainedSampleMs, maxWorkers: inFlight, progress });
     sustained.push(result);
     progress(
       `${bench.broker}: sustained: ${result.published.toLocaleString('en-US')} published at ${Math.round(result.achievedRate).toLocaleString('en-US')} msg/s${result.behind ? ` (BEHIND schedule, up to ${result.maxLagMs.toFixed(0)} ms)` : ''}, all handled ${(result.catchUpMs / 1_000).toFixed(2)} s after the last publish; ` +
@@ -273,7 +276,7 @@ const header = {
   versions: ['amqplib', 'kafkajs', '@nats-io/transport-node', '@nats-io/jetstream'].map((n) => `${n} ${packageVersion(n)}`).join(', '),
   'peer versions': peers?.peerVersions() ?? 'not measured (--without-peers)',
   settings: `${messages.toLocaleString('en-US')} messages per round, ${rounds} rounds after a warm-up, contestants alternate order each round; in flight ${inFlight}; RPC ${rpcCalls} sequential + ${rpcCalls * 2} at 64 in flight per round`,
-  cases: `${[...cases].join(', ')}; failure cost: ${failureMessages.toLocaleString('en-US')} messages, ids 0, 100, 200... fail on their first attempt, retry interval ${retryIntervalMs} ms where the contestant has one; sustained: ${sustainedSeconds} s at ${sustainedFraction * 100} % of our consume+ack median of the run (the configured rate when the consume case did not run), RSS sampled every ${sustainedSampleMs / 1_000} s`,
+  cases: `${[...cases].join(', ')}; failure cost: ${failureMessages.toLocaleString('en-US')} messages, ids 0, 100, 200... fail on their first attempt, retry interval ${retryIntervalMs} ms where the contestant has one; sustained: ${sustainedSeconds} s at ${sustainedFraction * 100} % of the lower of our consume+ack median of the run and what publisher, broker and service reach together (measured just before; the configured rate when the consume case did not run), RSS sampled every ${sustainedSampleMs / 1_000} s`,
   date: new Date().toISOString(),
 };
 const notes = [...failures.map((text) => `FAILED: ${text}`), ...shortfalls(figures).map(explainShortfall), ...behindPeers(figures).map(explainPeerLead), ...memoryNotes(figures)];

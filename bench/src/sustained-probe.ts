@@ -3,20 +3,22 @@
  * at the start of each call, the latency from the message's `sentAt` (see sustainedMessage), and its
  * own RSS every `sampleMs` once the parent says the timed part began. Talks to the parent over IPC:
  * sends `ready` once the service started and `flowing` at the first warm-up message (id < 0);
- * receives `start` (the timed part begins) and `expect` (how many were published), then answers
+ * receives `calibrate` (answers `calibrated` once it handled that many calibration messages, id
+ * calibrationId), `start` (the timed part begins) and `expect` (how many were published), then answers
  * `result` once it handled that many distinct ids, or after `drainTimeoutMs`.
  * Usage (forked by sustained.ts, compiled: see compiled-probes.ts): sustained-probe.js <amqp|nats|kafka> <channel> <planned count> <sampleMs> <maxWorkers>
  */
 import { Route, Runner } from '@micro-framework/core';
-import { messageData, wallClockMs } from './endpoints.ts';
+import { calibrationId, messageData, wallClockMs } from './endpoints.ts';
 import { LatencyHistogram } from './latency-histogram.ts';
 import { probeSetup } from './probe-setups.ts';
 import type { RssSample } from './rss-trend.ts';
 
-export type ParentMessage = { type: 'start' } | { type: 'expect'; count: number; drainTimeoutMs: number };
+export type ParentMessage = { type: 'calibrate'; count: number } | { type: 'start' } | { type: 'expect'; count: number; drainTimeoutMs: number };
 export type ProbeMessage =
   | { type: 'ready' }
   | { type: 'flowing' }
+  | { type: 'calibrated' }
   | {
       type: 'result';
       received: number;
@@ -40,6 +42,8 @@ let distinct = 0;
 let duplicates = 0;
 let flowing = false;
 let onDistinct: (() => void) | undefined;
+let calibrated = 0;
+let onCalibrated: (() => void) | undefined;
 
 function sustainedTarget(message: unknown): void {
   const now = wallClockMs();
@@ -47,6 +51,10 @@ function sustainedTarget(message: unknown): void {
   if (id < 0) {
     if (!flowing) send({ type: 'flowing' });
     flowing = true;
+    if (id === calibrationId) {
+      calibrated += 1;
+      onCalibrated?.();
+    }
     return;
   }
   histogram.record(now - sentAt);
@@ -74,6 +82,15 @@ let startedAt = 0;
 const sample = (): void => void rss.push({ atMs: performance.now() - startedAt, rss: process.memoryUsage.rss() });
 
 process.on('message', (message: ParentMessage) => {
+  if (message.type === 'calibrate') {
+    onCalibrated = () => {
+      if (calibrated < message.count) return;
+      onCalibrated = undefined;
+      send({ type: 'calibrated' });
+    };
+    onCalibrated();
+    return;
+  }
   if (message.type === 'start') {
     startedAt = performance.now();
     sample();

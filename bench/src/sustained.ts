@@ -1,6 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import type { BrokerBench } from './case.ts';
-import { sustainedMessage, wallClockMs } from './endpoints.ts';
+import type { BrokerBench, SustainedPublisher } from './case.ts';
+import { calibrationId, sustainedMessage, wallClockMs } from './endpoints.ts';
 import { RateSchedule } from './rate-schedule.ts';
 import { rssTrend, type RssTrend } from './rss-trend.ts';
 import type { ParentMessage, ProbeMessage } from './sustained-probe.ts';
@@ -15,6 +15,8 @@ export interface SustainedResult {
   /** Messages per second asked for, and where that figure came from. */
   readonly targetRate: number;
   readonly rateSource: string;
+  /** Publish and consume at once, as fast as they go (see calibrate), msg/s; undefined when the rate was configured. */
+  readonly combinedRate?: number;
   readonly published: number;
   readonly achievedRate: number;
   /** The most the publisher was behind its schedule (ms of schedule), and whether that counts as falling behind. */
@@ -56,16 +58,48 @@ function nextMessage<T extends ProbeMessage['type']>(child: ChildProcess, type: 
 
 const sleepUntil = (atMs: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, atMs - performance.now())));
 
+/** How the sustained rate is chosen: a configured figure, or `fraction` of what publisher and service reach together. */
+export type SustainedRate = { configured: number; source: string } | { fraction: number; drainRate: number; source: string };
+
+/** Calibration messages: `calibrationSeconds` at the drain rate, at most this many. */
+const calibrationCap = 200_000;
+const calibrationSeconds = 5;
+
+/**
+ * Publishes `count` calibration messages as fast as `publisher` takes them while the service consumes,
+ * and returns the messages per second from the first publish until the service handled the last: what
+ * this publisher, the broker and the service reach together on this machine. The consume case drains
+ * without a publisher beside it; on two cores the publisher and the broker take their share, so a rate
+ * from that figure alone can be one the publisher never reaches, and the latencies then measure a backlog.
+ */
+async function calibrate(child: ChildProcess, publisher: SustainedPublisher, count: number, stderr: () => string): Promise<number> {
+  const body = sustainedMessage(calibrationId, 0);
+  const began = performance.now();
+  for (let sent = 0; sent < count; ) {
+    const batch = Math.min(1_000, count - sent);
+    await publisher.publish(Array.from({ length: batch }, () => body));
+    sent += batch;
+    // Let replies, acks and confirms in between.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  await publisher.settle();
+  const handled = nextMessage(child, 'calibrated', 300_000, stderr);
+  void child.send({ type: 'calibrate', count } satisfies ParentMessage);
+  await handled;
+  return count / ((performance.now() - began) / 1_000);
+}
+
 /**
  * Publishes at `rate` messages per second for `seconds` on a fresh channel of `bench`, scheduled by
  * absolute time (RateSchedule), to our service in a child process (sustained-probe.ts), which
  * measures publish-to-handler latency and samples its RSS every `sampleMs`.
  */
-export async function runSustained(bench: BrokerBench, options: { rate: number; rateSource: string; seconds: number; sampleMs: number; maxWorkers: number; progress: (text: string) => void }): Promise<SustainedResult> {
-  const { rate, seconds } = options;
+export async function runSustained(bench: BrokerBench, options: { rate: SustainedRate; seconds: number; sampleMs: number; maxWorkers: number; progress: (text: string) => void }): Promise<SustainedResult> {
+  const { seconds } = options;
   await bench.prepare(0);
   const channel = bench.channel();
-  const planned = Math.ceil(rate * seconds) + 1;
+  // The id bitmap is sized for the most the rate can be.
+  const planned = Math.ceil(('configured' in options.rate ? options.rate.configured : options.rate.drainRate) * seconds) + 1;
   let stderr = '';
   const child = fork(await compiledProbe('sustained-probe'), [bench.probe, channel, String(planned), String(options.sampleMs), String(options.maxWorkers)], {
     execArgv: [],
@@ -85,8 +119,26 @@ export async function runSustained(bench: BrokerBench, options: { rate: number; 
       await publisher.publish([sustainedMessage(-1, wallClockMs())]);
       await Promise.race([flowing, new Promise((resolve) => setTimeout(resolve, 100))]);
     }
+    let rate: number;
+    let rateSource: string;
+    let combinedRate: number | undefined;
+    if ('configured' in options.rate) {
+      rate = options.rate.configured;
+      rateSource = options.rate.source;
+    } else {
+      const { fraction, drainRate, source } = options.rate;
+      const count = Math.min(calibrationCap, Math.round(drainRate * calibrationSeconds));
+      options.progress(`${bench.broker}: sustained: calibrating, ${count.toLocaleString('en-US')} messages published as fast as the publisher goes while the service consumes`);
+      combinedRate = await calibrate(child, await bench.sustainedPublisher(), count, () => stderr);
+      rate = Math.round(fraction * Math.min(drainRate, combinedRate));
+      const ceiling = Math.round(combinedRate).toLocaleString('en-US');
+      rateSource =
+        combinedRate < drainRate
+          ? `${fraction * 100} % of ${ceiling} msg/s, what publisher, broker and service reached together (${count.toLocaleString('en-US')} messages published as fast as the publisher went while the service consumed), below ${source}`
+          : `${fraction * 100} % of ${source} (publisher, broker and service together reached ${ceiling} msg/s)`;
+    }
     tell({ type: 'start' });
-    options.progress(`${bench.broker}: sustained: publishing ${rate.toLocaleString('en-US')} msg/s for ${seconds} s (${options.rateSource})`);
+    options.progress(`${bench.broker}: sustained: publishing ${rate.toLocaleString('en-US')} msg/s for ${seconds} s (${rateSource})`);
 
     const startMs = performance.now();
     const endMs = startMs + seconds * 1_000;
@@ -132,7 +184,8 @@ export async function runSustained(bench: BrokerBench, options: { rate: number; 
       settings: `one route, no-op target, maxWorkers ${options.maxWorkers}, in a child process; publisher: ${publisher.settings}; schedule by absolute time, at most ${schedule.maxBatch} messages (5 ms) per tick`,
       seconds,
       targetRate: rate,
-      rateSource: options.rateSource,
+      rateSource,
+      ...(combinedRate === undefined ? {} : { combinedRate }),
       published,
       achievedRate,
       maxLagMs,
