@@ -163,6 +163,34 @@ describe('RPC and subjects', () => {
     replies.unsubscribe();
   });
 
+  it('asks JetStream for three quarters of maxWorkers at a time once a quarter is left, never for more than maxWorkers', async () => {
+    const stream = `T${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+    streams.push(stream);
+    await jsm.streams.add({ name: stream, subjects: [`${stream}.in`] });
+    const js = jetstream(nc);
+    for (let id = 0; id < 400; id += 1) await js.publish(`${stream}.in`, JSON.stringify({ id }));
+    // Pull requests are core NATS messages: a subscriber sees each one the consumer sends.
+    const batches: number[] = [];
+    const pulls = nc.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${stream}.>`, { callback: (_error, msg) => void batches.push((msg.json() as { batch: number }).batch) });
+    await nc.flush();
+    let handled = 0;
+    function count(): void {
+      handled += 1;
+    }
+    const runner = new Runner({
+      config: { serviceName: `svc-${stream}`, maxWorkers: 40, nats: { servers: url } },
+      contexts: [{ routes: [new Route({ target: count, entrypoint: new JetStreamListener({ stream, subjects: [`${stream}.in`] }) })] }],
+    });
+    runners.push(runner);
+    await runner.start();
+    await waitFor(() => handled === 400, 'all 400 messages');
+    pulls.unsubscribe();
+    expect(batches[0]).toBe(40);
+    expect(Math.max(...batches)).toBeLessThanOrEqual(40);
+    // 400 messages in pulls of 30 after the first 40: 14 pull requests (nats.js's default refills a quarter: 37).
+    expect(batches.length).toBeLessThanOrEqual(16);
+  });
+
   it('matches subjects with * and > as NATS does', () => {
     expect(subjectMatches('a.*.c', 'a.b.c')).toBe(true);
     expect(subjectMatches('a.>', 'a.b.c')).toBe(true);
