@@ -9,12 +9,15 @@ export class PartitionCommits {
   #wanted: string | undefined;
   #committing: Promise<void> | undefined;
 
-  /** `commit(offset)` writes the committed offset (the next record to read) of the partition. */
+  /**
+   * `commit(offset)` writes the committed offset of the partition for `offset`, the latest one asked
+   * (the next record to read, or the last finished one: the owner's choice, passed through as is).
+   */
   constructor(commit: (offset: string) => Promise<void>) {
     this.#commit = commit;
   }
 
-  /** Asks for the partition to be committed up to `offset` (exclusive). */
+  /** Asks for the partition to be committed up to `offset` (as the owner reads it: see the constructor). */
   advance(offset: string): void {
     this.#wanted = offset;
     void this.#flush();

@@ -24,6 +24,7 @@ import { sharedKafkaClient, type KafkaClientExtension } from './kafka-client.ts'
 import { headersFromKafka } from './kafka-headers.ts';
 import { brokersLabel, type KafkaOptions } from './kafka-options.ts';
 import { reportSecurityCrash } from './kafka-security.ts';
+import { nextOffset } from './next-offset.ts';
 import { PartitionCommits } from './partition-commits.ts';
 import { deadLetterTopicName, defaultGroupId, retryDueHeader, retryTopicName } from './topic-names.ts';
 
@@ -80,6 +81,18 @@ interface RetryPartition {
   readonly previous: bigint | undefined;
 }
 
+/** The records of one key waiting behind its record handed on and not ended, in order; `next` is the next to start. */
+interface KeyChain {
+  /** The key as the chains map holds it; `text` is the key in UTF-8, as meta.key has it. */
+  readonly key: string;
+  readonly text: string;
+  readonly chains: Map<string, KeyChain>;
+  readonly messages: KafkaMessage[];
+  /** Their positions in the partition's ContiguousOffsets. */
+  readonly positions: number[];
+  next: number;
+}
+
 const deliveredMarker = 'delivered:';
 const defaultMaxBytesPerPartition = 128 * 1024;
 const defaultMaxBytes = 1024 * 1024;
@@ -118,6 +131,12 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   #previouslyDelivered = new Map<string, bigint>();
   #markersLoaded: Promise<void> | undefined;
   readonly #retryPartitions = new Map<number, RetryPartition>();
+  /**
+   * Seeks this listener asked of its consumers (every seek goes through here; nothing else holds the
+   * consumer): kafkajs's isStale turns true only with a seek, so a batch that saw it false asks again
+   * only after one.
+   */
+  #seeks = 0;
   /**
    * Places for the records of the topic handed to workers and not finished, across partitions (at
    * most twice maxWorkers): the rest of a fetched batch waits in it until workers free up, as plain
@@ -390,69 +409,144 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
       },
     });
     const offsets = new ContiguousOffsets();
-    // kafkajs's resolved offset follows the commits, so a hand-back is fetched again from there.
-    const commits = new PartitionCommits((offset) => {
-      if (!this.#abandoned) resolveOffset(String(BigInt(offset) - 1n));
-      return withTimeout(consumer.commitOffsets([{ topic, partition, offset, metadata }]), commitTimeoutMs);
+    // kafkajs's resolved offset follows the commits, so a hand-back is fetched again from there. The
+    // commits are asked with the last finished offset of the prefix; the committed offset is the next.
+    const commits = new PartitionCommits((last) => {
+      if (!this.#abandoned) resolveOffset(last);
+      return withTimeout(consumer.commitOffsets([{ topic, partition, offset: nextOffset(last), metadata }]), commitTimeoutMs);
     });
-    const chains = new Map<string, Promise<void>>();
-    const running: Promise<void>[] = [];
+    // Per key with a record handed on and not ended: the records of the key waiting behind it, in
+    // order (records of one key run one after another). Records without a key are never chained.
+    // Keys are held by their UTF-8 text, which tells valid UTF-8 keys apart one to one; a key that is
+    // not valid UTF-8 (decoded with U+FFFD) is held apart, by its bytes as latin1.
+    const chains = new Map<string, KeyChain>();
+    let byteChains: Map<string, KeyChain> | undefined;
+    // isStale (which builds a string each time) answered false while #seeks was this: still false.
+    let freshAt = -1;
+    const stillFresh = (): boolean => {
+      const seeks = this.#seeks;
+      if (freshAt === seeks) return true;
+      if (isStale()) return false;
+      freshAt = seeks;
+      return true;
+    };
+    const idPrefix = `${topic}:${partition}:`;
+    const highWatermark = batch.highWatermark;
     let gaveBack = false;
     let stale = false;
-    try {
-      // Twice maxWorkers: a freed worker finds the next record already waiting for it.
-      const gate = (this.#dispatch ??= new ConcurrencyLimiter(2 * this.context.config.maxWorkers));
-      for (const message of batch.messages) {
-        if (!isRunning() || isStale() || this.#intakeStopped || gaveBack) break;
-        const key = message.key ? message.key.toString('base64') : `offset:${message.offset}`;
-        const previousOfKey = chains.get(key);
-        // A record free to start takes its place here, so the rest of the batch waits unhanded while
-        // workers are busy; one behind an unfinished record of its key takes it when it starts, so a
-        // slow key holds one place, not every place, and other keys go on.
-        const waiting = previousOfKey === undefined ? gate.acquire() : undefined;
-        if (waiting) {
-          await waiting;
-          if (!isRunning() || isStale() || this.#intakeStopped || gaveBack) {
-            gate.release();
-            break;
-          }
-        }
-        offsets.track(message.offset);
-        const redelivered = previous !== undefined && BigInt(message.offset) <= previous;
-        // Set once the record's promise exists; read by its own end (which may come first, synchronously).
-        const self: { run?: Promise<void> } = {};
-        const handOn = async (placed: boolean): Promise<void> => {
+    // Records handed on and not ended; the batch ends once the loop is done and none is left.
+    let open = 0;
+    let handing = true;
+    let failed: { error: unknown } | undefined;
+    let ended!: () => void;
+    let endedWith!: (error: unknown) => void;
+    const allEnded = new Promise<void>((resolve, reject) => {
+      ended = resolve;
+      endedWith = reject;
+    });
+    // Twice maxWorkers: a freed worker finds the next record already waiting for it.
+    const gate = (this.#dispatch ??= new ConcurrencyLimiter(2 * this.context.config.maxWorkers));
+    /**
+     * Runs the record handed on, then the records of its key queued behind it (`chain`), one after
+     * another. The first took its place in the loop, in the same synchronous step as the loop's check
+     * of isRunning and isStale; each next one takes a place when it starts, and checks them again.
+     */
+    const run = async (first: KafkaMessage, firstPosition: number, chain: KeyChain | undefined): Promise<void> => {
+      let message = first;
+      let position = firstPosition;
+      let placed = true;
+      for (;;) {
+        try {
           const handedOver = placed ? undefined : gate.acquire();
           if (handedOver) await handedOver;
           try {
-            if (gaveBack || this.#abandoned) return;
-            if (rebalancing || !isRunning() || isStale()) {
+            if (gaveBack || this.#abandoned) {
+              // Something before it was handed back (fetched again from there), or the stop gave up.
+            } else if (rebalancing || (!placed && (!isRunning() || !stillFresh()))) {
               // A rebalance or stop is under way: leave the rest uncommitted so the batch ends quickly;
               // whoever owns the partition next fetches it again from the committed offset.
               stale = true;
               gaveBack = true;
-              return;
+            } else {
+              const redelivered = previous !== undefined && BigInt(message.offset) <= previous;
+              const delivery: KafkaDelivery = { topic, partition, message };
+              const incoming = this.#incoming(delivery, redelivered, highWatermark, idPrefix + message.offset, chain?.text);
+              if ((await this.deliver(delivery, incoming, this.#settlement)) === 'given-back') gaveBack = true;
+              else {
+                const last = offsets.finishAt(position);
+                if (last !== undefined && !this.#abandoned) commits.advance(last);
+              }
             }
-            if (!(await this.#handle({ topic, partition, message }, redelivered, batch.highWatermark))) {
-              gaveBack = true;
-              return;
-            }
-            const next = offsets.finish(message.offset);
-            if (next !== undefined && !this.#abandoned) commits.advance(next);
           } finally {
             gate.release();
-            // The last record of its key finished: the next one of the key is free to start. (A record
-            // that ends before `run` is set was not the last of its key for long: nothing to forget.)
-            if (self.run !== undefined && chains.get(key) === self.run) chains.delete(key);
           }
-        };
-        const chained = (): Promise<void> => handOn(false);
-        const run = previousOfKey ? previousOfKey.then(chained, chained) : handOn(true);
-        self.run = run;
-        chains.set(key, run);
-        running.push(run);
+        } catch (error) {
+          if (failed === undefined) {
+            failed = { error };
+            if (!handing) endedWith(error);
+          }
+        }
+        open -= 1;
+        // The next record of the key is free to start (it is still counted open).
+        if (chain === undefined || chain.next >= chain.messages.length) break;
+        const index = chain.next;
+        chain.next += 1;
+        message = chain.messages[index]!;
+        position = chain.positions[index]!;
+        placed = false;
       }
-      await Promise.all(running);
+      // The last record of its key ended: forget the key.
+      if (chain !== undefined) chain.chains.delete(chain.key);
+      if (open === 0 && !handing && failed === undefined) ended();
+    };
+    try {
+      // isRunning and isStale change only while the loop waits or a record starts (core and the
+      // target run): checked once after each, rather than once per record.
+      let checked = false;
+      for (const message of batch.messages) {
+        if (this.#intakeStopped || gaveBack) break;
+        if (!checked) {
+          if (!isRunning() || !stillFresh()) break;
+          checked = true;
+        }
+        const text = message.key ? message.key.toString('utf8') : undefined;
+        let keyChains = chains;
+        let key = text;
+        if (text !== undefined && text.includes('\uFFFD')) {
+          keyChains = byteChains ??= new Map();
+          // latin1 maps each byte to one character: distinct keys stay distinct.
+          key = message.key!.toString('latin1');
+        }
+        const chain = key === undefined ? undefined : keyChains.get(key);
+        if (chain !== undefined) {
+          // Behind an unfinished record of its key: it takes a place when it starts, so a slow key
+          // holds one place, not every place, and other keys go on.
+          chain.messages.push(message);
+          chain.positions.push(offsets.track(message.offset));
+          open += 1;
+          continue;
+        }
+        // A record free to start takes its place here, so the rest of the batch waits unhanded while
+        // workers are busy.
+        const waiting = gate.acquire();
+        if (waiting) {
+          await waiting;
+          if (!isRunning() || !stillFresh() || this.#intakeStopped || gaveBack) {
+            gate.release();
+            break;
+          }
+        }
+        const position = offsets.track(message.offset);
+        let own: KeyChain | undefined;
+        if (key !== undefined) keyChains.set(key, (own = { key, text: text!, chains: keyChains, messages: [], positions: [], next: 0 }));
+        open += 1;
+        checked = false;
+        void run(message, position, own);
+      }
+      handing = false;
+      if (failed !== undefined) endedWith(failed.error);
+      else if (open === 0) ended();
+      await allEnded;
       await commits.settled();
     } finally {
       stopBeating();
@@ -462,6 +556,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
       const first = offsets.firstPending;
       if (first !== undefined && !this.#intakeStopped) {
         try {
+          this.#seeks += 1;
           consumer.seek({ topic, partition, offset: first });
         } catch {
           // The partition moved to another member: it resumes from the committed offset.
@@ -592,18 +687,23 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
 
   /** Runs one record; true when it is finished (may be committed), false when it must be fetched again. */
   async #handle(delivery: KafkaDelivery, redelivered: boolean, highWatermark: string | undefined): Promise<boolean> {
+    const { topic, partition, message } = delivery;
+    const incoming = this.#incoming(delivery, redelivered, highWatermark, `${topic}:${partition}:${message.offset}`, message.key?.toString('utf8'));
+    return (await this.deliver(delivery, incoming, this.#settlement)) !== 'given-back';
+  }
+
+  /** The record as core takes it; `id` is `topic:partition:offset`, `key` the record's key in UTF-8. */
+  #incoming(delivery: KafkaDelivery, redelivered: boolean, highWatermark: string | undefined, id: string, key: string | undefined): IncomingMessage {
     const { message } = delivery;
-    const headers = headersFromKafka(message.headers, retryDueHeader);
-    const incoming: IncomingMessage = {
+    return {
       body: message.value ?? Buffer.alloc(0),
-      headers,
+      headers: headersFromKafka(message.headers, retryDueHeader),
       channel: this.topic,
       format: this.#options.format,
       payloadFilter: this.#options.payloadFilter,
-      id: `${delivery.topic}:${delivery.partition}:${message.offset}`,
-      meta: { redelivered, key: message.key?.toString('utf8'), partition: delivery.partition, offset: message.offset, highWatermark },
+      id,
+      meta: { redelivered, key, partition: delivery.partition, offset: message.offset, highWatermark },
     };
-    return (await this.deliver(delivery, incoming, this.#settlement)) !== 'given-back';
   }
 
   /** Produces the record to the dead-letter topic with where it came from; resolves once the broker took it. */

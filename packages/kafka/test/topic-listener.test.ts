@@ -135,6 +135,28 @@ describe('TopicListener', () => {
     expect(seen.filter((s) => s.value.startsWith('slow')).map((s) => s.value)).toEqual(['slow-0', 'slow-1', 'slow-2', 'slow-3', 'slow-4']);
   });
 
+  it('tells keys apart by their bytes: keys that are not UTF-8 and read alike still run apart, each in order', async () => {
+    const topic = `byte-keys-${randomUUID()}`;
+    const seen: Seen[] = [];
+    const stuck = new Promise<void>((resolve) => releases.push(resolve));
+    const runner = service(topic, `svc-${randomUUID().slice(0, 8)}`, 'one', seen, (value) => (value.startsWith('ff') ? stuck : undefined), 4);
+    await runner.start();
+    // 0xff and 0xfe both read as U+FFFD in UTF-8, and the text key "\uFFFD" reads alike too: three keys.
+    const keys: Array<[string, Buffer]> = [['ff', Buffer.from([0xff])], ['fe', Buffer.from([0xfe])], ['text', Buffer.from('\uFFFD')]];
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: [0, 1, 2].flatMap((i) => keys.map(([name, key]) => ({ key, value: JSON.stringify({ value: `${name}-${i}` }) }))),
+    });
+    await waitFor(() => seen.filter((s) => !s.value.startsWith('ff') && s.done).length === 6, 'the other two keys finished');
+    expect(seen.filter((s) => s.value.startsWith('ff')).map((s) => s.value)).toEqual(['ff-0']);
+    for (const name of ['fe', 'text']) expect(seen.filter((s) => s.value.startsWith(name)).map((s) => s.value)).toEqual([0, 1, 2].map((i) => `${name}-${i}`));
+    expect(seen.find((s) => s.value === 'fe-0')?.key).toBe('\uFFFD');
+    releases.shift()?.();
+    await waitFor(() => seen.filter((s) => s.value.startsWith('ff') && s.done).length === 3, 'the stuck key finished in order');
+    expect(seen.filter((s) => s.value.startsWith('ff')).map((s) => s.value)).toEqual(['ff-0', 'ff-1', 'ff-2']);
+  });
+
   it('loses nothing when a second instance joins and the group rebalances', async () => {
     const topic = `rebalance-${randomUUID()}`;
     const serviceName = `svc-${randomUUID().slice(0, 8)}`;

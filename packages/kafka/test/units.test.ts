@@ -28,6 +28,34 @@ describe('ContiguousOffsets', () => {
     expect(offsets.finish('4000')).toBe('4002');
   });
 
+  it('finishes by position as by offset, past the dropped prefix, answering the last finished offset', () => {
+    const byOffset = new ContiguousOffsets();
+    const byPosition = new ContiguousOffsets();
+    const positions: number[] = [];
+    for (let offset = 100; offset < 5_100; offset += 1) {
+      byOffset.track(String(offset));
+      positions.push(byPosition.track(String(offset)));
+    }
+    expect(positions[0]).toBe(0);
+    expect(positions[4_999]).toBe(4_999);
+    // Pairs in reverse order, as above; the arrays are compacted along the way.
+    for (let i = 0; i < 4_000; i += 2) {
+      expect(byPosition.finishAt(positions[i + 1]!)).toBeUndefined();
+      expect(byOffset.finish(String(100 + i + 1))).toBeUndefined();
+      expect(byPosition.finishAt(positions[i]!)).toBe(String(100 + i + 1));
+      expect(byOffset.finish(String(100 + i))).toBe(String(100 + i + 2));
+    }
+    // Already finished, or never handed out: nothing moves.
+    expect(byPosition.finishAt(positions[10]!)).toBeUndefined();
+    expect(byPosition.finishAt(9_999)).toBeUndefined();
+    expect(byOffset.finish('110')).toBeUndefined();
+    expect(byOffset.finish('99999')).toBeUndefined();
+    expect(byPosition.firstPending).toBe('4100');
+    expect(byOffset.firstPending).toBe('4100');
+    expect(byPosition.pendingCount).toBe(1_000);
+    expect(byPosition.track('5100')).toBe(5_000);
+  });
+
   it('commits exactly past offsets beyond 2^53, where numbers lose precision', () => {
     const offsets = new ContiguousOffsets();
     for (const offset of ['999999999999999', '1000000000000000', '9007199254740992', '9007199254740993']) offsets.track(offset);
