@@ -21,7 +21,7 @@ import {
   rpcBroadcastRoutingKey,
   rpcDirectReplyHeader,
   rpcExchange,
-  rpcReplyQueuePrefix,
+  isRpcReplyQueueName,
   rpcRoutingKey,
   rpcServiceQueueName,
   rpcTargetQueueName,
@@ -144,11 +144,12 @@ class RpcQueueConsumer {
 
 /**
  * The exchange a reply goes through: the default one (straight to the queue named by reply_to) when
- * the caller asked for it and reply_to names a reply queue of this package's clients, else `ufw-rpc`.
- * The prefix check keeps a caller from having replies put into any other queue.
+ * the caller asked for it and reply_to has the exact shape of this package's reply queues, else
+ * `ufw-rpc`. The shape check keeps a caller from having replies put into any other queue (Nameko's
+ * reply queues share the `rpc.reply-` prefix).
  */
 function replyExchange(headers: Headers, replyTo: string): string {
-  return headers[rpcDirectReplyHeader] === '1' && replyTo.startsWith(rpcReplyQueuePrefix) ? '' : rpcExchange;
+  return headers[rpcDirectReplyHeader] === '1' && isRpcReplyQueueName(replyTo) ? '' : rpcExchange;
 }
 
 /**

@@ -33,9 +33,19 @@ export function rpcRequestRoutingKey(service: string, command: string): string {
 /** The name prefix of every client reply queue of this package (`rpc.reply-<uuid>`). */
 export const rpcReplyQueuePrefix = 'rpc.reply-';
 
+const replyQueueName = /^rpc\.reply-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Whether `name` has the exact shape of this package's client reply queues, `rpc.reply-<uuid>` (not
+ * Nameko's `rpc.reply-<service>-<uuid>`, which share the prefix).
+ */
+export function isRpcReplyQueueName(name: string): boolean {
+  return replyQueueName.test(name);
+}
+
 /**
  * Sent as `1` by this package's RPC client: reply_to is the reply queue's own name, so the reply may
  * go straight to it through the default exchange (one routing step less). Honoured only for reply_to
- * names starting with rpcReplyQueuePrefix; every other reply goes through `ufw-rpc`.
+ * names of this package's reply queues (isRpcReplyQueueName); every other reply goes through `ufw-rpc`.
  */
 export const rpcDirectReplyHeader = 'x-rpc-direct-reply';

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Route, Runner, encodeRpcRequest, rpcRequestHeaders } from '@micro-framework/core';
 import amqplib from 'amqplib';
 import { describe, expect, it } from 'vitest';
@@ -46,11 +47,15 @@ describe('RPC replies to callers of this package', () => {
     }
   });
 
-  it('go through ufw-rpc when reply_to is not a reply queue of this package, even if the request asks for a direct reply: never into any queue named by a caller', async () => {
+  // Any queue, and Nameko's reply queues (`rpc.reply-<service>-<uuid>`, bound to nameko-rpc): same prefix, not ours.
+  it.each([
+    ['any queue', () => unique('orders-queue')],
+    ['a Nameko reply queue', () => `rpc.reply-orders-${randomUUID()}`],
+  ])('go through ufw-rpc when reply_to is not a reply queue of this package (%s), even if the request asks for a direct reply', async (_kind, name) => {
     const service = unique('guarded-shop');
     const runner = await doubling(service);
     const connection = await amqplib.connect(url);
-    const victim = unique('orders-queue');
+    const victim = name();
     const tap = unique('reply-tap');
     try {
       const channel = await connection.createChannel();
