@@ -25,7 +25,7 @@ import { IncompleteFailureRun, timeFailureRun, retryIntervalMs } from './failure
 import { failureMessage } from './endpoints.ts';
 import { addRatios, behindPeers, figure, isOurs, markdown, shortfalls, type Figure } from './report.ts';
 import { runSustained, type SustainedRate, type SustainedResult } from './sustained.ts';
-import { explainPeerLead, explainShortfall } from './limits.ts';
+import { explainPeerLead, explainShortfall, memoryNotes } from './limits.ts';
 import type { PeersModule } from './peer-context.ts';
 import { percentile } from './stats.ts';
 
@@ -235,22 +235,6 @@ for (const name of values.brokers.split(',')) {
   await bench.close();
 }
 addRatios(figures);
-
-/** Per broker with both memory figures: the two peaks side by side, and where the bytes go. */
-function memoryNotes(all: readonly Figure[]): string[] {
-  const notes: string[] = [];
-  for (const broker of new Set(all.map((f) => f.broker))) {
-    const peaks = all.filter((f) => f.broker === broker && f.measure.startsWith('peak RSS'));
-    const [defaults, bounded] = [peaks.find((f) => !f.measure.includes('semi-space')), peaks.find((f) => f.measure.includes('semi-space'))];
-    if (!defaults || !bounded) continue;
-    notes.push(
-      `${broker}, memory: peak RSS ${defaults.summary.median.toFixed(0)} MiB with Node's default heap sizing, ${bounded.summary.median.toFixed(0)} MiB with a 16 MiB semi-space (medians). ` +
-        'Where the bytes go: heap snapshots taken halfway through the drain found 25 MiB live on RabbitMQ and NATS and 31 MiB on Kafka (code, strings, the records of one fetch or prefetch window), and the process holds about 75 MiB before it consumes; ' +
-        "the rest of the peak is V8's young generation, which grows to 64–128 MiB of new space without a memory limit on this 24 GiB machine (see the V8 heap total/used at each peak in the settings).",
-    );
-  }
-  return notes;
-}
 
 const packageVersion = (name: string): string => {
   try {
