@@ -55,6 +55,13 @@ export interface TopicListenerOptions {
   readonly maxBytesPerPartition?: number;
   /** Most bytes one fetch takes across partitions (kafkajs `maxBytes`). Default 1 MiB. */
   readonly maxBytes?: number;
+  /**
+   * Least time (ms) between two offset commits of a partition while its records finish, 0 to 60,000.
+   * Default 100: a commit per record would cost the broker more than the records. The end of a batch,
+   * a rebalance and a stop commit what finished at once; a crash replays the records finished since
+   * the last commit. 0 commits as soon as the previous commit returned.
+   */
+  readonly commitIntervalMs?: number;
   readonly kafka?: KafkaOptions;
 }
 
@@ -96,6 +103,9 @@ interface KeyChain {
 const deliveredMarker = 'delivered:';
 const defaultMaxBytesPerPartition = 128 * 1024;
 const defaultMaxBytes = 1024 * 1024;
+const defaultCommitIntervalMs = 100;
+/** Longer would leave finished records uncommitted for longer than a session timeout lasts. */
+const maxCommitIntervalMs = 60_000;
 const commitTimeoutMs = 15_000;
 
 /** Rejects when `promise` has not settled within `ms`: a commit never blocks a partition for good. */
@@ -131,6 +141,8 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   #previouslyDelivered = new Map<string, bigint>();
   #markersLoaded: Promise<void> | undefined;
   readonly #retryPartitions = new Map<number, RetryPartition>();
+  /** The commits of the batches running now: a stop commits what they finished at once. */
+  readonly #batchCommits = new Set<PartitionCommits>();
   /**
    * Seeks this listener asked of its consumers (every seek goes through here; nothing else holds the
    * consumer): kafkajs's isStale turns true only with a seek, so a batch that saw it false asks again
@@ -163,8 +175,16 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
         throw new ConfigurationError(`${name} must be a whole number of bytes >= 1024, got ${value}`);
       }
     }
+    const interval = options.commitIntervalMs;
+    if (interval !== undefined && !(Number.isFinite(interval) && interval >= 0 && interval <= maxCommitIntervalMs)) {
+      throw new ConfigurationError(`commitIntervalMs must be a number of ms from 0 to ${maxCommitIntervalMs}, got ${interval}`);
+    }
     this.topic = options.topic;
     this.#options = options;
+  }
+
+  get #commitIntervalMs(): number {
+    return this.#options.commitIntervalMs ?? defaultCommitIntervalMs;
   }
 
   override get messagingSystem(): string {
@@ -271,10 +291,10 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
       this.drain(timeoutMs),
     ]);
     if (!finished) this.#abandoned = true;
-    else {
-      const commits = [...this.#retryPartitions.values()].map((state) => state.commits.settled());
-      await settledWithin(Promise.all(commits), deadline - Date.now());
-    }
+    // What finished is committed now rather than after commitIntervalMs, calls abandoned or not.
+    const commits = [...this.#batchCommits, ...[...this.#retryPartitions.values()].map((state) => state.commits)];
+    await settledWithin(Promise.all(commits.map((partition) => partition.settled())), Math.max(1_000, deadline - Date.now()));
+    this.#batchCommits.clear();
     this.#retryPartitions.clear();
     const consumer = this.#consumer;
     this.#consumer = undefined;
@@ -414,7 +434,8 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     const commits = new PartitionCommits((last) => {
       if (!this.#abandoned) resolveOffset(last);
       return withTimeout(consumer.commitOffsets([{ topic, partition, offset: nextOffset(last), metadata }]), commitTimeoutMs);
-    });
+    }, this.#commitIntervalMs);
+    this.#batchCommits.add(commits);
     // Per key with a record handed on and not ended: the records of the key waiting behind it, in
     // order (records of one key run one after another). Records without a key are never chained.
     // Keys are held by their UTF-8 text, which tells valid UTF-8 keys apart one to one; a key that is
@@ -550,6 +571,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
       await commits.settled();
     } finally {
       stopBeating();
+      this.#batchCommits.delete(commits);
     }
     if (gaveBack && !stale && !this.#abandoned) {
       // Something was not finished: fetch it again from the first unfinished offset.
@@ -582,6 +604,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
             consumer.commitOffsets([{ topic: this.retryTopic, partition, offset, metadata: `${deliveredMarker}${created.last ?? BigInt(offset) - 1n}` }]),
             commitTimeoutMs,
           ),
+          this.#commitIntervalMs,
         ),
         timers: new Set(),
         taken: 0,
@@ -673,6 +696,9 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     for (const state of states) {
       for (const timer of state.timers) clearTimeout(timer);
       state.timers.clear();
+      // What finished is committed now, while this member's generation still holds the partition,
+      // rather than after commitIntervalMs (which could write behind its next owner's commits).
+      void state.commits.settled();
       if (!state.paused) continue;
       state.paused = false;
       // Stopping: the whole topic stays paused (resuming one partition would un-pause it).

@@ -25,7 +25,7 @@ afterAll(async () => {
 
 interface Seen { value: string; key: string; meta: Meta; instance: string; at: number; done?: number }
 
-function service(topic: string, serviceName: string, instance: string, seen: Seen[], handler: (value: string) => Promise<void> | void, maxWorkers = 8, partitions = 1) {
+function service(topic: string, serviceName: string, instance: string, seen: Seen[], handler: (value: string) => Promise<void> | void, maxWorkers = 8, partitions = 1, commitIntervalMs?: number) {
   const handle = inject({ meta: new MetaDependency() }, async function handle({ meta }, payload: { value: string }) {
     const entry: Seen = { value: payload.value, key: String(meta['key']), meta, instance, at: performance.now() };
     seen.push(entry);
@@ -34,7 +34,7 @@ function service(topic: string, serviceName: string, instance: string, seen: See
   });
   const runner = new Runner({
     config: { serviceName, maxWorkers, kafka: { brokers: brokersFromEnv(), logLevel: logLevel.NOTHING } },
-    contexts: [{ routes: [new Route({ target: handle, entrypoint: new TopicListener({ topic, partitions, sessionTimeoutMs: 6_000 }) })] }],
+    contexts: [{ routes: [new Route({ target: handle, entrypoint: new TopicListener({ topic, partitions, sessionTimeoutMs: 6_000, ...(commitIntervalMs === undefined ? {} : { commitIntervalMs }) }) })] }],
   });
   runners.push(runner);
   return runner;
@@ -65,6 +65,37 @@ describe('TopicListener', () => {
     const again = seen.filter((s) => s.instance === 'second');
     expect(again.map((s) => s.value).sort()).toEqual(['C', 'D']);
     expect(again.every((s) => s.meta.redelivered === true)).toBe(true);
+  });
+
+  it('waits out commitIntervalMs between the commits of a batch: its end and a stop commit what finished at once', async () => {
+    const topic = `interval-${randomUUID()}`;
+    const serviceName = `svc-${randomUUID().slice(0, 8)}`;
+    const groupId = `${topic}__${serviceName}.handle`;
+    const committed = async () => (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions[0]?.offset;
+    const seen: Seen[] = [];
+    let hold: Promise<void> | undefined;
+    const runner = service(topic, serviceName, 'first', seen, (value) => (value === 'F' ? hold : undefined), 8, 1, 60_000);
+    await runner.start();
+    // A batch whose records all finish: its end commits past them without waiting a minute.
+    await send(topic, ['A', 'B', 'C'].map((value) => ({ key: value, value })));
+    await waitFor(async () => (await committed()) === '3', 'A, B and C committed at the end of their batch');
+    // D and E finish while F never does: the stop gives up on F and commits D and E at once.
+    hold = new Promise<void>((resolve) => releases.push(resolve));
+    // D and E share a key, so E finishes after D.
+    await send(topic, [{ key: 'DE', value: 'D' }, { key: 'DE', value: 'E' }, { key: 'F', value: 'F' }]);
+    await waitFor(() => ['D', 'E'].every((v) => seen.some((s) => s.value === v && s.done)) && seen.some((s) => s.value === 'F'), 'D and E finished, F running');
+    // The first record a batch finishes is committed at once; E, after it, waits out the interval.
+    await waitFor(async () => (await committed()) === '4', 'D committed');
+    const quietUntil = performance.now() + 1_000;
+    while (performance.now() < quietUntil) expect(await committed()).toBe('4');
+    await runner.stop({ timeoutMs: 200 });
+    expect(await committed()).toBe('5');
+  });
+
+  it('refuses a commitIntervalMs that is not a number of ms', () => {
+    for (const commitIntervalMs of [-1, Number.NaN, Number.POSITIVE_INFINITY, 60_001]) {
+      expect(() => new TopicListener({ topic: 't', commitIntervalMs })).toThrow(/commitIntervalMs/);
+    }
   });
 
   it('runs keys concurrently while each key stays in order', async () => {

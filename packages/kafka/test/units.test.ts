@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { PartitionCommits } from '../src/partition-commits.ts';
 import { ContiguousOffsets, defaultGroupId, deadLetterTopicName, headersFromKafka, retryTopicName } from '../src/index.ts';
 
 describe('ContiguousOffsets', () => {
@@ -63,6 +64,95 @@ describe('ContiguousOffsets', () => {
     expect(offsets.finish('1000000000000000')).toBe('1000000000000001');
     expect(offsets.finish('9007199254740992')).toBe('9007199254740993');
     expect(offsets.finish('9007199254740993')).toBe('9007199254740994');
+  });
+});
+
+describe('PartitionCommits', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+
+  /** A commit function that records offsets and answers when `answer()` is called. */
+  function recorder() {
+    const committed: string[] = [];
+    const answers: Array<() => void> = [];
+    const commit = (offset: string): Promise<void> => {
+      committed.push(offset);
+      return new Promise((resolve) => answers.push(resolve));
+    };
+    return { committed, commit, answer: () => answers.splice(0).forEach((resolve) => resolve()) };
+  }
+
+  it('coalesces the advances made while a commit is on its way into one commit of the latest', async () => {
+    const { committed, commit, answer } = recorder();
+    const commits = new PartitionCommits(commit);
+    commits.advance('1');
+    commits.advance('2');
+    commits.advance('3');
+    expect(committed).toEqual(['1']);
+    answer();
+    await vi.waitFor(() => expect(committed).toEqual(['1', '3']));
+    answer();
+    await commits.settled();
+    expect(committed).toEqual(['1', '3']);
+  });
+
+  it('commits at most once per interval while records finish, the latest offset each time; settled() does not wait', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    const { committed, commit, answer } = recorder();
+    const commits = new PartitionCommits(commit, 100);
+    commits.advance('1');
+    expect(committed).toEqual(['1']);
+    answer();
+    await vi.advanceTimersByTimeAsync(10);
+    commits.advance('2');
+    commits.advance('3');
+    await vi.advanceTimersByTimeAsync(80);
+    expect(committed).toEqual(['1']);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(committed).toEqual(['1', '3']);
+    // Asked while that commit is on its way: waits out the interval after it began.
+    commits.advance('4');
+    answer();
+    await vi.advanceTimersByTimeAsync(50);
+    expect(committed).toEqual(['1', '3']);
+    commits.advance('5');
+    const settled = commits.settled();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(committed).toEqual(['1', '3', '5']);
+    answer();
+    await settled;
+    // Nothing left over fires later.
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(committed).toEqual(['1', '3', '5']);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('commits when its timer fires, even a little before the interval by performance.now(), and goes on', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    let now = 0;
+    vi.spyOn(performance, 'now').mockImplementation(() => now);
+    const { committed, commit, answer } = recorder();
+    const commits = new PartitionCommits(commit, 100);
+    commits.advance('1');
+    answer();
+    await vi.advanceTimersByTimeAsync(0);
+    now = 10;
+    commits.advance('2');
+    // The timer's clock and performance.now() disagree by half a millisecond.
+    now = 99.5;
+    await vi.advanceTimersByTimeAsync(89);
+    expect(committed).toEqual(['1']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(committed).toEqual(['1', '2']);
+    answer();
+    commits.advance('3');
+    const settled = commits.settled();
+    await vi.advanceTimersByTimeAsync(0);
+    answer();
+    await settled;
+    expect(committed).toEqual(['1', '2', '3']);
   });
 });
 
