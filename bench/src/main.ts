@@ -25,7 +25,9 @@ import { IncompleteFailureRun, timeFailureRun, retryIntervalMs } from './failure
 import { failureMessage } from './endpoints.ts';
 import { addRatios, behindPeers, figure, isOurs, markdown, shortfalls, type Figure } from './report.ts';
 import { runSustained, type SustainedRate, type SustainedResult } from './sustained.ts';
+import { checkGoals, goalsSection } from './goals.ts';
 import { explainPeerLead, explainShortfall, memoryNotes } from './limits.ts';
+import { performanceGoals } from './performance-goals.ts';
 import type { PeersModule } from './peer-context.ts';
 import { percentile } from './stats.ts';
 
@@ -269,7 +271,7 @@ notes.push(...unsupported);
 const out = resolve(fileURLToPath(new URL('..', import.meta.url)), values.out);
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(`${out}.json`, `${JSON.stringify({ header, figures, sustained, failures, notes, unsupported }, null, 2)}\n`);
-writeFileSync(`${out}.md`, markdown(figures, header, notes, sustained));
+writeFileSync(`${out}.md`, markdown(figures, header, notes, sustained, goalsSection(checkGoals(performanceGoals, figures))));
 progress(`wrote ${out}.md`);
 if (failures.length > 0) {
   console.error(`[bench] ${failures.length} case(s) FAILED:\n${failures.map((text) => `  - ${text}`).join('\n')}`);

@@ -92,7 +92,8 @@ export function sustainedSection(results: readonly SustainedResult[]): string[] 
   return lines;
 }
 
-export function markdown(figures: readonly Figure[], header: Record<string, string>, notes: readonly string[], sustained: readonly SustainedResult[] = []): string {
+/** The results page: header, figures, failure cost, sustained load, the goals section when given, notes. */
+export function markdown(figures: readonly Figure[], header: Record<string, string>, notes: readonly string[], sustained: readonly SustainedResult[] = [], goals: readonly string[] = []): string {
   const lines = ['# @micro-framework benchmark', ''];
   for (const [name, value] of Object.entries(header)) lines.push(`- **${name}**: ${value}`);
   const main = figures.filter((f) => !isFailureCost(f));
@@ -109,6 +110,7 @@ export function markdown(figures: readonly Figure[], header: Record<string, stri
     );
   }
   if (sustained.length > 0) lines.push('', ...sustainedSection(sustained));
+  if (goals.length > 0) lines.push('', ...goals);
   if (notes.length > 0) lines.push('', '## Notes', '', ...notes.map((note) => `- ${note}`));
   return `${lines.join('\n')}\n`;
 }
