@@ -73,14 +73,13 @@ describe('TopicListener', () => {
     const groupId = `${topic}__${serviceName}.handle`;
     const committed = async () => (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions[0]?.offset;
     const seen: Seen[] = [];
-    let hold: Promise<void> | undefined;
+    const hold = new Promise<void>((resolve) => releases.push(resolve));
     const runner = service(topic, serviceName, 'first', seen, (value) => (value === 'F' ? hold : undefined), 8, 1, 60_000);
     await runner.start();
     // A batch whose records all finish: its end commits past them without waiting a minute.
     await send(topic, ['A', 'B', 'C'].map((value) => ({ key: value, value })));
     await waitFor(async () => (await committed()) === '3', 'A, B and C committed at the end of their batch');
     // D and E finish while F never does: the stop gives up on F and commits D and E at once.
-    hold = new Promise<void>((resolve) => releases.push(resolve));
     // D and E share a key, so E finishes after D.
     await send(topic, [{ key: 'DE', value: 'D' }, { key: 'DE', value: 'E' }, { key: 'F', value: 'F' }]);
     await waitFor(() => ['D', 'E'].every((v) => seen.some((s) => s.value === v && s.done)) && seen.some((s) => s.value === 'F'), 'D and E finished, F running');
