@@ -82,7 +82,7 @@ export function checkGoals(goals: readonly Goal[], figures: readonly Figure[]): 
 
 const number = (value: number): string => (value >= 100 ? Math.round(value).toLocaleString('en-US') : value.toFixed(2));
 
-function describe(result: ConditionResult, ours: Figure): string {
+function conditionText(result: ConditionResult, ours: Figure): string {
   const { condition } = result;
   const sign = condition.kind === 'at most' || !ours.higherIsBetter ? '≤' : '≥';
   if (condition.kind === 'at most') return `${sign} ${number(condition.value)}`;
@@ -111,7 +111,7 @@ export function goalsSection(results: readonly GoalResult[]): string[] {
       continue;
     }
     for (const condition of result.conditions) {
-      lines.push(`| ${goal.label} | ${describe(condition, ours)} | ${number(condition.ours)} ${ours.unit} (${number(ours.summary.min)}–${number(ours.summary.max)}) | ${Math.round(condition.share * 100)} % | ${condition.met ? 'yes' : 'no'} |`);
+      lines.push(`| ${goal.label} | ${conditionText(condition, ours)} | ${number(condition.ours)} ${ours.unit} (${number(ours.summary.min)}–${number(ours.summary.max)}) | ${Math.round(condition.share * 100)} % | ${condition.met ? 'yes' : 'no'} |`);
     }
     if (result.conditions.some((c) => !c.met)) unmet.push(`- **${goal.label}**: ${goal.prevents}`);
   }

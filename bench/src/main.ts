@@ -15,20 +15,14 @@ import { cpus, platform, release, totalmem } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
-import type { BrokerBench } from './case.ts';
-import { amqpBench } from './contestants/amqp.ts';
-import { kafkaBench } from './contestants/kafka.ts';
-import { natsBench } from './contestants/nats.ts';
+import { brokerBenches, loadPeers } from './broker-benches.ts';
 import { compiledProbe } from './compiled-probes.ts';
 import { pool } from './counter.ts';
 import { IncompleteFailureRun, timeFailureRun, retryIntervalMs } from './failure-cost.ts';
 import { failureMessage } from './endpoints.ts';
-import { addRatios, behindPeers, figure, isOurs, markdown, shortfalls, type Figure } from './report.ts';
+import { addRatios, figure, isOurs, type Figure } from './report.ts';
+import { resultNotes, resultsPage } from './results-page.ts';
 import { runSustained, type SustainedRate, type SustainedResult } from './sustained.ts';
-import { checkGoals, goalsSection } from './goals.ts';
-import { explainPeerLead, explainShortfall, memoryNotes } from './limits.ts';
-import { performanceGoals } from './performance-goals.ts';
-import type { PeersModule } from './peer-context.ts';
 import { percentile } from './stats.ts';
 
 const allCases = ['consume', 'rpc', 'memory', 'failure-cost', 'sustained'] as const;
@@ -82,7 +76,6 @@ const memoryHeapSettings = [
   { flags: [], label: '', measure: '', settings: "Node's default heap sizing" },
   { flags: ['--max-semi-space-size=16'], label: ' (semi-space 16 MiB)', measure: ', --max-semi-space-size=16', settings: '--max-semi-space-size=16 (half the default here; a container of 2 GiB or less gets 8 MiB or less)' },
 ] as const;
-const factories: Record<string, (inFlight: number) => Promise<BrokerBench>> = { amqp: amqpBench, nats: natsBench, kafka: kafkaBench };
 /** Contestants in order on odd rounds and in reverse on even ones, so none always runs first. */
 const alternate = <T>(contestants: readonly T[], round: number): readonly T[] => (round % 2 === 1 ? contestants : [...contestants].reverse());
 const progress = (text: string): void => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${text}`);
@@ -99,8 +92,8 @@ const fail = (text: string): void => {
 };
 const servers: string[] = [];
 for (const name of values.brokers.split(',')) {
-  const factory = factories[name];
-  if (!factory) throw new Error(`unknown broker ${name}; choose among ${Object.keys(factories).join(', ')}`);
+  const factory = brokerBenches[name];
+  if (!factory) throw new Error(`unknown broker ${name}; choose among ${Object.keys(brokerBenches).join(', ')}`);
   const bench = await factory(inFlight);
   servers.push(bench.server);
   const peer = peers?.peerContestants(name as 'amqp' | 'nats' | 'kafka', { inFlight, channel: () => bench.channel() });
@@ -245,15 +238,6 @@ const packageVersion = (name: string): string => {
     return 'unknown';
   }
 };
-async function loadPeers(): Promise<PeersModule> {
-  try {
-    // A computed specifier: bench/peers is type-checked on its own (peers/tsconfig.json), with its own node_modules.
-    const specifier = new URL('../peers/src/peers.ts', import.meta.url).href;
-    return (await import(specifier)) as PeersModule;
-  } catch (error) {
-    throw new Error('bench/peers is not installed: run `node bench/peers/install.ts` (npm run bench does), or pass --without-peers', { cause: error });
-  }
-}
 
 const header = {
   machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, ${platform()} ${release()}`,
@@ -265,13 +249,12 @@ const header = {
   cases: `${[...cases].join(', ')}; failure cost: ${failureMessages.toLocaleString('en-US')} messages, ids 0, 100, 200... fail on their first attempt, retry interval ${retryIntervalMs} ms where the contestant has one; sustained: ${sustainedSeconds} s at ${sustainedFraction * 100} % of the lower of our consume+ack median of the run and what publisher, broker and service reach together (measured just before; the configured rate when the consume case did not run), RSS sampled every ${sustainedSampleMs / 1_000} s`,
   date: new Date().toISOString(),
 };
-const notes = [...failures.map((text) => `FAILED: ${text}`), ...shortfalls(figures).map(explainShortfall), ...behindPeers(figures).map(explainPeerLead), ...memoryNotes(figures)];
-notes.push(...unsupported);
+const notes = resultNotes(figures, failures, unsupported);
 // --out is relative to bench/ (default results/latest): writes <out>.json and <out>.md.
 const out = resolve(fileURLToPath(new URL('..', import.meta.url)), values.out);
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(`${out}.json`, `${JSON.stringify({ header, figures, sustained, failures, notes, unsupported }, null, 2)}\n`);
-writeFileSync(`${out}.md`, markdown(figures, header, notes, sustained, goalsSection(checkGoals(performanceGoals, figures))));
+writeFileSync(`${out}.md`, resultsPage(figures, header, notes, sustained));
 progress(`wrote ${out}.md`);
 if (failures.length > 0) {
   console.error(`[bench] ${failures.length} case(s) FAILED:\n${failures.map((text) => `  - ${text}`).join('\n')}`);

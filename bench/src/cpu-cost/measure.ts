@@ -6,12 +6,10 @@
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
-import type { BrokerBench } from '../case.ts';
-import { amqpBench } from '../contestants/amqp.ts';
-import { kafkaBench } from '../contestants/kafka.ts';
-import { natsBench } from '../contestants/nats.ts';
+import { brokerBenches, loadPeers } from '../broker-benches.ts';
+import type { DrainContestant, RpcContestant } from '../case.ts';
 import { pool } from '../counter.ts';
-import type { PeersModule } from '../peer-context.ts';
+import type { PeerContestants } from '../peer-context.ts';
 import { brokerPid, machineBusyMicros, processCpuMicros } from './proc-cpu.ts';
 
 const { values } = parseArgs({
@@ -27,21 +25,21 @@ const { values } = parseArgs({
 const broker = values.broker ?? '';
 const inFlight = Number(values['in-flight']);
 const units = Number(values.units);
-const factories: Record<string, (inFlight: number) => Promise<BrokerBench>> = { amqp: amqpBench, nats: natsBench, kafka: kafkaBench };
-const factory = factories[broker];
+const factory = brokerBenches[broker];
 if (!factory || !['rpc', 'rpc-sequential', 'consume'].includes(values.case ?? '') || !values.contestant || !(units > 0)) {
   throw new Error('usage: measure.ts --broker amqp|nats|kafka --case rpc|rpc-sequential|consume --contestant <name> --units N [--profile file]');
 }
 
 const bench = await factory(inFlight);
-let peers: PeersModule | undefined;
-try {
-  peers = (await import(new URL('../../peers/src/peers.ts', import.meta.url).href)) as PeersModule;
-} catch {
-  // Without bench/peers installed only the raw client and ours can be measured.
-}
-const peer = peers?.peerContestants(broker as 'amqp' | 'nats' | 'kafka', { inFlight, channel: () => bench.channel() });
 const server = brokerPid(broker);
+
+/** The contestant of that name: the raw client's and ours from the broker's bench, a peer's from bench/peers. */
+async function contestantNamed<C extends { readonly name: string }>(own: readonly C[], ofPeers: (peers: PeerContestants) => readonly C[]): Promise<C> {
+  const named = (c: C): boolean => c.name === values.contestant;
+  const found = own.find(named) ?? ofPeers((await loadPeers()).peerContestants(broker as 'amqp' | 'nats' | 'kafka', { inFlight, channel: () => bench.channel() })).find(named);
+  if (!found) throw new Error(`no ${values.case} contestant ${values.contestant} on ${broker}`);
+  return found;
+}
 
 /** Runs `window` and returns what it cost; with --profile, samples this process meanwhile (slows it). */
 async function measured(window: () => Promise<unknown>): Promise<Record<string, number>> {
@@ -74,8 +72,7 @@ async function measured(window: () => Promise<unknown>): Promise<Record<string, 
 
 let result: Record<string, number>;
 if (values.case === 'rpc' || values.case === 'rpc-sequential') {
-  const contestant = [...bench.rpc, ...(peer?.rpc ?? [])].find((c) => c.name === values.contestant);
-  if (!contestant) throw new Error(`no RPC contestant ${values.contestant} on ${broker}`);
+  const contestant = await contestantNamed<RpcContestant>(bench.rpc, (peers) => peers.rpc);
   await contestant.start();
   await pool(200, 16, (i) => contestant.call(i));
   // One call at a time: nothing overlaps, so a call's latency is the CPU spent on its path plus waits.
@@ -84,8 +81,7 @@ if (values.case === 'rpc' || values.case === 'rpc-sequential') {
   result = await measured(() => pool(units, inFlight, (i) => contestant.call(i)));
   await contestant.stop();
 } else {
-  const contestant = [...bench.drains, ...(peer?.drains ?? [])].find((c) => c.name === values.contestant);
-  if (!contestant) throw new Error(`no consume contestant ${values.contestant} on ${broker}`);
+  const contestant = await contestantNamed<DrainContestant>(bench.drains, (peers) => peers.drains);
   await bench.prepare(Math.min(units, 5_000));
   await contestant.drain(Math.min(units, 5_000));
   await bench.prepare(units);

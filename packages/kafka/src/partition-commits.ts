@@ -50,18 +50,17 @@ export class PartitionCommits {
   #flush(now = false): Promise<void> {
     if (this.#committing) return this.#committing;
     const offset = this.#wanted;
-    if (offset === undefined) return Promise.resolve();
+    // A timer already waits out the interval (it commits the latest offset asked by then).
+    if (offset === undefined || (this.#timer && !now)) return Promise.resolve();
     const wait = now ? 0 : this.#lastBegan + this.#minIntervalMs - performance.now();
     if (wait > 0) {
-      if (!this.#timer) {
-        // Fires at the interval by the timers' clock; a hair early by performance.now() is early enough.
-        this.#timer = setTimeout(() => {
-          this.#timer = undefined;
-          void this.#flush(true);
-        }, Math.ceil(wait));
-        // A pending commit does not keep the process alive: an exit replays from the last commit.
-        this.#timer.unref();
-      }
+      // Fires at the interval by the timers' clock; a hair early by performance.now() is early enough.
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        void this.#flush(true);
+      }, Math.ceil(wait));
+      // A pending commit does not keep the process alive: an exit replays from the last commit.
+      this.#timer.unref();
       return Promise.resolve();
     }
     this.#wanted = undefined;

@@ -141,6 +141,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
   #previouslyDelivered = new Map<string, bigint>();
   #markersLoaded: Promise<void> | undefined;
   readonly #retryPartitions = new Map<number, RetryPartition>();
+  readonly #commitIntervalMs: number;
   /** The commits of the batches running now: a stop commits what they finished at once. */
   readonly #batchCommits = new Set<PartitionCommits>();
   /**
@@ -181,10 +182,7 @@ export class TopicListener extends Entrypoint<KafkaDelivery> {
     }
     this.topic = options.topic;
     this.#options = options;
-  }
-
-  get #commitIntervalMs(): number {
-    return this.#options.commitIntervalMs ?? defaultCommitIntervalMs;
+    this.#commitIntervalMs = interval ?? defaultCommitIntervalMs;
   }
 
   override get messagingSystem(): string {
